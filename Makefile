@@ -1,0 +1,97 @@
+# vmedia: virtual media for KVM-over-IP.
+#   make            build build/vmediad
+#   make run        run vmediad on the embedded default (sim backend, ./build/run)
+#   make check      unit + black-box HTTP tests (plain and ASan/UBSan builds), no VM
+#   make test       everything, ending with one "N passed, N failed" line
+#   make bench      benchmarks (figures, not pass/fail)
+# Both `make run` and `make test` install missing Debian packages first (as root).
+
+CC ?= gcc
+CFLAGS ?= -O2 -g
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+BUILD := build
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PKGS := libmicrohttpd jansson libcrypto
+BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread \
+	-DVMEDIA_VERSION='"$(VERSION)"' -DVMEDIA_WEB_DIR='"$(PREFIX)/share/vmedia/web"'
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+SRCS := $(wildcard server/*.c server/*/*.c)
+LIB_SRCS := $(filter-out server/main.c,$(SRCS))
+OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_OBJS := $(SRCS:%.c=$(BUILD)/san/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+UNIT_SAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit-san/%)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all deps deps-test run check test unit http bench clean install lint-api
+all: deps $(BUILD)/vmediad
+
+deps:
+	$(Q)tools/deps.sh build
+deps-test:
+	$(Q)tools/deps.sh test
+
+$(BUILD)/vmediad: $(OBJS)
+	@echo "  LD  $@"
+	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/vmediad-san: $(SAN_OBJS)
+	@echo "  LD  $@"
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $< (asan+ubsan)"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC  $@"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Iserver -o $@ $^ $(PKG_LIBS) -lcmocka
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(LIB_SAN_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC  $@ (asan+ubsan)"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -Iserver -o $@ $^ $(PKG_LIBS) -lcmocka
+
+run: deps $(BUILD)/vmediad
+	$(BUILD)/vmediad --listen 127.0.0.1:8080 --storage $(BUILD)/run/images --web web --backend sim
+
+# Quick loop without the VM: unit and black-box tests, plain and sanitized.
+check: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(UNIT_BINS) $(UNIT_SAN_BINS)
+	$(Q)tools/test.sh check
+
+test: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(UNIT_BINS) $(UNIT_SAN_BINS)
+	$(Q)tools/test.sh all
+
+unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
+	$(Q)tools/test.sh unit
+
+bench: deps-test $(BUILD)/vmediad
+	$(Q)tests/bench/upload.sh
+
+lint-api: deps-test
+	$(Q)tools/test.sh lint-api
+
+clean:
+	rm -rf $(BUILD)
+
+-include tests/vm/vm.mk
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)

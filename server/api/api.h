@@ -1,0 +1,35 @@
+/* api: one file per resource. Each parses and validates a request, calls a
+ * service (storage, gadget, ...), and shapes the reply; none does I/O of
+ * its own. */
+#ifndef VMEDIA_API_H
+#define VMEDIA_API_H
+
+#include <time.h>
+
+#include "../core/config.h"
+#include "../http/http.h"
+
+struct storage;
+struct gadget;
+struct events;
+
+/* What the handlers share; built by main.c. */
+struct app {
+	const struct config *cfg;
+	struct storage *storage;
+	struct gadget *gadget;
+	struct events *events;
+	struct timespec started;	/* CLOCK_MONOTONIC */
+};
+
+/* The whole routing table, in one place so the API is easy to read. */
+extern const struct http_route api_routes[];
+extern const size_t api_nroutes;
+
+void api_status_get(struct http_req *r);
+void api_images_list(struct http_req *r);
+void api_images_get(struct http_req *r);
+void api_images_delete(struct http_req *r);
+extern const struct http_stream_ops api_images_put;
+
+#endif

@@ -1,0 +1,351 @@
+/* config: defaults, JSON file and command line through one option table. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "version.h"
+
+enum _type { _STR, _INT, _SIZE, _BOOL };
+
+struct _opt {
+	const char *name;
+	enum _type type;
+	size_t offset;
+	const char *arg;
+	const char *help;
+	int64_t min, max;
+};
+
+#define _O(field) offsetof(struct config, field)
+
+static const struct _opt _opts[] = {
+	{ "listen", _STR, _O(listen), "HOST:PORT",
+	  "address to listen on; [::1]:8080 for IPv6, port 0 picks a free one", 0, 0 },
+	{ "storage", _STR, _O(storage), "DIR", "directory that holds the images", 0, 0 },
+	{ "web", _STR, _O(web), "DIR", "directory with the web UI files", 0, 0 },
+	{ "backend", _STR, _O(backend), "sim|configfs",
+	  "LUN backend: 'sim' simulates the kernel (no hardware), "
+	  "'configfs' drives a real USB gadget", 0, 0 },
+	{ "luns", _INT, _O(luns), "N", "number of LUNs, 1..8", 1, 8 },
+	{ "log-level", _STR, _O(log_level), "LEVEL", "error, warn, info or debug", 0, 0 },
+	{ "max-image-size", _SIZE, _O(max_image_size), "SIZE",
+	  "largest image accepted (K, M, G, T suffixes)", 1, INT64_MAX },
+	{ "max-json-body", _SIZE, _O(max_json_body), "SIZE",
+	  "largest JSON request body", 64, 16 << 20 },
+	{ "max-connections", _INT, _O(max_connections), "N",
+	  "connections served at once", 2, 4096 },
+	{ "max-per-ip", _INT, _O(max_per_ip), "N", "connections per client address", 1, 4096 },
+	{ "timeout", _INT, _O(timeout), "SECONDS",
+	  "close a connection idle this long", 1, 86400 },
+	{ "max-uploads", _INT, _O(max_uploads), "N", "uploads running at once", 1, 256 },
+	{ "reserve", _SIZE, _O(reserve), "SIZE",
+	  "space always left free on the storage file system", 0, INT64_MAX },
+	{ "gadget", _STR, _O(gadget), "NAME", "configfs: gadget name", 0, 0 },
+	{ "function", _STR, _O(function), "NAME",
+	  "configfs: mass_storage function to use (with --adopt)", 0, 0 },
+	{ "udc", _STR, _O(udc), "NAME", "configfs: UDC to bind (default: the first)", 0, 0 },
+	{ "adopt", _BOOL, _O(adopt), NULL,
+	  "configfs: use an existing gadget made by another tool", 0, 0 },
+	{ "no-break-io", _BOOL, _O(no_break_io), NULL,
+	  "do not use the kernel's break_io even if present (tests the fallbacks)", 0, 0 },
+	{ "eject-wait-ms", _INT, _O(eject_wait_ms), "MS",
+	  "how long forced_eject may block before the SIGUSR1 fallback", 1, 60000 },
+	{ "api-wait-ms", _INT, _O(api_wait_ms), "MS",
+	  "how long a request waits for a LUN operation before answering 'ejecting'",
+	  1, 60000 },
+};
+
+#define _NOPTS (sizeof(_opts) / sizeof(_opts[0]))
+
+static void _set_str(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = strdup(value);
+	if (!*slot)
+		abort();
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	_set_str(&cfg->listen, "127.0.0.1:8080");
+	_set_str(&cfg->storage, "/var/lib/vmedia/images");
+	_set_str(&cfg->web, VMEDIA_WEB_DIR);
+	_set_str(&cfg->backend, "sim");
+	cfg->luns = 2;
+	_set_str(&cfg->log_level, "info");
+	cfg->max_image_size = (int64_t)128 << 30;
+	cfg->max_json_body = 64 << 10;
+	cfg->max_connections = 64;
+	cfg->max_per_ip = 16;
+	cfg->timeout = 60;
+	cfg->max_uploads = 4;
+	cfg->reserve = 16 << 20;
+	_set_str(&cfg->gadget, "vmedia");
+	_set_str(&cfg->function, "mass_storage.usb0");
+	_set_str(&cfg->udc, "");
+	cfg->eject_wait_ms = 300;
+	cfg->api_wait_ms = 2000;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < _NOPTS; i++)
+		if (_opts[i].type == _STR) {
+			char **slot = (char **)((char *)cfg + _opts[i].offset);
+			free(*slot);
+			*slot = NULL;
+		}
+}
+
+int config_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	int shift = 0;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return -1;
+	if (v > ((unsigned long long)INT64_MAX >> shift))
+		return -1;
+	*out = (int64_t)(v << shift);
+	return 0;
+}
+
+static const struct _opt *_find(const char *name)
+{
+	for (size_t i = 0; i < _NOPTS; i++)
+		if (strcmp(_opts[i].name, name) == 0)
+			return &_opts[i];
+	return NULL;
+}
+
+/* Sets one option from its text form (command line) or JSON value. */
+static int _apply(struct config *cfg, const struct _opt *o, const char *text,
+		  json_t *jv, struct err *err)
+{
+	void *slot = (char *)cfg + o->offset;
+	int64_t v;
+	char buf[32];
+
+	switch (o->type) {
+	case _STR:
+		if (jv && !json_is_string(jv))
+			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be a string", o->name);
+		_set_str(slot, jv ? json_string_value(jv) : text);
+		return 0;
+	case _BOOL:
+		if (jv && !json_is_boolean(jv))
+			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be true or false",
+				       o->name);
+		*(bool *)slot = jv ? json_is_true(jv) : true;
+		return 0;
+	case _INT:
+	case _SIZE:
+		if (jv && json_is_integer(jv)) {
+			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(jv));
+			text = buf;
+		} else if (jv && json_is_string(jv) && o->type == _SIZE) {
+			text = json_string_value(jv);
+		} else if (jv) {
+			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be a number", o->name);
+		}
+		if (o->type == _SIZE) {
+			if (config_parse_size(text, &v) < 0)
+				return err_set(err, ERR_INVALID, "bad_config",
+					       "'%s': '%s' is not a size (e.g. 512M, 4G)", o->name, text);
+		} else {
+			char *end;
+			errno = 0;
+			long long ll = strtoll(text, &end, 10);
+			if (errno || end == text || *end)
+				return err_set(err, ERR_INVALID, "bad_config",
+					       "'%s': '%s' is not a number", o->name, text);
+			v = ll;
+		}
+		if (v < o->min || v > o->max)
+			return err_set(err, ERR_INVALID, "bad_config",
+				       "'%s' must be between %lld and %lld", o->name,
+				       (long long)o->min, (long long)o->max);
+		*(int64_t *)slot = v;
+		return 0;
+	}
+	return -1;
+}
+
+int config_load_json(struct config *cfg, const char *text, struct err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	const char *key;
+	json_t *value;
+	int rc = 0;
+
+	if (!root)
+		return err_set(err, ERR_INVALID, "bad_config", "line %d: %s", jerr.line, jerr.text);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return err_set(err, ERR_INVALID, "bad_config", "the configuration must be a JSON object");
+	}
+	json_object_foreach(root, key, value) {
+		const struct _opt *o = _find(key);
+		if (!o) {
+			rc = err_set(err, ERR_INVALID, "bad_config", "unknown setting '%s'", key);
+			break;
+		}
+		if (_apply(cfg, o, NULL, value, err) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	json_decref(root);
+	return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, 0, &jerr);
+	int rc;
+
+	if (!root)
+		return err_set(err, ERR_INVALID, "bad_config", "%s: %s (line %d)", path, jerr.text,
+			       jerr.line);
+	char *text = json_dumps(root, 0);
+	json_decref(root);
+	if (!text)
+		abort();
+	rc = config_load_json(cfg, text, err);
+	free(text);
+	if (rc < 0) {
+		char msg[sizeof(err->message)];
+		snprintf(msg, sizeof(msg), "%s", err->message);
+		err_set(err, ERR_INVALID, "bad_config", "%s: %s", path, msg);
+	}
+	return rc;
+}
+
+void config_print_help(FILE *out, const char *prog)
+{
+	struct config d;
+
+	config_defaults(&d);
+	fprintf(out,
+		"Usage: %s [OPTION]...\n"
+		"vmediad serves virtual media for KVM-over-IP: it stores disk and CD-ROM images\n"
+		"and inserts them into the LUNs of a USB mass-storage gadget, with an HTTP/JSON\n"
+		"API and a web UI.\n\nOptions:\n", prog);
+	for (size_t i = 0; i < _NOPTS; i++) {
+		const struct _opt *o = &_opts[i];
+		char head[64];
+		void *slot = (char *)&d + o->offset;
+
+		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(out, "  %-28s %s", head, o->help);
+		if (o->type == _STR && **(char **)slot)
+			fprintf(out, " (default: %s)", *(char **)slot);
+		else if (o->type == _INT || o->type == _SIZE)
+			fprintf(out, " (default: %lld)", (long long)*(int64_t *)slot);
+		fputc('\n', out);
+	}
+	fprintf(out,
+		"  %-28s read settings from a JSON object whose keys are the option\n"
+		"  %-28s names above (\"listen\", \"max-image-size\", ...); the command\n"
+		"  %-28s line overrides it\n"
+		"  %-28s print this help\n  %-28s print the version\n",
+		"--config FILE", "", "", "-h, --help", "--version");
+	config_free(&d);
+}
+
+enum config_result config_parse_args(struct config *cfg, int argc, char **argv, FILE *out)
+{
+	struct err err;
+
+	/* The file first, so that the command line overrides it. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
+			const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!path) {
+				fprintf(stderr, "%s: --config needs a file name\n", argv[0]);
+				return CONFIG_EXIT_ERROR;
+			}
+			if (config_load_file(cfg, path, &err) < 0) {
+				fprintf(stderr, "%s: %s\n", argv[0], err.message);
+				return CONFIG_EXIT_ERROR;
+			}
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		char *arg = argv[i];
+		char name[64];
+		const char *value = NULL;
+
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			config_print_help(out, argv[0]);
+			return CONFIG_EXIT_OK;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			fprintf(out, "vmediad %s\n", VMEDIA_VERSION);
+			return CONFIG_EXIT_OK;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], arg);
+			return CONFIG_EXIT_ERROR;
+		}
+		snprintf(name, sizeof(name), "%s", arg + 2);
+		char *eq = strchr(name, '=');
+		if (eq) {
+			*eq = '\0';
+			value = strchr(arg, '=') + 1;
+		}
+		if (strcmp(name, "config") == 0) {
+			if (!value)
+				i++;
+			continue;
+		}
+		const struct _opt *o = _find(name);
+		if (!o) {
+			fprintf(stderr, "%s: unknown option '--%s' (see --help)\n", argv[0], name);
+			return CONFIG_EXIT_ERROR;
+		}
+		if (o->type != _BOOL && !value) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: --%s needs a value\n", argv[0], name);
+				return CONFIG_EXIT_ERROR;
+			}
+			value = argv[++i];
+		}
+		if (o->type == _BOOL && value) {
+			fprintf(stderr, "%s: --%s takes no value\n", argv[0], name);
+			return CONFIG_EXIT_ERROR;
+		}
+		if (_apply(cfg, o, value, NULL, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", argv[0], err.message);
+			return CONFIG_EXIT_ERROR;
+		}
+	}
+	return CONFIG_RUN;
+}

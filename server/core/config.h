@@ -1,0 +1,54 @@
+/* config: every setting of vmediad, from defaults, a JSON file (--config)
+ * and the command line, in that order of precedence (last wins). One table
+ * drives both sources and --help, so they cannot drift apart. */
+#ifndef VMEDIA_CORE_CONFIG_H
+#define VMEDIA_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+struct config {
+	char *listen;			/* HOST:PORT, [V6]:PORT */
+	char *storage;			/* image directory */
+	char *web;			/* directory with the web UI */
+	char *backend;			/* "sim" or "configfs" */
+	int64_t luns;			/* number of LUNs (1..8) */
+	char *log_level;
+	int64_t max_image_size;		/* bytes */
+	int64_t max_json_body;		/* bytes */
+	int64_t max_connections;
+	int64_t max_per_ip;
+	int64_t timeout;		/* idle seconds per connection */
+	int64_t max_uploads;		/* concurrent PUTs */
+	int64_t reserve;		/* bytes kept free on the storage fs */
+	char *gadget;			/* configfs gadget name */
+	char *function;			/* adopt: existing mass_storage function */
+	char *udc;			/* UDC to bind to; "" = first */
+	bool adopt;			/* adopt an existing gadget instead of creating */
+	bool no_break_io;		/* hide break_io even if the kernel has it */
+	int64_t eject_wait_ms;		/* forced_eject bound before SIGUSR1 */
+	int64_t api_wait_ms;		/* how long a request waits for a LUN op */
+};
+
+enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK, CONFIG_EXIT_ERROR };
+
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Applies a JSON object of settings (keys are the long option names). */
+int config_load_json(struct config *cfg, const char *text, struct err *err);
+int config_load_file(struct config *cfg, const char *path, struct err *err);
+
+/* Parses argv: --config FILE is loaded first, then every other option
+ * overrides it. --help/--version print and return CONFIG_EXIT_OK. */
+enum config_result config_parse_args(struct config *cfg, int argc, char **argv, FILE *out);
+
+/* Parses "123", "4K", "16M", "2G", "1T" (binary units). */
+int config_parse_size(const char *s, int64_t *out);
+
+void config_print_help(FILE *out, const char *prog);
+
+#endif

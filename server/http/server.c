@@ -1,0 +1,303 @@
+/* server: the libmicrohttpd daemon and the life of one request. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+
+#define _MOD "HTTP"
+
+static void _must(bool ok)
+{
+	if (!ok)
+		abort();
+}
+
+static void _mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_warn(_MOD, "%s", buf);
+}
+
+/* Percent-decoding for paths and query values. "%00" is left as it is:
+ * decoding it would cut the string short and let "a%00b" name image "a";
+ * kept literally, the '%' makes the name invalid and the request fails 400. */
+static int _hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+static size_t _unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	int hi, lo;
+
+	(void)cls;
+	(void)c;
+	for (char *p = s; *p; p++) {
+		if (p[0] == '%' && (hi = _hex(p[1])) >= 0 && (lo = _hex(p[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
+			   const char *url, const char *method, void **con_cls)
+{
+	struct http_req *r = calloc(1, sizeof(*r));
+
+	_must(r != NULL);
+	r->srv = srv;
+	r->conn = conn;
+	r->method = method;
+	r->path = strdup(url);
+	_must(r->path != NULL);
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	*con_cls = r;
+
+	_http_route(r);
+	if (r->replied || !r->route)
+		return;
+	if (r->route->stream) {
+		r->streaming = true;
+		r->route->stream->begin(r);
+		if (r->replied)
+			r->streaming = false;
+	}
+}
+
+static void _take_body(struct http_req *r, const char *data, size_t len)
+{
+	if (r->route && r->route->stream) {
+		if (!r->replied)
+			r->route->stream->data(r, data, len);
+		if (r->replied)
+			r->streaming = false;
+		return;
+	}
+	if (r->body_too_large || r->body_len + len > r->srv->max_json_body) {
+		r->body_too_large = true;
+		return;
+	}
+	r->body = realloc(r->body, r->body_len + len + 1);
+	_must(r->body != NULL);
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+}
+
+static void _finish_request(struct http_req *r)
+{
+	if (r->replied || !r->route)
+		return;
+	if (r->route->stream) {
+		r->streaming = false;
+		r->route->stream->end(r);
+	} else if (r->body_too_large) {
+		http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+				 "the request body is larger than %zu bytes", r->srv->max_json_body);
+	} else {
+		r->route->handler(r);
+	}
+	if (!r->replied) {
+		log_error(_MOD, "%s %s: handler gave no reply", r->method, r->path);
+		http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+				 "the server did not produce a reply");
+	}
+}
+
+static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_data_size, void **con_cls)
+{
+	struct http_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		_start_request(cls, conn, url, method, con_cls);
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!r->replied)
+			_take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	_finish_request(r);
+	return MHD_YES;
+}
+
+static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		       enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *r = *con_cls;
+	const union MHD_ConnectionInfo *ci;
+	char peer[INET6_ADDRSTRLEN] = "?";
+	struct timespec now;
+
+	(void)cls;
+	if (!r)
+		return;
+	if (r->streaming && r->route && r->route->stream)
+		r->route->stream->abort(r);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer,
+				  sizeof(peer));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer,
+				  sizeof(peer));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (now.tv_sec - r->started.tv_sec) * 1000 +
+		  (now.tv_nsec - r->started.tv_nsec) / 1000000;
+	bool quiet = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_info(_MOD, "%s %s %s: connection ended early (code %d) after %ld ms", peer,
+			 r->method, r->path, (int)toe, ms);
+	else if (!quiet || log_current_level >= LOG_DEBUG)
+		log_info(_MOD, "%s %s %s %u %ld ms", peer, r->method, r->path, r->status, ms);
+	for (unsigned i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(r->params[i]);
+	free(r->body);
+	free(r->path);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* Binds the listening socket ourselves: any "HOST:PORT" or "[V6]:PORT"
+ * works, and with port 0 the kernel's choice is known to report. */
+static int _listen(struct http_server *srv, const char *spec, struct err *err)
+{
+	char host[256], port[16];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	int fd = -1, one = 1, rc;
+
+	if (!colon || colon == spec || !colon[1] || strlen(colon + 1) >= sizeof(port))
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "--listen '%s' must be HOST:PORT (e.g. 127.0.0.1:8080)", spec);
+	size_t hl = (size_t)(colon - spec);
+	if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return err_set(err, ERR_INVALID, "bad_config", "--listen: host name too long");
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		return err_set(err, ERR_INVALID, "bad_config", "--listen %s: %s", host,
+			       gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		err_set(err, ERR_IO, "listen_failed", "cannot listen on %s:%s: %s", host, port,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+			  ((struct sockaddr_in *)&ss)->sin_port);
+	srv->listen_fd = fd;
+	return 0;
+}
+
+int http_start(const struct http_options *opts, const struct http_route *routes,
+	       size_t nroutes, void *app, struct http_server **out, struct err *err)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+
+	_must(srv != NULL);
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->app = app;
+	srv->max_json_body = opts->max_json_body;
+	srv->web_dir = opts->web_dir ? strdup(opts->web_dir) : NULL;
+	srv->listen_fd = -1;
+	if (_listen(srv, opts->listen, err) < 0)
+		goto out_free;
+
+	srv->daemon = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC,
+		0, NULL, NULL, _access, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, _mhd_log, srv,
+		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 << 10),
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
+		MHD_OPTION_NOTIFY_COMPLETED, _completed, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, _unescape, srv,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		err_set(err, ERR_IO, "listen_failed", "cannot start the HTTP server on %s",
+			opts->listen);
+		goto out_free;
+	}
+	srv->listen_fd = -1;	/* the daemon owns and closes it now */
+	log_info(_MOD, "listening on %s (port %u)", opts->listen, srv->port);
+	*out = srv;
+	return 0;
+
+out_free:
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	free(srv->web_dir);
+	free(srv);
+	return -1;
+}
+
+unsigned http_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void http_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	free(srv->web_dir);
+	free(srv);
+}

@@ -1,0 +1,95 @@
+/* vmediad: virtual media for KVM-over-IP.
+ *
+ * main wires the layers together in a visible order (config, log, storage,
+ * gadget, events, http) and tears them down in reverse. Signals are
+ * blocked in every thread and taken synchronously here with sigwait, so no
+ * handler ever runs in the middle of a library call. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "storage/storage.h"
+
+#define _MOD "MAIN"
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct app app = { 0 };
+	struct http_server *http = NULL;
+	struct err err = { 0 };
+	sigset_t sigs;
+	int sig, rc = EXIT_FAILURE;
+
+	config_defaults(&cfg);
+	switch (config_parse_args(&cfg, argc, argv, stdout)) {
+	case CONFIG_EXIT_OK:
+		config_free(&cfg);
+		return EXIT_SUCCESS;
+	case CONFIG_EXIT_ERROR:
+		config_free(&cfg);
+		return 2;
+	case CONFIG_RUN:
+		break;
+	}
+	int level = log_parse_level(cfg.log_level);
+	if (level < 0) {
+		fprintf(stderr, "%s: --log-level must be error, warn, info or debug\n", argv[0]);
+		config_free(&cfg);
+		return 2;
+	}
+	log_current_level = (enum log_level)level;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info(_MOD, "vmediad %s starting", VMEDIA_VERSION);
+	clock_gettime(CLOCK_MONOTONIC, &app.started);
+	app.cfg = &cfg;
+
+	struct storage_options so = {
+		.dir = cfg.storage, .reserve = cfg.reserve,
+		.max_image_size = cfg.max_image_size, .max_uploads = (int)cfg.max_uploads,
+	};
+	if (storage_open(&so, &app.storage, &err) < 0)
+		goto out_fail;
+
+	struct http_options ho = {
+		.listen = cfg.listen, .web_dir = cfg.web,
+		.max_connections = (unsigned)cfg.max_connections,
+		.max_per_ip = (unsigned)cfg.max_per_ip,
+		.timeout_s = (unsigned)cfg.timeout,
+		.max_json_body = (size_t)cfg.max_json_body,
+	};
+	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
+		goto out_storage;
+
+	do {
+		if (sigwait(&sigs, &sig) != 0)
+			break;
+		if (sig == SIGHUP)
+			log_info(_MOD, "SIGHUP ignored (restart vmediad to reload the configuration)");
+	} while (sig == SIGHUP);
+	log_info(_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
+	http_stop(http);
+	rc = EXIT_SUCCESS;
+
+out_storage:
+	storage_close(app.storage);
+out_fail:
+	if (rc != EXIT_SUCCESS)
+		log_error(_MOD, "%s", err.message);
+	else
+		log_info(_MOD, "stopped");
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,540 @@
+/* catalog: the list of images in the storage directory, their metadata,
+ * and which LUNs hold them. See storage.h for the directory layout. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+
+#define _MOD "STORAGE"
+
+static void _must(bool ok)
+{
+	if (!ok)
+		abort();
+}
+
+bool storage_sha256_valid(const char *hex)
+{
+	size_t i;
+
+	for (i = 0; hex[i]; i++) {
+		char c = hex[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return i == 64;
+}
+
+struct _entry *_storage_find(struct storage *s, const char *name)
+{
+	for (size_t i = 0; i < s->count; i++)
+		if (strcmp(s->entries[i].img.name, name) == 0)
+			return &s->entries[i];
+	return NULL;
+}
+
+/* Inserts or replaces, keeping the array sorted by name. */
+void _storage_put(struct storage *s, const struct _entry *e)
+{
+	struct _entry *old = _storage_find(s, e->img.name);
+	size_t at;
+
+	if (old) {
+		uint32_t attached = old->img.attached;
+		*old = *e;
+		old->img.attached = attached;
+		return;
+	}
+	if (s->count == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
+		_must(s->entries != NULL);
+	}
+	for (at = 0; at < s->count; at++)
+		if (strcmp(s->entries[at].img.name, e->img.name) > 0)
+			break;
+	memmove(&s->entries[at + 1], &s->entries[at], (s->count - at) * sizeof(*s->entries));
+	s->entries[at] = *e;
+	s->count++;
+}
+
+static void _remove_entry(struct storage *s, struct _entry *e)
+{
+	size_t at = (size_t)(e - s->entries);
+	memmove(&s->entries[at], &s->entries[at + 1], (s->count - at - 1) * sizeof(*s->entries));
+	s->count--;
+}
+
+void _storage_notify(struct storage *s, const char *event, const struct storage_image *img)
+{
+	if (s->listener)
+		s->listener(s->listener_ctx, event, img);
+}
+
+void storage_set_listener(struct storage *s, storage_listener_fn fn, void *ctx)
+{
+	s->listener = fn;
+	s->listener_ctx = ctx;
+}
+
+const char *storage_dir(const struct storage *s)
+{
+	return s->dir;
+}
+
+int storage_space(const struct storage *s, int64_t *free_bytes, int64_t *total_bytes)
+{
+	struct statvfs st;
+
+	if (fstatvfs(s->dir_fd, &st) < 0)
+		return -1;
+	*free_bytes = (int64_t)st.f_bavail * (int64_t)st.f_frsize;
+	*total_bytes = (int64_t)st.f_blocks * (int64_t)st.f_frsize;
+	return 0;
+}
+
+json_t *storage_image_json(const struct storage_image *img)
+{
+	char when[32];
+	struct tm tm;
+	time_t t = (time_t)img->mtime;
+	json_t *luns = json_array();
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	for (unsigned i = 0; i < STORAGE_MAX_LUNS; i++)
+		if (img->attached & (1u << i))
+			json_array_append_new(luns, json_integer(i));
+
+	json_t *o = json_pack("{s:s, s:I, s:b, s:s, s:s, s:o}",
+			      "name", img->name, "size", (json_int_t)img->size,
+			      "complete", img->complete, "mtime", when,
+			      "source", img->source, "attached_to", luns);
+	_must(o != NULL);
+	json_object_set_new(o, "sha256", img->complete ? json_string(img->sha256) : json_null());
+	if (!img->complete)
+		json_object_set_new(o, "expected_size",
+				    img->expected >= 0 ? json_integer(img->expected) : json_null());
+	return o;
+}
+
+/* Hashes a whole file: used only for images that arrived without metadata
+ * (copied in by hand) or whose metadata no longer matches. */
+static int _hash_file(int fd, char hex[65])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[32];
+	unsigned int mdlen;
+	static const size_t bufsize = 1 << 20;
+	char *buf = malloc(bufsize);
+	ssize_t n;
+	off_t off = 0;
+	int rc = -1;
+
+	_must(ctx && buf);
+	_must(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+	while ((n = pread(fd, buf, bufsize, off)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += n;
+	}
+	if (n == 0) {
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		for (unsigned i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		rc = 0;
+	}
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err)
+{
+	char tmp[NAMES_MAX + 32], final[NAMES_MAX + 16];
+	json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", e->img.name,
+			      "size", (json_int_t)e->img.size, "mtime_ns", (json_int_t)e->mtime_ns,
+			      "sha256", e->img.sha256, "source", e->img.source);
+	char *text;
+	int fd, rc = -1;
+
+	_must(o != NULL);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	_must(text != NULL);
+	snprintf(tmp, sizeof(tmp), "%s.json.new", e->img.name);
+	snprintf(final, sizeof(final), "%s.json", e->img.name);
+	fd = openat(s->meta_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot write metadata of %s: %s", e->img.name,
+			strerror(errno));
+		goto out_free;
+	}
+	size_t len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+		err_set(err, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO,
+			errno == ENOSPC ? "insufficient_storage" : "io_error",
+			"cannot write metadata of %s: %s", e->img.name, strerror(errno));
+		close(fd);
+		unlinkat(s->meta_fd, tmp, 0);
+		goto out_free;
+	}
+	close(fd);
+	if (renameat(s->meta_fd, tmp, s->meta_fd, final) < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot rename metadata of %s: %s", e->img.name,
+			strerror(errno));
+		unlinkat(s->meta_fd, tmp, 0);
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	free(text);
+	return rc;
+}
+
+/* Trusts a metadata file only if it still describes the file beside it. */
+static bool _load_meta(struct storage *s, struct _entry *e)
+{
+	char path[NAMES_MAX + 16];
+	json_error_t jerr;
+	json_int_t size, mtime_ns;
+	const char *sha, *source = "upload";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.json", e->img.name);
+	fd = openat(s->meta_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	json_t *o = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	if (!o)
+		return false;
+	bool ok = json_unpack(o, "{s:I, s:I, s:s, s?s}", "size", &size, "mtime_ns", &mtime_ns,
+			      "sha256", &sha, "source", &source) == 0 &&
+		  size == e->img.size && mtime_ns == e->mtime_ns && storage_sha256_valid(sha);
+	if (ok) {
+		snprintf(e->img.sha256, sizeof(e->img.sha256), "%s", sha);
+		snprintf(e->img.source, sizeof(e->img.source), "%s", source);
+	}
+	json_decref(o);
+	return ok;
+}
+
+static void _empty_tmp(struct storage *s)
+{
+	DIR *d = fdopendir(dup(s->tmp_fd));
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(s->tmp_fd, de->d_name, 0) == 0)
+			log_info(_MOD, "removed the leftover of an interrupted upload: .tmp/%s",
+				 de->d_name);
+	}
+	closedir(d);
+}
+
+static void _scan_images(struct storage *s)
+{
+	DIR *d = fdopendir(dup(s->dir_fd));
+	struct dirent *de;
+	struct stat st;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct _entry e;
+
+		if (!names_valid(de->d_name, strlen(de->d_name), NULL, 0))
+			continue;
+		if (fstatat(s->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		memset(&e, 0, sizeof(e));
+		snprintf(e.img.name, sizeof(e.img.name), "%s", de->d_name);
+		e.img.size = st.st_size;
+		e.img.expected = -1;
+		e.img.mtime = st.st_mtim.tv_sec;
+		e.img.complete = true;
+		e.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		snprintf(e.img.source, sizeof(e.img.source), "upload");
+		if (!_load_meta(s, &e)) {
+			int fd = openat(s->dir_fd, de->d_name, O_RDONLY | O_CLOEXEC);
+			log_info(_MOD, "%s has no matching metadata: hashing it (%lld bytes)",
+				 e.img.name, (long long)e.img.size);
+			if (fd < 0 || _hash_file(fd, e.img.sha256) < 0) {
+				log_warn(_MOD, "cannot read %s: %s; not listed", e.img.name,
+					 strerror(errno));
+				if (fd >= 0)
+					close(fd);
+				continue;
+			}
+			close(fd);
+			snprintf(e.img.source, sizeof(e.img.source), "found in storage");
+			struct err err;
+			if (_storage_write_meta(s, &e, &err) < 0)
+				log_warn(_MOD, "%s", err.message);
+		}
+		_storage_put(s, &e);
+	}
+	closedir(d);
+
+	/* Metadata whose image is gone (deleted, or a crash mid-delete). */
+	d = fdopendir(dup(s->meta_fd));
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char name[NAMES_MAX + 16];
+		size_t n = strlen(de->d_name);
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(name, sizeof(name), "%s", de->d_name);
+		if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
+			name[n - 5] = '\0';
+			if (_storage_find(s, name))
+				continue;
+		}
+		unlinkat(s->meta_fd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static int _open_subdir(int dir_fd, const char *name)
+{
+	if (mkdirat(dir_fd, name, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* mkdir -p, so a fresh device or `make run` needs no set-up. */
+static int _mkdirs(const char *path)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return (mkdir(buf, 0755) < 0 && errno != EEXIST) ? -1 : 0;
+}
+
+int storage_open(const struct storage_options *opts, struct storage **out, struct err *err)
+{
+	struct storage *s = calloc(1, sizeof(*s));
+
+	_must(s != NULL);
+	s->dir_fd = s->meta_fd = s->tmp_fd = s->lock_fd = -1;
+	s->reserve = opts->reserve;
+	s->max_image_size = opts->max_image_size;
+	s->max_uploads = opts->max_uploads;
+	pthread_mutex_init(&s->lock, NULL);
+	s->dir = realpath(opts->dir, NULL);
+	if (!s->dir) {
+		if (_mkdirs(opts->dir) < 0) {
+			err_set(err, ERR_IO, "storage_error", "cannot create storage directory %s: %s",
+				opts->dir, strerror(errno));
+			goto out_close;
+		}
+		s->dir = realpath(opts->dir, NULL);
+	}
+	if (!s->dir || (s->dir_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		err_set(err, ERR_IO, "storage_error", "cannot open storage directory %s: %s",
+			opts->dir, strerror(errno));
+		goto out_close;
+	}
+	s->lock_fd = openat(s->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		err_set(err, ERR_IO, "storage_error",
+			"storage directory %s is in use by another vmediad (or not writable: %s)",
+			s->dir, strerror(errno));
+		goto out_close;
+	}
+	s->meta_fd = _open_subdir(s->dir_fd, ".meta");
+	s->tmp_fd = _open_subdir(s->dir_fd, ".tmp");
+	if (s->meta_fd < 0 || s->tmp_fd < 0) {
+		err_set(err, ERR_IO, "storage_error", "cannot create %s/.meta or .tmp: %s", s->dir,
+			strerror(errno));
+		goto out_close;
+	}
+	_empty_tmp(s);
+	_scan_images(s);
+	log_info(_MOD, "%s: %zu image(s)", s->dir, s->count);
+	*out = s;
+	return 0;
+
+out_close:
+	storage_close(s);
+	return -1;
+}
+
+void storage_close(struct storage *s)
+{
+	if (!s)
+		return;
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	if (s->meta_fd >= 0)
+		close(s->meta_fd);
+	if (s->tmp_fd >= 0)
+		close(s->tmp_fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s->entries);
+	free(s->dir);
+	free(s);
+}
+
+int storage_list(struct storage *s, struct storage_image **out, size_t *count)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = s->count, total = n + (size_t)s->nuploads;
+	struct storage_image *v = malloc((total ? total : 1) * sizeof(*v));
+
+	_must(v != NULL);
+	for (size_t i = 0; i < n; i++)
+		v[i] = s->entries[i].img;
+	_storage_uploads_snapshot(s, v + n, &total);
+	pthread_mutex_unlock(&s->lock);
+	total += n;
+	*out = v;
+	*count = total;
+	return 0;
+}
+
+int storage_get(struct storage *s, const char *name, struct storage_image *out, struct err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	struct _entry *e = _storage_find(s, name);
+	if (e)
+		*out = e->img;
+	else if (_storage_upload_in_progress(s, name))
+		rc = err_set(err, ERR_NOT_FOUND, "not_found",
+			     "image %s is still being uploaded", name);
+	else
+		rc = err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int storage_open_image(struct storage *s, const char *name, int *fd, struct storage_image *out,
+		       struct err *err)
+{
+	int rc = 0;
+
+	/* Under the lock, so an overwrite cannot swap the file between the
+	 * look-up and the open: the fd and the size always belong together. */
+	pthread_mutex_lock(&s->lock);
+	struct _entry *e = _storage_find(s, name);
+	if (!e) {
+		rc = err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
+	} else {
+		*out = e->img;
+		*fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			rc = err_set(err, ERR_IO, "io_error", "cannot open image %s: %s", name,
+				     strerror(errno));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int storage_delete(struct storage *s, const char *name, struct err *err)
+{
+	struct storage_image img;
+	char meta[NAMES_MAX + 16];
+
+	pthread_mutex_lock(&s->lock);
+	struct _entry *e = _storage_find(s, name);
+	if (!e) {
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
+	}
+	if (e->img.attached) {
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, ERR_CONFLICT, "image_attached",
+			       "image %s is inserted in a LUN; eject it first", name);
+	}
+	/* The data first: a crash in between leaves orphan metadata, which the
+	 * next start-up removes, never an image without its digest. */
+	if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT) {
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, ERR_IO, "io_error", "cannot delete %s: %s", name,
+			       strerror(errno));
+	}
+	snprintf(meta, sizeof(meta), "%s.json", name);
+	unlinkat(s->meta_fd, meta, 0);
+	fsync(s->dir_fd);
+	img = e->img;
+	_remove_entry(s, e);
+	pthread_mutex_unlock(&s->lock);
+	log_info(_MOD, "deleted %s", name);
+	_storage_notify(s, "image_removed", &img);
+	return 0;
+}
+
+int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, size_t path_size,
+		struct err *err)
+{
+	struct storage_image img;
+
+	if (lun >= STORAGE_MAX_LUNS)
+		return err_set(err, ERR_INVALID, "bad_request", "LUN %u is out of range", lun);
+	pthread_mutex_lock(&s->lock);
+	struct _entry *e = _storage_find(s, name);
+	if (!e) {
+		bool uploading = _storage_upload_in_progress(s, name);
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, uploading ? ERR_CONFLICT : ERR_NOT_FOUND,
+			       uploading ? "image_incomplete" : "not_found",
+			       uploading ? "image %s is still being uploaded" : "no image named %s",
+			       name);
+	}
+	e->img.attached |= 1u << lun;
+	img = e->img;
+	pthread_mutex_unlock(&s->lock);
+	snprintf(path, path_size, "%s/%s", s->dir, name);
+	_storage_notify(s, "image_changed", &img);
+	return 0;
+}
+
+void storage_unpin(struct storage *s, const char *name, unsigned lun)
+{
+	struct storage_image img;
+	bool found = false;
+
+	if (lun >= STORAGE_MAX_LUNS)
+		return;
+	pthread_mutex_lock(&s->lock);
+	struct _entry *e = _storage_find(s, name);
+	if (e) {
+		e->img.attached &= ~(1u << lun);
+		img = e->img;
+		found = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (found)
+		_storage_notify(s, "image_changed", &img);
+}

@@ -1,0 +1,101 @@
+/* storage: the image catalog in one directory, and the crash-safe writer
+ * that every new image (upload or download) goes through.
+ *
+ * Layout of the directory:
+ *   NAME              a complete image (only ever created by rename(2))
+ *   .meta/NAME.json   its metadata: size, mtime, sha256, source
+ *   .tmp/             images being written; emptied at start-up
+ *   .lock             flock(2)ed while a vmediad uses the directory
+ * An image is listed as complete only once its data and metadata are
+ * fsync'ed and renamed into place, so a crash at any point leaves either the
+ * old state or the new one, never a half-written image under its name. */
+#ifndef VMEDIA_STORAGE_H
+#define VMEDIA_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../core/err.h"
+#include "../core/names.h"
+
+#define STORAGE_MAX_LUNS 32
+
+struct storage;
+struct storage_upload;
+
+/* A snapshot of one image, copied out under the catalog's lock. */
+struct storage_image {
+	char name[NAMES_MAX + 1];
+	int64_t size;		/* complete: its size; in progress: bytes so far */
+	int64_t expected;	/* in progress: the announced size, or -1 */
+	char sha256[65];	/* hex; empty while in progress */
+	int64_t mtime;		/* seconds since the epoch */
+	char source[512];	/* "upload" or the (redacted) URL it came from */
+	bool complete;
+	uint32_t attached;	/* bit N set: inserted in LUN N */
+};
+
+struct storage_options {
+	const char *dir;
+	int64_t reserve;	/* bytes always left free */
+	int64_t max_image_size;
+	int max_uploads;
+};
+
+/* Called for "image_added", "image_removed", "image_changed" (attach state)
+ * and "upload_progress" (at most about once a second per upload). Runs on
+ * the thread that caused it, outside the catalog lock: keep it short. */
+typedef void (*storage_listener_fn)(void *ctx, const char *event, const struct storage_image *img);
+
+int storage_open(const struct storage_options *opts, struct storage **out, struct err *err);
+void storage_close(struct storage *s);
+void storage_set_listener(struct storage *s, storage_listener_fn fn, void *ctx);
+
+const char *storage_dir(const struct storage *s);
+int storage_space(const struct storage *s, int64_t *free_bytes, int64_t *total_bytes);
+
+/* All images sorted by name, complete ones and uploads in progress. The
+ * caller frees *out. */
+int storage_list(struct storage *s, struct storage_image **out, size_t *count);
+/* A complete image by name (ERR_NOT_FOUND otherwise). */
+int storage_get(struct storage *s, const char *name, struct storage_image *out, struct err *err);
+/* Opens a complete image for reading; the caller closes *fd. */
+int storage_open_image(struct storage *s, const char *name, int *fd,
+		       struct storage_image *out, struct err *err);
+/* Refuses (ERR_CONFLICT) while the image is attached to a LUN. */
+int storage_delete(struct storage *s, const char *name, struct err *err);
+
+/* Marks a complete image as inserted in a LUN, so it cannot be deleted or
+ * overwritten, and gives its absolute path. */
+int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, size_t path_size,
+		struct err *err);
+void storage_unpin(struct storage *s, const char *name, unsigned lun);
+
+json_t *storage_image_json(const struct storage_image *img);
+
+/* The writer. begin checks the name, clashes, size limits and free space
+ * (expected_size < 0 when unknown); write streams data and SHA-256; commit
+ * fsyncs, verifies the digest and renames into place; abort removes every
+ * trace. commit and abort both free the upload. */
+struct storage_upload_options {
+	const char *name;
+	bool overwrite;
+	int64_t expected_size;
+	const char *sha256;	/* expected digest (hex) or NULL */
+	const char *source;	/* NULL means "upload" */
+};
+
+int storage_upload_begin(struct storage *s, const struct storage_upload_options *opts,
+			 struct storage_upload **out, struct err *err);
+int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err);
+int64_t storage_upload_written(const struct storage_upload *u);
+int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err);
+void storage_upload_abort(struct storage_upload *u);
+
+/* Validates a hex SHA-256 digest string (64 hex digits, any case). */
+bool storage_sha256_valid(const char *hex);
+
+#endif

@@ -1,0 +1,371 @@
+/* writer: every new image is streamed through here: hidden temporary file,
+ * SHA-256 while streaming, write-back as it goes, fsync, rename. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+
+#define _MOD "STORAGE"
+
+/* Data is pushed to the disk in windows of this size while the upload
+ * streams, and the writer waits for the window _LAG windows behind, so at
+ * most about _WINDOW * _LAG bytes of an upload are ever dirty in the page
+ * cache: a small board does not fill its RAM with one ISO, and the final
+ * fsync has little left to do. */
+#define _WINDOW ((int64_t)8 << 20)
+#define _LAG 4
+
+struct storage_upload {
+	struct storage *s;
+	struct storage_upload *next;
+	char name[NAMES_MAX + 1];
+	char tmpname[32];
+	char source[512];
+	char expected_sha[65];
+	bool overwrite;
+	bool preallocated;
+	int fd;
+	int64_t expected;
+	int64_t written;
+	int64_t flushed;	/* write-back started up to here */
+	int64_t started;	/* epoch seconds */
+	struct timespec last_progress;
+	EVP_MD_CTX *md;
+};
+
+static void _must(bool ok)
+{
+	if (!ok)
+		abort();
+}
+
+bool _storage_upload_in_progress(struct storage *s, const char *name)
+{
+	for (struct storage_upload *u = s->uploads; u; u = u->next)
+		if (strcmp(u->name, name) == 0)
+			return true;
+	return false;
+}
+
+static void _snapshot(const struct storage_upload *u, struct storage_image *img)
+{
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", u->name);
+	snprintf(img->source, sizeof(img->source), "%s", u->source);
+	img->size = u->written;
+	img->expected = u->expected;
+	img->mtime = u->started;
+	img->complete = false;
+}
+
+/* Appends the uploads whose name has no complete image yet; *n is the
+ * room in out on entry and the number written on return. */
+void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n)
+{
+	size_t room = *n, k = 0;
+
+	for (struct storage_upload *u = s->uploads; u && k < room; u = u->next)
+		if (!_storage_find(s, u->name))
+			_snapshot(u, &out[k++]);
+	*n = k;
+}
+
+/* Bytes promised to uploads still running that the file system does not
+ * know about yet (those that could not be preallocated). */
+static int64_t _reserved(struct storage *s)
+{
+	int64_t r = 0;
+
+	for (struct storage_upload *u = s->uploads; u; u = u->next)
+		if (u->expected > u->written && !u->preallocated)
+			r += u->expected - u->written;
+	return r;
+}
+
+static void _unlink_upload(struct storage *s, struct storage_upload *u)
+{
+	for (struct storage_upload **p = &s->uploads; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			s->nuploads--;
+			return;
+		}
+}
+
+static void _free_upload(struct storage_upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	EVP_MD_CTX_free(u->md);
+	free(u);
+}
+
+static int _check_begin(struct storage *s, const struct storage_upload_options *o,
+			struct err *err)
+{
+	int64_t free_bytes, total;
+	struct _entry *e;
+
+	if (s->nuploads >= s->max_uploads)
+		return err_set(err, ERR_UNAVAILABLE, "too_many_uploads",
+			       "%d uploads are running already; try again when one has finished",
+			       s->nuploads);
+	if (_storage_upload_in_progress(s, o->name))
+		return err_set(err, ERR_CONFLICT, "upload_in_progress",
+			       "image %s is being uploaded by another request", o->name);
+	e = _storage_find(s, o->name);
+	if (e && !o->overwrite)
+		return err_set(err, ERR_CONFLICT, "image_exists",
+			       "image %s exists; add ?overwrite=1 to replace it", o->name);
+	if (e && e->img.attached)
+		return err_set(err, ERR_CONFLICT, "image_attached",
+			       "image %s is inserted in a LUN and cannot be replaced; eject it first",
+			       o->name);
+	if (o->expected_size > s->max_image_size)
+		return err_set(err, ERR_TOO_LARGE, "too_large",
+			       "the image is %lld bytes; this server accepts at most %lld",
+			       (long long)o->expected_size, (long long)s->max_image_size);
+	if (o->expected_size >= 0 && storage_space(s, &free_bytes, &total) == 0) {
+		int64_t avail = free_bytes - s->reserve - _reserved(s);
+		if (o->expected_size > avail)
+			return err_set(err, ERR_NO_SPACE, "insufficient_storage",
+				       "the image needs %lld bytes but only %lld are free; "
+				       "delete images to make room",
+				       (long long)o->expected_size, (long long)(avail > 0 ? avail : 0));
+	}
+	return 0;
+}
+
+int storage_upload_begin(struct storage *s, const struct storage_upload_options *o,
+			 struct storage_upload **out, struct err *err)
+{
+	char why[128];
+	struct storage_upload *u;
+
+	if (!names_valid(o->name, strlen(o->name), why, sizeof(why)))
+		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
+	if (o->sha256 && !storage_sha256_valid(o->sha256))
+		return err_set(err, ERR_INVALID, "bad_checksum",
+			       "the expected SHA-256 must be 64 hex digits");
+	u = calloc(1, sizeof(*u));
+	_must(u != NULL);
+	u->s = s;
+	u->fd = -1;
+	u->expected = o->expected_size;
+	u->overwrite = o->overwrite;
+	u->started = time(NULL);
+	snprintf(u->name, sizeof(u->name), "%s", o->name);
+	snprintf(u->source, sizeof(u->source), "%s", o->source ? o->source : "upload");
+	if (o->sha256)
+		snprintf(u->expected_sha, sizeof(u->expected_sha), "%s", o->sha256);
+	u->md = EVP_MD_CTX_new();
+	_must(u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1);
+
+	pthread_mutex_lock(&s->lock);
+	if (_check_begin(s, o, err) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		_free_upload(u);
+		return -1;
+	}
+	u->next = s->uploads;
+	s->uploads = u;
+	s->nuploads++;
+	pthread_mutex_unlock(&s->lock);
+
+	for (int i = 0; i < 100 && u->fd < 0; i++) {
+		snprintf(u->tmpname, sizeof(u->tmpname), "upload-%08lx",
+			 (unsigned long)random() ^ (unsigned long)(uintptr_t)u);
+		u->fd = openat(s->tmp_fd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (u->fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (u->fd < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot create a temporary file in %s/.tmp: %s",
+			s->dir, strerror(errno));
+		u->tmpname[0] = '\0';
+		storage_upload_abort(u);
+		return -1;
+	}
+	/* Claim the space now where the file system allows it: the upload then
+	 * cannot run out of room half-way because of another one. */
+	if (u->expected > 0 && fallocate(u->fd, 0, 0, u->expected) == 0)
+		u->preallocated = true;
+	log_info(_MOD, "%s: receiving into .tmp/%s (%lld bytes announced)", u->name, u->tmpname,
+		 (long long)u->expected);
+	*out = u;
+	return 0;
+}
+
+static void _write_back(struct storage_upload *u)
+{
+	while (u->written - u->flushed >= _WINDOW) {
+		sync_file_range(u->fd, u->flushed, _WINDOW, SYNC_FILE_RANGE_WRITE);
+		int64_t old = u->flushed - _LAG * _WINDOW;
+		if (old >= 0) {
+			sync_file_range(u->fd, old, _WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE |
+					SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+			posix_fadvise(u->fd, old, _WINDOW, POSIX_FADV_DONTNEED);
+		}
+		u->flushed += _WINDOW;
+	}
+}
+
+static void _progress(struct storage_upload *u)
+{
+	struct timespec now;
+	struct storage_image img;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - u->last_progress.tv_sec < 1)
+		return;
+	u->last_progress = now;
+	_snapshot(u, &img);
+	_storage_notify(u->s, "upload_progress", &img);
+}
+
+int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err)
+{
+	const char *p = data;
+	size_t left = len;
+
+	if (u->written + (int64_t)len > u->s->max_image_size)
+		return err_set(err, ERR_TOO_LARGE, "too_large",
+			       "the image is larger than the %lld bytes this server accepts",
+			       (long long)u->s->max_image_size);
+	while (left > 0) {
+		ssize_t n = pwrite(u->fd, p, left, u->written + (int64_t)(len - left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (errno == ENOSPC || errno == EDQUOT)
+				return err_set(err, ERR_NO_SPACE, "insufficient_storage",
+					       "the storage file system is full after %lld bytes of %s",
+					       (long long)u->written, u->name);
+			return err_set(err, ERR_IO, "io_error", "writing %s: %s", u->name,
+				       strerror(errno));
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	EVP_DigestUpdate(u->md, data, len);
+	u->written += (int64_t)len;
+	_write_back(u);
+	_progress(u);
+	return 0;
+}
+
+int64_t storage_upload_written(const struct storage_upload *u)
+{
+	return u->written;
+}
+
+static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *err)
+{
+	unsigned char md[32];
+	unsigned int mdlen;
+	struct stat st;
+
+	if (u->expected >= 0 && u->written != u->expected)
+		return err_set(err, ERR_INVALID, "incomplete_body",
+			       "received %lld of %lld announced bytes", (long long)u->written,
+			       (long long)u->expected);
+	if ((u->preallocated && ftruncate(u->fd, u->written) < 0) || fsync(u->fd) < 0 ||
+	    fstat(u->fd, &st) < 0)
+		return err_set(err, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO,
+			       errno == ENOSPC ? "insufficient_storage" : "io_error",
+			       "cannot flush %s to disk: %s", u->name, strerror(errno));
+	EVP_DigestFinal_ex(u->md, md, &mdlen);
+	memset(e, 0, sizeof(*e));
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(e->img.sha256 + 2 * i, 3, "%02x", md[i]);
+	if (u->expected_sha[0] && strcasecmp(u->expected_sha, e->img.sha256) != 0)
+		return err_set(err, ERR_DIGEST, "checksum_mismatch",
+			       "SHA-256 of the received data is %s, expected %s; nothing was stored",
+			       e->img.sha256, u->expected_sha);
+	snprintf(e->img.name, sizeof(e->img.name), "%s", u->name);
+	snprintf(e->img.source, sizeof(e->img.source), "%s", u->source);
+	e->img.size = u->written;
+	e->img.expected = -1;
+	e->img.complete = true;
+	e->img.mtime = st.st_mtim.tv_sec;
+	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err)
+{
+	struct storage *s = u->s;
+	struct _entry e, *old;
+
+	if (_finish_file(u, &e, err) < 0)
+		goto out_abort;
+
+	pthread_mutex_lock(&s->lock);
+	old = _storage_find(s, u->name);
+	if (old && old->img.attached) {
+		pthread_mutex_unlock(&s->lock);
+		err_set(err, ERR_CONFLICT, "image_attached",
+			"image %s was inserted in a LUN during the upload; nothing was replaced",
+			u->name);
+		goto out_abort;
+	}
+	/* Metadata before data: a crash between the two renames leaves
+	 * metadata that does not match the old file's size and mtime, which
+	 * start-up detects and rehashes. */
+	if (_storage_write_meta(s, &e, err) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		goto out_abort;
+	}
+	if (renameat(s->tmp_fd, u->tmpname, s->dir_fd, u->name) < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
+			strerror(errno));
+		pthread_mutex_unlock(&s->lock);
+		goto out_abort;
+	}
+	u->tmpname[0] = '\0';
+	fsync(s->dir_fd);
+	_storage_put(s, &e);
+	old = _storage_find(s, u->name);
+	if (out)
+		*out = old->img;
+	_unlink_upload(s, u);
+	pthread_mutex_unlock(&s->lock);
+
+	log_info(_MOD, "%s: stored, %lld bytes, sha256 %s", e.img.name, (long long)e.img.size,
+		 e.img.sha256);
+	_storage_notify(s, "image_added", &e.img);
+	_free_upload(u);
+	return 0;
+
+out_abort:
+	storage_upload_abort(u);
+	return -1;
+}
+
+void storage_upload_abort(struct storage_upload *u)
+{
+	struct storage *s = u->s;
+	struct storage_image img;
+
+	if (u->tmpname[0]) {
+		unlinkat(s->tmp_fd, u->tmpname, 0);
+		log_info(_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
+			 u->name, (long long)u->written);
+	}
+	_snapshot(u, &img);
+	pthread_mutex_lock(&s->lock);
+	_unlink_upload(s, u);
+	pthread_mutex_unlock(&s->lock);
+	_storage_notify(s, "upload_aborted", &img);
+	_free_upload(u);
+}

@@ -1,0 +1,46 @@
+#!/bin/sh
+# deps.sh: install what vmedia needs to build and test, idempotently.
+# Usage: tools/deps.sh [build|test|vm|browser|all]   (default: build)
+# Runs apt-get only for packages that are missing, and only as root; as
+# another user it prints what is missing and fails.
+set -eu
+
+BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libusbgx-dev libconfig-dev \
+libcurl4-openssl-dev libssl-dev"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests \
+python3-jsonschema python3-yaml curl nginx-light libnginx-mod-http-dav-ext util-linux procps"
+VM_PKGS="linux-source-6.1 linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
+qemu-system-x86 busybox-static ipxe grub-pc-bin grub-common xorriso mtools usbredirect"
+BROWSER_PKGS="chromium"
+
+want=""
+for set in "${@:-build}"; do
+	case "$set" in
+	build) want="$want $BUILD_PKGS" ;;
+	test) want="$want $BUILD_PKGS $TEST_PKGS" ;;
+	vm) want="$want $VM_PKGS" ;;
+	browser) want="$want $BROWSER_PKGS" ;;
+	all) want="$want $BUILD_PKGS $TEST_PKGS $VM_PKGS $BROWSER_PKGS" ;;
+	*) echo "deps: unknown set '$set' (build|test|vm|browser|all)" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing Debian packages:$missing" >&2
+	echo "deps: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -q --no-install-recommends $missing >&2; then
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends $missing >&2
+fi
