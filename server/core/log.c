@@ -48,7 +48,7 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 		if (end > sizeof(line) - 2)
 			end = sizeof(line) - 2;
 		for (size_t i = n; i < end; i++)
-			if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
 				line[i] = '?';
 		n = end;
 	}

@@ -31,6 +31,11 @@ struct http_req {
 	bool body_too_large;
 	bool streaming;		/* stream begun, end/abort not yet called */
 	bool replied;
+	bool has_body;		/* Content-Length > 0 or chunked */
+	bool expect_continue;	/* the client waits for 100 before sending it */
+	bool body_started;	/* a first chunk has arrived */
+	bool final;		/* the whole body is in */
+	struct MHD_Response *pending;	/* a reply held until the body is drained */
 	unsigned status;
 	void *state;
 	struct timespec started;

@@ -87,6 +87,16 @@ void http_reply(struct http_req *r, unsigned status, struct MHD_Response *resp)
 	}
 	r->replied = true;
 	r->status = status;
+	/* A reply queued while the client is still sending its body makes
+	 * libmicrohttpd close the connection with unread data in the socket,
+	 * and the kernel then resets it: the client may never see the reply.
+	 * So the reply waits and the rest of the body is read and dropped,
+	 * unless the client asked "Expect: 100-continue" and has not started
+	 * sending: then it gets the answer at once and sends nothing. */
+	if (r->has_body && !r->final && (r->body_started || !r->expect_continue)) {
+		r->pending = resp;
+		return;
+	}
 	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
 		log_warn("HTTP", "%s %s: could not queue the %u reply", r->method, r->path, status);
 	MHD_destroy_response(resp);

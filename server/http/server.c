@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,6 +78,14 @@ static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 	_must(r->path != NULL);
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	*con_cls = r;
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_EXPECT);
+	r->has_body = (cl && strcmp(cl, "0") != 0) ||
+		      MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
 
 	_http_route(r);
 	if (r->replied || !r->route)
@@ -111,6 +120,15 @@ static void _take_body(struct http_req *r, const char *data, size_t len)
 
 static void _finish_request(struct http_req *r)
 {
+	r->final = true;
+	if (r->pending) {
+		if (MHD_queue_response(r->conn, r->status, r->pending) != MHD_YES)
+			log_warn(_MOD, "%s %s: could not queue the %u reply", r->method, r->path,
+				 r->status);
+		MHD_destroy_response(r->pending);
+		r->pending = NULL;
+		return;
+	}
 	if (r->replied || !r->route)
 		return;
 	if (r->route->stream) {
@@ -141,6 +159,7 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
+		r->body_started = true;
 		if (!r->replied)
 			_take_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -182,6 +201,8 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 r->method, r->path, (int)toe, ms);
 	else if (!quiet || log_current_level >= LOG_DEBUG)
 		log_info(_MOD, "%s %s %s %u %ld ms", peer, r->method, r->path, r->status, ms);
+	if (r->pending)
+		MHD_destroy_response(r->pending);
 	for (unsigned i = 0; i < HTTP_MAX_PARAMS; i++)
 		free(r->params[i]);
 	free(r->body);

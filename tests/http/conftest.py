@@ -1,0 +1,210 @@
+"""Black-box fixtures: the real vmediad binary on a free loopback port, and
+an HTTP client that checks every response against api/openapi.yaml."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+import jsonschema
+import pytest
+import requests
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+VMEDIAD = os.environ.get("VMEDIAD", os.path.join(ROOT, "build", "vmediad"))
+
+with open(os.path.join(ROOT, "api", "openapi.yaml")) as f:
+    SPEC = yaml.safe_load(f)
+
+
+def _template_regex(template):
+    parts = re.split(r"(\{[^}]+\})", template)
+    rx = "".join("(?P<%s>.+)" % p[1:-1] if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile("^" + rx + "$")
+
+
+PATHS = sorted(((t, _template_regex(t)) for t in SPEC["paths"]), key=lambda p: -len(p[0]))
+
+
+def spec_path_for(path):
+    """The template in the spec that a concrete path belongs to."""
+    path = path.split("?")[0]
+    for template, rx in PATHS:
+        # A concrete template wins over one with parameters.
+        if template == path:
+            return template
+    for template, rx in PATHS:
+        if rx.match(path) and "{" in template:
+            return template
+    return None
+
+
+def _resolve(node):
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/")
+        node = SPEC
+        for part in ref[2:].split("/"):
+            node = node[part]
+    return node
+
+
+def check_response(method, path, resp):
+    """Asserts that resp is what the spec says method+path may answer."""
+    template = spec_path_for(path)
+    assert template is not None, "path %s is not in api/openapi.yaml" % path
+    item = SPEC["paths"][template]
+    m = method.lower()
+    if m == "head" and "head" not in item:
+        m = "get"
+    if m not in item:
+        assert resp.status_code == 405, "%s %s is not in the spec but answered %d" % (
+            method, path, resp.status_code)
+        _validate_error(resp)
+        return
+    responses = item[m]["responses"]
+    code = str(resp.status_code)
+    assert code in responses or "default" in responses, \
+        "%s %s answered %s, which the spec does not list (%s)" % (
+            method, template, code, ", ".join(responses))
+    r = _resolve(responses.get(code, responses.get("default")))
+    content = r.get("content")
+    if method == "HEAD" or not content:
+        return
+    ctype = resp.headers.get("Content-Type", "").split(";")[0]
+    assert ctype in content, "%s %s %s: Content-Type %s not in spec" % (method, template, code, ctype)
+    schema = content[ctype].get("schema")
+    if ctype == "application/json" and schema:
+        validator = jsonschema.Draft202012Validator(
+            schema, resolver=jsonschema.RefResolver.from_schema(SPEC))
+        validator.validate(resp.json())
+
+
+def _validate_error(resp):
+    schema = SPEC["components"]["schemas"]["Error"]
+    jsonschema.Draft202012Validator(schema).validate(resp.json())
+
+
+class Api:
+    """requests, plus a spec check of every response."""
+
+    def __init__(self, base):
+        self.base = base
+        self.session = requests.Session()
+
+    def request(self, method, path, check=True, **kw):
+        kw.setdefault("timeout", 30)
+        resp = self.session.request(method, self.base + path, **kw)
+        if check:
+            check_response(method, path, resp)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
+
+
+class Server:
+    """One vmediad process with its own storage directory."""
+
+    def __init__(self, storage, log_path, extra=()):
+        self.storage = storage
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+        self.log_path = log_path
+
+    def start(self, port=0):
+        self.logf = open(self.log_path, "a")
+        args = [VMEDIAD, "--listen", "127.0.0.1:%d" % port, "--storage", self.storage,
+                "--web", os.path.join(ROOT, "web"), "--log-level", "debug"] + self.extra
+        start_at = self.logf.tell()
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.logf)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.log_path, errors="replace") as f:
+                f.seek(start_at)
+                m = re.search(r"listening on .* \(port (\d+)\)", f.read())
+            if m:
+                self.port = int(m.group(1))
+                self.api = Api("http://127.0.0.1:%d" % self.port)
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("vmediad exited: " + self.log())
+            time.sleep(0.02)
+        raise RuntimeError("vmediad did not start: " + self.log())
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode if self.proc else None
+        self.proc = None
+        return code
+
+    def restart(self, sig=signal.SIGTERM):
+        port = self.port
+        self.stop(sig)
+        return self.start(port)
+
+
+@pytest.fixture
+def tmpdir_path():
+    with tempfile.TemporaryDirectory(prefix="vmedia-test-") as d:
+        yield d
+
+
+@pytest.fixture
+def make_server(tmpdir_path):
+    servers = []
+
+    def make(extra=(), storage=None):
+        n = len(servers)
+        srv = Server(storage or os.path.join(tmpdir_path, "images%d" % n),
+                     os.path.join(tmpdir_path, "vmediad%d.log" % n), extra)
+        servers.append(srv)
+        return srv.start()
+
+    yield make
+    for srv in servers:
+        code = srv.stop()
+        # A clean exit on SIGTERM, and (in the sanitizer build) no report.
+        log = srv.log()
+        assert "ERROR: AddressSanitizer" not in log, log
+        assert "runtime error:" not in log, log
+        assert code in (0, None, -9), "vmediad exited with %s\n%s" % (code, log)
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def api(server):
+    return server.api
