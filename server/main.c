@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "gadget/gadget.h"
 #include "storage/storage.h"
 
 #define _MOD "MAIN"
@@ -63,6 +64,44 @@ int main(int argc, char **argv)
 	if (storage_open(&so, &app.storage, &err) < 0)
 		goto out_fail;
 
+	const struct gadget_backend *ops;
+	void *be;
+	if (strcmp(cfg.backend, "sim") == 0) {
+		if (strcmp(cfg.sim_kernel, "patched") && strcmp(cfg.sim_kernel, "stock") &&
+		    strcmp(cfg.sim_kernel, "old")) {
+			err_set(&err, ERR_INVALID, "bad_config",
+				"--sim-kernel must be patched, stock or old");
+			goto out_storage;
+		}
+		ops = &gadget_sim_ops;
+		be = app.sim = gadget_sim_new((unsigned)cfg.luns, cfg.sim_kernel);
+		log_warn(_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
+			 "offered to any host", cfg.sim_kernel);
+	} else if (strcmp(cfg.backend, "configfs") == 0) {
+		struct gadget_configfs_options co = {
+			.configfs_root = "/sys/kernel/config", .gadget = cfg.gadget,
+			.function = cfg.function, .udc = cfg.udc, .luns = (unsigned)cfg.luns,
+			.adopt = cfg.adopt,
+		};
+		ops = &gadget_configfs_ops;
+		be = gadget_configfs_new(&co, &err);
+		if (!be)
+			goto out_storage;
+	} else {
+		err_set(&err, ERR_INVALID, "bad_config", "--backend must be sim or configfs, not '%s'",
+			cfg.backend);
+		goto out_storage;
+	}
+	struct gadget_options go = {
+		.luns = (unsigned)cfg.luns, .api_wait_ms = (unsigned)cfg.api_wait_ms,
+		.eject_wait_ms = (unsigned)cfg.eject_wait_ms, .hide_break_io = cfg.no_break_io,
+	};
+	if (gadget_create(&go, ops, be, &app.gadget, &err) < 0) {
+		ops->destroy(be);
+		goto out_storage;
+	}
+	api_events_create(&app);
+
 	struct http_options ho = {
 		.listen = cfg.listen, .web_dir = cfg.web,
 		.max_connections = (unsigned)cfg.max_connections,
@@ -71,7 +110,7 @@ int main(int argc, char **argv)
 		.max_json_body = (size_t)cfg.max_json_body,
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
-		goto out_storage;
+		goto out_gadget;
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -80,9 +119,14 @@ int main(int argc, char **argv)
 			log_info(_MOD, "SIGHUP ignored (restart vmediad to reload the configuration)");
 	} while (sig == SIGHUP);
 	log_info(_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
+	events_shutdown(app.events);	/* ends the SSE streams, so http_stop can join */
 	http_stop(http);
 	rc = EXIT_SUCCESS;
 
+out_gadget:
+	/* LUNs stay as they are: a restart must not eject a booting host. */
+	gadget_destroy(app.gadget);
+	events_destroy(app.events);
 out_storage:
 	storage_close(app.storage);
 out_fail:

@@ -48,11 +48,10 @@ pytest_suite() {
 	env "${envs[@]}" "$PY" -m pytest -q -p no:cacheprovider -rfE "$@" >"$log" 2>&1
 	local rc=$?
 	local line p f e
-	line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$log" | tail -1)
-	p=$(sed -nE 's/.* ?([0-9]+) passed.*/\1/p' <<<"$line" | head -1)
-	f=$(sed -nE 's/.*[ =]([0-9]+) failed.*/\1/p' <<<"$line" | head -1)
-	e=$(sed -nE 's/.*[ =]([0-9]+) error.*/\1/p' <<<"$line" | head -1)
-	[ -z "$p" ] && p=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$line")
+	line=$(grep -E '[0-9]+ (passed|failed|errors?)' "$log" | tail -1)
+	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
+	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
+	e=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+')
 	p=${p:-0}; f=$(( ${f:-0} + ${e:-0} ))
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
 	[ "$f" = 0 ] || { echo "--- $name failed (full log: $log):"; tail -60 "$log"; }

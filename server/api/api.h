@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../core/config.h"
+#include "../events/events.h"
 #include "../http/http.h"
 
 struct storage;
@@ -19,6 +20,7 @@ struct app {
 	struct storage *storage;
 	struct gadget *gadget;
 	struct events *events;
+	void *sim;			/* the sim backend, for its controls; else NULL */
 	struct timespec started;	/* CLOCK_MONOTONIC */
 };
 
@@ -31,5 +33,16 @@ void api_images_list(struct http_req *r);
 void api_images_get(struct http_req *r);
 void api_images_delete(struct http_req *r);
 extern const struct http_stream_ops api_images_put;
+void api_luns_list(struct http_req *r);
+void api_luns_get(struct http_req *r);
+void api_luns_insert(struct http_req *r);
+void api_luns_eject(struct http_req *r);
+void api_gadget_reconnect(struct http_req *r);
+void api_sim_host(struct http_req *r);
+void api_events_get(struct http_req *r);
+
+/* Creates the event bus and connects storage and gadget changes to it. */
+struct events *api_events_create(struct app *app);
+json_t *api_status_json(struct app *app);
 
 #endif

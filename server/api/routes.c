@@ -7,6 +7,13 @@ const struct http_route api_routes[] = {
 	{ "GET", "/images/**", api_images_get, NULL },
 	{ "PUT", "/images/**", NULL, &api_images_put },
 	{ "DELETE", "/images/**", api_images_delete, NULL },
+	{ "GET", "/luns", api_luns_list, NULL },
+	{ "GET", "/luns/*", api_luns_get, NULL },
+	{ "POST", "/luns/*/insert", api_luns_insert, NULL },
+	{ "POST", "/luns/*/eject", api_luns_eject, NULL },
+	{ "POST", "/gadget/reconnect", api_gadget_reconnect, NULL },
+	{ "GET", "/events", api_events_get, NULL },
+	{ "POST", "/sim/luns/*/host", api_sim_host, NULL },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

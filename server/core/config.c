@@ -31,6 +31,9 @@ static const struct _opt _opts[] = {
 	{ "backend", _STR, _O(backend), "sim|configfs",
 	  "LUN backend: 'sim' simulates the kernel (no hardware), "
 	  "'configfs' drives a real USB gadget", 0, 0 },
+	{ "sim-kernel", _STR, _O(sim_kernel), "patched|stock|old",
+	  "sim: which kernel to model: with break_io, stock >= 6.0 (forced_eject only), "
+	  "or < 6.0 (neither)", 0, 0 },
 	{ "luns", _INT, _O(luns), "N", "number of LUNs, 1..8", 1, 8 },
 	{ "log-level", _STR, _O(log_level), "LEVEL", "error, warn, info or debug", 0, 0 },
 	{ "max-image-size", _SIZE, _O(max_image_size), "SIZE",
@@ -77,6 +80,7 @@ void config_defaults(struct config *cfg)
 	_set_str(&cfg->storage, "/var/lib/vmedia/images");
 	_set_str(&cfg->web, VMEDIA_WEB_DIR);
 	_set_str(&cfg->backend, "sim");
+	_set_str(&cfg->sim_kernel, "patched");
 	cfg->luns = 2;
 	_set_str(&cfg->log_level, "info");
 	cfg->max_image_size = (int64_t)128 << 30;

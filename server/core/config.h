@@ -15,6 +15,7 @@ struct config {
 	char *storage;			/* image directory */
 	char *web;			/* directory with the web UI */
 	char *backend;			/* "sim" or "configfs" */
+	char *sim_kernel;		/* sim: "patched", "stock" or "old" */
 	int64_t luns;			/* number of LUNs (1..8) */
 	char *log_level;
 	int64_t max_image_size;		/* bytes */

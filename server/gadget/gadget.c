@@ -1,0 +1,632 @@
+/* gadget: the LUN table, one worker thread per LUN, and the eject
+ * strategies (see gadget.h). */
+#include "gadget.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/log.h"
+
+#define _MOD "GADGET"
+
+enum _op { OP_NONE = 0, OP_INSERT, OP_EJECT, OP_RECONNECT };
+
+struct _lun {
+	struct gadget *g;
+	pthread_t thread;
+	struct gadget_lun snap;
+	bool enumerated_cdrom;	/* the type the host saw at the last (re)bind */
+
+	/* The operation slot, guarded by g->lock. */
+	enum _op op;
+	bool busy;
+	char op_image[NAMES_MAX + 1];
+	char op_path[4096];
+	bool op_cdrom, op_ro, op_force;
+	uint64_t op_seq, done_seq;
+	int op_rc;
+	double op_elapsed_ms;
+	struct err op_err;
+};
+
+struct gadget {
+	struct gadget_options opts;
+	const struct gadget_backend *ops;
+	void *be;
+	struct gadget_features features;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* broadcast on every op queued or finished */
+	bool stopping;
+	unsigned nluns;
+	struct _lun luns[GADGET_MAX_LUNS];
+	gadget_listener_fn listener;
+	void *listener_ctx;
+};
+
+static double _now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int64_t _epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *gadget_strategy(struct gadget *g)
+{
+	if (g->features.break_io && !g->opts.hide_break_io)
+		return "break_io+forced_eject";
+	if (g->features.forced_eject)
+		return "forced_eject+sigusr1";
+	return "sigusr1+file";
+}
+
+/* A backend call that may block for ever, run on its own thread so the
+ * worker can give up waiting after a bound and act (send SIGUSR1). Whoever
+ * of the two finishes last frees it. */
+struct _bounded {
+	const struct gadget_backend *ops;
+	void *be;
+	unsigned lun;
+	int rc;
+	struct err err;
+	bool done;
+	int refs;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+};
+
+static void _bounded_put(struct _bounded *b)
+{
+	pthread_mutex_lock(&b->m);
+	bool last = --b->refs == 0;
+	pthread_mutex_unlock(&b->m);
+	if (last) {
+		pthread_mutex_destroy(&b->m);
+		pthread_cond_destroy(&b->c);
+		free(b);
+	}
+}
+
+static void *_bounded_main(void *arg)
+{
+	struct _bounded *b = arg;
+	struct err err = { 0 };
+	int rc = b->ops->forced_eject(b->be, b->lun, &err);
+
+	pthread_mutex_lock(&b->m);
+	b->rc = rc;
+	b->err = err;
+	b->done = true;
+	pthread_cond_broadcast(&b->c);
+	pthread_mutex_unlock(&b->m);
+	_bounded_put(b);
+	return NULL;
+}
+
+/* Waits for b, at most ms (or for ever with ms < 0). True when done. */
+static bool _bounded_wait(struct _bounded *b, int ms)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&b->m);
+	while (!b->done) {
+		if (ms < 0)
+			pthread_cond_wait(&b->c, &b->m);
+		else if (pthread_cond_timedwait(&b->c, &b->m, &dl) == ETIMEDOUT)
+			break;
+	}
+	bool done = b->done;
+	pthread_mutex_unlock(&b->m);
+	return done;
+}
+
+static int _signal(struct gadget *g, struct _lun *l, struct gadget_eject *out, struct err *err)
+{
+	int count = 0;
+
+	if (g->ops->signal_io(g->be, &count, err) < 0)
+		return -1;
+	out->other_luns_affected = true;
+	log_warn(_MOD, "LUN %u: sent SIGUSR1 to %d file-storage thread(s): this breaks the I/O "
+		 "of every LUN of the function, not only this one", l->snap.id, count);
+	return 0;
+}
+
+/* Stock forced_eject (>= 6.0): it waits behind a stalled command, so give
+ * it eject_wait_ms, then break the I/O with SIGUSR1 and let it finish. */
+static int _eject_stock(struct gadget *g, struct _lun *l, struct gadget_eject *out,
+			struct err *err)
+{
+	struct _bounded *b = calloc(1, sizeof(*b));
+	pthread_t t;
+	int rc;
+
+	if (!b)
+		abort();
+	b->ops = g->ops;
+	b->be = g->be;
+	b->lun = l->snap.id;
+	b->refs = 2;
+	pthread_mutex_init(&b->m, NULL);
+	pthread_cond_init(&b->c, NULL);
+	if (pthread_create(&t, NULL, _bounded_main, b) != 0)
+		abort();
+	pthread_detach(t);
+	snprintf(out->method, sizeof(out->method), "forced_eject");
+	if (!_bounded_wait(b, (int)g->opts.eject_wait_ms)) {
+		log_warn(_MOD, "LUN %u: forced_eject has not returned after %u ms (a stalled "
+			 "command holds the LUNs' lock)", l->snap.id, g->opts.eject_wait_ms);
+		snprintf(out->method, sizeof(out->method), "forced_eject+sigusr1");
+		if (_signal(g, l, out, err) < 0) {
+			_bounded_put(b);
+			return -1;
+		}
+		_bounded_wait(b, -1);
+	}
+	rc = b->rc;
+	if (rc < 0 && err)
+		*err = b->err;
+	_bounded_put(b);
+	return rc;
+}
+
+static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *out,
+			 struct err *err)
+{
+	unsigned id = l->snap.id;
+	const char *strategy = gadget_strategy(g);
+
+	if (strcmp(strategy, "break_io+forced_eject") == 0) {
+		struct err berr;
+		snprintf(out->method, sizeof(out->method), "%s", strategy);
+		if (g->ops->break_io(g->be, id, &berr) < 0)
+			log_warn(_MOD, "LUN %u: break_io: %s", id, berr.message);
+		if (g->ops->forced_eject(g->be, id, err) == 0)
+			return 0;
+		if (err->kind != ERR_TIMEOUT)
+			return -1;
+		/* Another LUN's stalled command holds the shared lock: the
+		 * patched kernel gave up after its bound. An eject must win,
+		 * so break everything. */
+		log_warn(_MOD, "LUN %u: %s", id, err->message);
+		snprintf(out->method, sizeof(out->method), "break_io+forced_eject+sigusr1");
+		if (_signal(g, l, out, err) < 0)
+			return -1;
+		return g->ops->forced_eject(g->be, id, err);
+	}
+	if (strcmp(strategy, "forced_eject+sigusr1") == 0)
+		return _eject_stock(g, l, out, err);
+
+	/* Before 6.0: no forced_eject at all. SIGUSR1 clears every LUN's
+	 * medium lock (and breaks any stalled command), then `file` works. */
+	snprintf(out->method, sizeof(out->method), "sigusr1+file");
+	if (_signal(g, l, out, err) < 0)
+		return -1;
+	return g->ops->set_file(g->be, id, "", err);
+}
+
+static int _do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
+		     struct err *err)
+{
+	double t0 = _now_ms();
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->valid = true;
+	out->forced = force;
+	if (force) {
+		rc = _eject_forced(g, l, out, err);
+	} else {
+		snprintf(out->method, sizeof(out->method), "file");
+		rc = g->ops->set_file(g->be, l->snap.id, "", err);
+		if (rc < 0 && strcmp(err->code, "medium_locked") == 0)
+			snprintf(err->message, sizeof(err->message),
+				 "LUN %u: the host has locked the medium; retry with force=1 "
+				 "(the host may see an I/O error)", l->snap.id);
+	}
+	out->elapsed_ms = _now_ms() - t0;
+	out->ok = rc == 0;
+	out->at = _epoch_ms();
+	if (rc < 0)
+		snprintf(out->error, sizeof(out->error), "%s", err->message);
+	log_info(_MOD, "LUN %u: eject (%s) %s in %.2f ms%s%s", l->snap.id, out->method,
+		 rc == 0 ? "done" : "failed", out->elapsed_ms, rc == 0 ? "" : ": ",
+		 rc == 0 ? "" : err->message);
+	return rc;
+}
+
+static int _do_reconnect(struct gadget *g, struct err *err)
+{
+	if (!g->ops->reconnect)
+		return err_set(err, ERR_UNAVAILABLE, "unavailable",
+			       "this backend cannot reconnect the gadget");
+	if (g->ops->reconnect(g->be, err) < 0)
+		return -1;
+	g->ops->features(g->be, &g->features);	/* a new kernel module may be there */
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < g->nluns; i++) {
+		g->luns[i].enumerated_cdrom = g->luns[i].snap.cdrom;
+		g->luns[i].snap.warning[0] = '\0';
+	}
+	pthread_mutex_unlock(&g->lock);
+	log_info(_MOD, "gadget reconnected: the host enumerates it again");
+	return 0;
+}
+
+/* Runs the queued operation with the lock released; returns the image the
+ * LUN let go of (static per LUN), or NULL. */
+static void _run_op(struct gadget *g, struct _lun *l)
+{
+	struct err err = { 0 };
+	struct gadget_eject ej = { 0 };
+	char released[NAMES_MAX + 1] = "";
+	int rc = 0;
+	double t0 = _now_ms();
+
+	switch (l->op) {
+	case OP_INSERT:
+		rc = g->ops->set_flags(g->be, l->snap.id, l->op_cdrom, l->op_ro, &err);
+		if (rc == 0)
+			rc = g->ops->set_file(g->be, l->snap.id, l->op_path, &err);
+		if (rc == 0 && l->op_force)
+			rc = _do_reconnect(g, &err);
+		if (rc < 0)
+			snprintf(released, sizeof(released), "%s", l->op_image);
+		log_info(_MOD, "LUN %u: insert %s (%s, %s) %s%s", l->snap.id, l->op_image,
+			 l->op_cdrom ? "cdrom" : "disk", l->op_ro ? "ro" : "rw",
+			 rc == 0 ? "done" : "failed: ", rc == 0 ? "" : err.message);
+		break;
+	case OP_EJECT:
+		rc = _do_eject(g, l, l->op_force, &ej, &err);
+		break;
+	case OP_RECONNECT:
+		rc = _do_reconnect(g, &err);
+		break;
+	case OP_NONE:
+		break;
+	}
+
+	pthread_mutex_lock(&g->lock);
+	struct gadget_lun *s = &l->snap;
+	if (l->op == OP_INSERT) {
+		if (rc == 0) {
+			snprintf(s->image, sizeof(s->image), "%s", l->op_image);
+			s->cdrom = l->op_cdrom;
+			s->ro = l->op_ro;
+			s->state = LUN_INSERTED;
+			if (l->op_force)	/* reconnected: the host saw the new type */
+				l->enumerated_cdrom = s->cdrom;
+			if (s->cdrom != l->enumerated_cdrom)
+				snprintf(s->warning, sizeof(s->warning),
+					 "the host still sees a %s: it learns the new device type "
+					 "only after a reconnect (insert with \"reconnect\": true, "
+					 "or POST /gadget/reconnect)",
+					 l->enumerated_cdrom ? "CD-ROM" : "disk");
+		} else {
+			s->state = LUN_EMPTY;
+		}
+	} else if (l->op == OP_EJECT) {
+		s->last_eject = ej;
+		if (rc == 0) {
+			snprintf(released, sizeof(released), "%s", s->image);
+			s->image[0] = '\0';
+			s->warning[0] = '\0';
+			s->state = LUN_EMPTY;
+		} else {
+			s->state = LUN_INSERTED;
+		}
+	}
+	l->op_rc = rc;
+	l->op_err = err;
+	l->op_elapsed_ms = _now_ms() - t0;
+	struct gadget_lun snap = *s;
+	pthread_mutex_unlock(&g->lock);
+
+	/* The listener runs before the caller is told the operation is done,
+	 * so by then the image pins and the events are up to date. */
+	if (g->ops->locked)
+		snap.locked = g->ops->locked(g->be, snap.id);
+	if (g->listener)
+		g->listener(g->listener_ctx, &snap, released[0] ? released : NULL);
+
+	pthread_mutex_lock(&g->lock);
+	l->done_seq = l->op_seq;
+	l->busy = false;
+	l->op = OP_NONE;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void *_worker(void *arg)
+{
+	struct _lun *l = arg;
+	struct gadget *g = l->g;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		while (!g->stopping && !(l->busy && l->op_seq > l->done_seq))
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->stopping)
+			break;
+		pthread_mutex_unlock(&g->lock);
+		_run_op(g, l);
+		pthread_mutex_lock(&g->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int gadget_create(const struct gadget_options *opts, const struct gadget_backend *ops, void *be,
+		  struct gadget **out, struct err *err)
+{
+	struct gadget *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		abort();
+	if (opts->luns < 1 || opts->luns > GADGET_MAX_LUNS) {
+		free(g);
+		return err_set(err, ERR_INVALID, "bad_config", "between 1 and %d LUNs, not %u",
+			       GADGET_MAX_LUNS, opts->luns);
+	}
+	g->opts = *opts;
+	g->ops = ops;
+	g->be = be;
+	g->nluns = opts->luns;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	ops->features(be, &g->features);
+	for (unsigned i = 0; i < g->nluns; i++) {
+		struct _lun *l = &g->luns[i];
+		l->g = g;
+		l->snap.id = i;
+		l->snap.removable = true;
+		l->snap.locked = -1;
+		if (pthread_create(&l->thread, NULL, _worker, l) != 0)
+			abort();
+	}
+	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s; "
+		 "forced eject strategy: %s", ops->name, ops->simulated ? " (SIMULATED)" : "",
+		 g->nluns, g->features.break_io ? "yes" : "no",
+		 g->features.forced_eject ? "yes" : "no", gadget_strategy(g));
+	*out = g;
+	return 0;
+}
+
+/* Workers blocked in a kernel call cannot be joined; they are detached and
+ * the process exit ends them. */
+void gadget_destroy(struct gadget *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stopping = true;
+	bool stuck = false;
+	for (unsigned i = 0; i < g->nluns; i++)
+		stuck |= g->luns[i].busy;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	if (stuck) {
+		log_warn(_MOD, "a LUN operation is still inside the kernel; not waiting for it");
+		return;
+	}
+	for (unsigned i = 0; i < g->nluns; i++)
+		pthread_join(g->luns[i].thread, NULL);
+	g->ops->destroy(g->be);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->cond);
+	free(g);
+}
+
+void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx)
+{
+	g->listener = fn;
+	g->listener_ctx = ctx;
+}
+
+unsigned gadget_lun_count(const struct gadget *g)
+{
+	return g->nluns;
+}
+
+static int _lun_ok(struct gadget *g, unsigned lun, struct err *err)
+{
+	if (lun >= g->nluns)
+		return err_set(err, ERR_NOT_FOUND, "not_found", "there is no LUN %u (this box has %u)",
+			       lun, g->nluns);
+	return 0;
+}
+
+int gadget_get(struct gadget *g, unsigned lun, struct gadget_lun *out, struct err *err)
+{
+	if (_lun_ok(g, lun, err) < 0)
+		return -1;
+	pthread_mutex_lock(&g->lock);
+	*out = g->luns[lun].snap;
+	pthread_mutex_unlock(&g->lock);
+	if (g->ops->locked)
+		out->locked = g->ops->locked(g->be, lun);
+	return 0;
+}
+
+/* Queues the op already filled into l (lock held), waits at most the API
+ * bound, and unlocks. */
+static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun *out,
+			    struct err *err)
+{
+	struct timespec dl;
+	uint64_t seq = ++l->op_seq;
+	int rc = 1;
+
+	l->busy = true;
+	pthread_cond_broadcast(&g->cond);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += g->opts.api_wait_ms / 1000;
+	dl.tv_nsec += (long)(g->opts.api_wait_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	while (l->done_seq < seq)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
+			break;
+	if (l->done_seq >= seq) {
+		rc = l->op_rc;
+		if (rc < 0 && err)
+			*err = l->op_err;
+	}
+	if (out)
+		*out = l->snap;
+	pthread_mutex_unlock(&g->lock);
+	if (out && g->ops->locked)
+		out->locked = g->ops->locked(g->be, l->snap.id);
+	return rc < 0 ? -1 : rc;
+}
+
+static const char *_state_name(enum gadget_lun_state s)
+{
+	switch (s) {
+	case LUN_EMPTY: return "empty";
+	case LUN_INSERTED: return "inserted";
+	case LUN_EJECTING: return "ejecting";
+	case LUN_INSERTING: return "inserting";
+	}
+	return "?";
+}
+
+static int _busy(struct gadget *g, struct _lun *l, struct err *err)
+{
+	int rc = err_set(err, ERR_CONFLICT, "busy",
+			 "LUN %u is busy (%s): an earlier operation is still inside the kernel; "
+			 "wait for it to finish", l->snap.id, _state_name(l->snap.state));
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req *req,
+		  struct gadget_lun *out, struct err *err)
+{
+	if (_lun_ok(g, lun, err) < 0)
+		return -1;
+	pthread_mutex_lock(&g->lock);
+	struct _lun *l = &g->luns[lun];
+	if (l->busy)
+		return _busy(g, l, err);
+	if (l->snap.state != LUN_EMPTY) {
+		int rc = err_set(err, ERR_CONFLICT, "lun_not_empty",
+				 "LUN %u holds %s; eject it first", lun, l->snap.image);
+		pthread_mutex_unlock(&g->lock);
+		return rc;
+	}
+	/* Pinned before the kernel opens the file, and only once the LUN is
+	 * known to take it: if the insert fails later, the listener is told
+	 * the image was released. */
+	if (req->pin(req->pin_ctx, req->image, lun, l->op_path, sizeof(l->op_path), err) < 0) {
+		pthread_mutex_unlock(&g->lock);
+		return -1;
+	}
+	l->op = OP_INSERT;
+	snprintf(l->op_image, sizeof(l->op_image), "%s", req->image);
+	l->op_cdrom = req->cdrom;
+	l->op_ro = req->ro;
+	l->op_force = req->reconnect;
+	l->snap.state = LUN_INSERTING;
+	snprintf(l->snap.image, sizeof(l->snap.image), "%s", req->image);
+	l->snap.warning[0] = '\0';
+	return _submit_and_wait(g, l, out, err);
+}
+
+int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *out,
+		 struct err *err)
+{
+	if (_lun_ok(g, lun, err) < 0)
+		return -1;
+	pthread_mutex_lock(&g->lock);
+	struct _lun *l = &g->luns[lun];
+	if (l->busy)
+		return _busy(g, l, err);
+	if (l->snap.state == LUN_EMPTY) {
+		if (out)
+			*out = l->snap;
+		pthread_mutex_unlock(&g->lock);
+		return 0;
+	}
+	l->op = OP_EJECT;
+	l->op_force = force;
+	l->snap.state = LUN_EJECTING;
+	return _submit_and_wait(g, l, out, err);
+}
+
+int gadget_reconnect(struct gadget *g, double *elapsed_ms, struct err *err)
+{
+	pthread_mutex_lock(&g->lock);
+	struct _lun *l = &g->luns[0];
+	if (l->busy)
+		return _busy(g, l, err);
+	l->op = OP_RECONNECT;
+	int rc = _submit_and_wait(g, l, NULL, err);
+	*elapsed_ms = l->op_elapsed_ms;
+	return rc;
+}
+
+json_t *gadget_lun_json(const struct gadget_lun *lun)
+{
+	json_t *o = json_pack("{s:i, s:o, s:b, s:b, s:b, s:s, s:o}",
+			      "id", (int)lun->id,
+			      "image", lun->image[0] ? json_string(lun->image) : json_null(),
+			      "cdrom", lun->cdrom, "ro", lun->ro, "removable", lun->removable,
+			      "state", _state_name(lun->state),
+			      "locked", lun->locked < 0 ? json_null() : json_boolean(lun->locked));
+	const struct gadget_eject *e = &lun->last_eject;
+	if (e->valid) {
+		char when[40];
+		time_t t = (time_t)(e->at / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(e->at % 1000));
+		json_object_set_new(o, "last_eject", json_pack(
+			"{s:s, s:b, s:b, s:f, s:b, s:o, s:s}", "method", e->method,
+			"forced", e->forced, "ok", e->ok, "elapsed_ms", e->elapsed_ms,
+			"other_luns_affected", e->other_luns_affected,
+			"error", e->ok ? json_null() : json_string(e->error), "at", when));
+	} else {
+		json_object_set_new(o, "last_eject", json_null());
+	}
+	if (lun->warning[0])
+		json_object_set_new(o, "warning", json_string(lun->warning));
+	return o;
+}
+
+json_t *gadget_backend_json(struct gadget *g)
+{
+	const char *gname = g->ops->gadget_name ? g->ops->gadget_name(g->be) : NULL;
+	const char *udc = g->ops->udc_name ? g->ops->udc_name(g->be) : NULL;
+
+	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:{s:b, s:b, s:s}}",
+			 "name", g->ops->name, "simulated", g->ops->simulated,
+			 "luns", (int)g->nluns,
+			 "gadget", gname ? json_string(gname) : json_null(),
+			 "udc", udc ? json_string(udc) : json_null(),
+			 "features", "break_io", g->features.break_io && !g->opts.hide_break_io,
+			 "forced_eject", g->features.forced_eject,
+			 "eject_strategy", gadget_strategy(g));
+}

@@ -1,0 +1,148 @@
+/* gadget: the LUNs of the USB mass-storage gadget, and the only code that
+ * makes kernel calls for them.
+ *
+ * Each LUN has a worker thread that owns every call into the backend:
+ * writes to configfs can sleep uninterruptibly behind a stalled host (the
+ * HTTP thread that asked must not), and one worker per LUN serialises the
+ * operations on that LUN. A caller queues an operation and waits at most a
+ * bound; if the kernel has not returned by then, the caller is told the
+ * operation is still running, and the worker finishes it later and
+ * announces the new state through the listener.
+ *
+ * Backends: "sim" models the kernel in-process (embedded default, tests);
+ * "configfs" drives a real gadget through libusbgx. */
+#ifndef VMEDIA_GADGET_H
+#define VMEDIA_GADGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../core/err.h"
+#include "../core/names.h"
+
+#define GADGET_MAX_LUNS 8
+
+enum gadget_lun_state { LUN_EMPTY = 0, LUN_INSERTED, LUN_EJECTING, LUN_INSERTING };
+
+/* How the last eject went. */
+struct gadget_eject {
+	bool valid;
+	char method[40];
+	bool forced;
+	bool ok;
+	double elapsed_ms;
+	bool other_luns_affected;
+	char error[384];
+	int64_t at;		/* epoch ms */
+};
+
+/* A snapshot of one LUN, copied out under the gadget's lock. */
+struct gadget_lun {
+	unsigned id;
+	char image[NAMES_MAX + 1];	/* "" when empty */
+	bool cdrom, ro, removable;
+	enum gadget_lun_state state;
+	int locked;			/* 1, 0, or -1 when the backend cannot tell */
+	struct gadget_eject last_eject;
+	char warning[384];		/* "" when none */
+};
+
+/* What the running kernel offers, detected at start-up and after a rebind. */
+struct gadget_features {
+	bool break_io;
+	bool forced_eject;
+};
+
+/* The operations a backend provides. Every call may block (they are kernel
+ * calls) and runs only on a LUN worker, or on the caller of
+ * gadget_reconnect. Errors: ERR_CONFLICT with code "medium_locked" for
+ * EBUSY from `file`; ERR_TIMEOUT for ETIMEDOUT. */
+struct gadget_backend {
+	const char *name;
+	bool simulated;
+	void (*features)(void *be, struct gadget_features *out);
+	int (*set_flags)(void *be, unsigned lun, bool cdrom, bool ro, struct err *err);
+	int (*set_file)(void *be, unsigned lun, const char *path, struct err *err);
+	int (*forced_eject)(void *be, unsigned lun, struct err *err);
+	int (*break_io)(void *be, unsigned lun, struct err *err);
+	/* SIGUSR1 to every file-storage kernel thread; *count says how many. */
+	int (*signal_io)(void *be, int *count, struct err *err);
+	/* 1 locked, 0 not, -1 unknown. May be NULL. */
+	int (*locked)(void *be, unsigned lun);
+	int (*reconnect)(void *be, struct err *err);
+	const char *(*gadget_name)(void *be);
+	const char *(*udc_name)(void *be);
+	void (*destroy)(void *be);
+};
+
+struct gadget;
+
+/* Called after a LUN changed, on the worker's thread, outside the lock.
+ * released is the image the LUN let go of (ejected, or an insert that
+ * failed), or NULL. */
+typedef void (*gadget_listener_fn)(void *ctx, const struct gadget_lun *lun, const char *released);
+
+struct gadget_options {
+	unsigned luns;
+	unsigned api_wait_ms;		/* how long a caller waits for the worker */
+	unsigned eject_wait_ms;		/* forced_eject bound before SIGUSR1 */
+	bool hide_break_io;		/* --no-break-io */
+};
+
+int gadget_create(const struct gadget_options *opts, const struct gadget_backend *ops, void *be,
+		  struct gadget **out, struct err *err);
+void gadget_destroy(struct gadget *g);
+void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx);
+
+unsigned gadget_lun_count(const struct gadget *g);
+int gadget_get(struct gadget *g, unsigned lun, struct gadget_lun *out, struct err *err);
+
+/* Pins an image for a LUN (so it cannot be deleted) and gives its path. */
+typedef int (*gadget_pin_fn)(void *ctx, const char *image, unsigned lun, char *path,
+			     size_t path_size, struct err *err);
+
+struct gadget_insert_req {
+	const char *image;
+	bool cdrom, ro;
+	bool reconnect;		/* unbind and rebind after, so the host sees a new type */
+	gadget_pin_fn pin;
+	void *pin_ctx;
+};
+
+/* The results of the operations below: 0 done, -1 failed (err), or 1 when
+ * the bound passed and the worker goes on (out has the current state). */
+int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req *req,
+		  struct gadget_lun *out, struct err *err);
+int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *out,
+		 struct err *err);
+int gadget_reconnect(struct gadget *g, double *elapsed_ms, struct err *err);
+
+json_t *gadget_lun_json(const struct gadget_lun *lun);
+json_t *gadget_backend_json(struct gadget *g);
+/* Which eject strategy a forced eject uses with the features detected. */
+const char *gadget_strategy(struct gadget *g);
+
+/* The configfs backend (libusbgx): creates the gadget, or adopts one made
+ * by another tool. configfs_root is normally /sys/kernel/config. */
+struct gadget_configfs_options {
+	const char *configfs_root;
+	const char *gadget;	/* gadget directory name, e.g. "vmedia" */
+	const char *function;	/* with adopt: e.g. "mass_storage.usb0" */
+	const char *udc;	/* "" or NULL: the first UDC */
+	unsigned luns;
+	bool adopt;
+};
+
+void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err *err);
+extern const struct gadget_backend gadget_configfs_ops;
+
+/* The sim backend; the controls exist only there. */
+void *gadget_sim_new(unsigned luns, const char *kernel /* patched|stock|old */);
+extern const struct gadget_backend gadget_sim_ops;
+int gadget_sim_host(void *be, unsigned lun, int lock, int hang, bool *locked, bool *hung,
+		    struct err *err);
+
+#endif

@@ -1,0 +1,362 @@
+"""LUN control on the sim backend: insert, eject, the forced-eject
+strategies, the API bound, and live events."""
+import threading
+import time
+
+import pytest
+
+from sse import SSE
+from test_images import _start_upload, wait_for
+
+
+def put(api, name, data=b"x" * 4096):
+    assert api.put("/images/" + name, data=data).status_code == 201
+
+
+def insert(api, lun, image, **kw):
+    body = {"image": image}
+    body.update(kw)
+    return api.post("/luns/%d/insert" % lun, json=body)
+
+
+def host(api, lun, **kw):
+    q = "&".join("%s=%d" % (k, v) for k, v in kw.items())
+    r = api.post("/sim/luns/%d/host?%s" % (lun, q))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_luns_are_listed_empty_at_start(api):
+    luns = api.get("/luns").json()["luns"]
+    assert [l["id"] for l in luns] == [0, 1]
+    assert all(l["state"] == "empty" and l["image"] is None for l in luns)
+    assert api.get("/luns/1").json()["id"] == 1
+
+
+def test_bad_and_unknown_lun_ids(api):
+    r = api.get("/luns/2")
+    assert r.status_code == 404 and "has 2" in r.json()["error"]["message"]
+    for bad in ("x", "-1", "01", "1a"):
+        r = api.get("/luns/" + bad)
+        assert r.status_code == 400, bad
+        assert r.json()["error"]["code"] == "bad_lun"
+
+
+def test_status_says_the_backend_is_simulated(api):
+    b = api.get("/status").json()["backend"]
+    assert b["name"] == "sim" and b["simulated"] is True
+    assert b["features"] == {"break_io": True, "forced_eject": True,
+                             "eject_strategy": "break_io+forced_eject"}
+
+
+def test_iso_defaults_to_cdrom_read_only(api):
+    put(api, "d.iso")
+    r = insert(api, 0, "d.iso")
+    assert r.status_code == 200
+    lun = r.json()
+    assert (lun["image"], lun["cdrom"], lun["ro"], lun["state"]) == ("d.iso", True, True, "inserted")
+    assert api.get("/images").json()["images"][0]["attached_to"] == [0]
+
+
+def test_other_images_default_to_a_writable_disk_and_flags_override(api):
+    put(api, "d.img")
+    lun = insert(api, 0, "d.img").json()
+    assert (lun["cdrom"], lun["ro"]) == (False, False)
+    put(api, "e.iso")
+    lun = insert(api, 1, "e.iso", cdrom=False, ro=False).json()
+    assert (lun["cdrom"], lun["ro"]) == (False, False)
+
+
+def test_a_changed_device_type_warns_until_reconnect(api):
+    put(api, "d.iso")
+    lun = insert(api, 0, "d.iso").json()
+    assert "reconnect" in lun["warning"]
+    r = api.post("/gadget/reconnect")
+    assert r.status_code == 200 and r.json()["reconnected"] is True
+    assert "warning" not in api.get("/luns/0").json()
+    put(api, "e.iso")
+    lun = insert(api, 1, "e.iso", reconnect=True).json()
+    assert "warning" not in lun
+
+
+def test_insert_errors(server, api):
+    put(api, "a.img")
+    r = insert(api, 0, "missing.img")
+    assert r.status_code == 404
+    r = insert(api, 0, "../etc")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_name"
+    r = api.post("/luns/0/insert", data="{nope")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
+    r = api.post("/luns/0/insert", json={"image": "a.img", "colour": "red"})
+    assert r.status_code == 400
+    r = api.post("/luns/0/insert", json={"image": "a.img", "cdrom": "yes"})
+    assert r.status_code == 400
+    r = api.post("/luns/0/insert")
+    assert r.status_code == 400
+    assert insert(api, 0, "a.img").status_code == 200
+    r = insert(api, 0, "a.img")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "lun_not_empty"
+    # The failed attempts did not unpin the image.
+    assert api.get("/images").json()["images"][0]["attached_to"] == [0]
+
+
+def test_an_image_still_uploading_cannot_be_inserted(server, api):
+    s = _start_upload(server.port, "up.img", 1 << 20, 1000)
+    assert wait_for(lambda: api.get("/images").json()["images"] != [])
+    r = insert(api, 0, "up.img")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "image_incomplete"
+    s.close()
+
+
+def test_json_body_over_the_limit_is_413(make_server):
+    srv = make_server(["--max-json-body", "100"])
+    r = srv.api.post("/luns/0/insert", json={"image": "x" * 200})
+    assert r.status_code == 413
+
+
+def test_attached_image_cannot_be_deleted_or_overwritten_until_ejected(api):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    r = api.delete("/images/a.img")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "image_attached"
+    r = api.put("/images/a.img?overwrite=1", data=b"new")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "image_attached"
+    assert api.post("/luns/0/eject").status_code == 200
+    assert api.get("/images").json()["images"][0]["attached_to"] == []
+    assert api.delete("/images/a.img").status_code == 204
+
+
+def test_plain_eject(api):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    lun = api.post("/luns/0/eject").json()
+    assert lun["state"] == "empty" and lun["image"] is None
+    assert lun["last_eject"]["method"] == "file" and lun["last_eject"]["ok"] is True
+    # Ejecting an empty LUN is not an error.
+    assert api.post("/luns/0/eject").status_code == 200
+
+
+def test_locked_medium_refuses_plain_eject_and_force_wins(api):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    assert host(api, 0, lock=1)["locked"] is True
+    assert api.get("/luns/0").json()["locked"] is True
+    r = api.post("/luns/0/eject")
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "medium_locked" and "force=1" in err["message"]
+    lun = api.get("/luns/0").json()
+    assert lun["state"] == "inserted" and lun["last_eject"]["ok"] is False
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 200
+    ej = r.json()["last_eject"]
+    assert ej["method"] == "break_io+forced_eject" and ej["forced"] and ej["ok"]
+    assert ej["other_luns_affected"] is False
+
+
+def test_force_eject_of_a_hung_lun_with_break_io_leaves_the_other_lun_alone(api):
+    put(api, "a.img")
+    put(api, "b.img")
+    insert(api, 0, "a.img")
+    insert(api, 1, "b.img")
+    host(api, 1, lock=1)
+    host(api, 0, hang=1)
+    t0 = time.time()
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 200
+    assert time.time() - t0 < 1.0
+    ej = r.json()["last_eject"]
+    assert ej["method"] == "break_io+forced_eject" and not ej["other_luns_affected"]
+    other = api.get("/luns/1").json()
+    assert other["image"] == "b.img" and other["locked"] is True
+
+
+def test_force_eject_behind_another_luns_hang_falls_back_to_sigusr1(api):
+    put(api, "a.img")
+    put(api, "b.img")
+    insert(api, 0, "a.img")
+    insert(api, 1, "b.img")
+    host(api, 0, hang=1)
+    r = api.post("/luns/1/eject?force=1")
+    assert r.status_code == 200
+    ej = r.json()["last_eject"]
+    assert ej["method"] == "break_io+forced_eject+sigusr1"
+    assert ej["other_luns_affected"] is True
+    assert ej["elapsed_ms"] >= 900	# the patched kernel's 1 s bound came first
+
+
+@pytest.mark.parametrize("flags,method,signalled", [
+    # Stock >= 6.0: forced_eject waits behind the hung command until SIGUSR1.
+    (["--sim-kernel", "stock"], "forced_eject+sigusr1", True),
+    # Patched kernel with break_io hidden: its forced_eject breaks its own
+    # LUN's command by itself, so no signal is needed.
+    (["--no-break-io"], "forced_eject", False),
+])
+def test_forced_eject_of_a_hung_lun_without_break_io(make_server, flags, method, signalled):
+    api = make_server(flags + ["--eject-wait-ms", "300"]).api
+    assert api.get("/status").json()["backend"]["features"]["eject_strategy"] == \
+        "forced_eject+sigusr1"
+    put(api, "a.img")
+    put(api, "b.img")
+    insert(api, 0, "a.img")
+    insert(api, 1, "b.img")
+    host(api, 1, lock=1)
+    host(api, 0, hang=1)
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 200
+    ej = r.json()["last_eject"]
+    assert ej["method"] == method
+    assert ej["other_luns_affected"] is signalled
+    if signalled:
+        assert 250 <= ej["elapsed_ms"] < 2000
+    # SIGUSR1 clears every LUN's lock, as the real kernel does.
+    other = api.get("/luns/1").json()
+    assert other["image"] == "b.img" and other["locked"] is (not signalled)
+
+
+def test_stock_forced_eject_without_a_hang_needs_no_signal(make_server):
+    api = make_server(["--sim-kernel", "stock"]).api
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, lock=1)
+    ej = api.post("/luns/0/eject?force=1").json()["last_eject"]
+    assert ej["method"] == "forced_eject" and not ej["other_luns_affected"]
+
+
+def test_old_kernel_uses_sigusr1_then_file(make_server):
+    api = make_server(["--sim-kernel", "old"]).api
+    b = api.get("/status").json()["backend"]["features"]
+    assert b == {"break_io": False, "forced_eject": False, "eject_strategy": "sigusr1+file"}
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, lock=1)
+    host(api, 0, hang=1)
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 200
+    ej = r.json()["last_eject"]
+    assert ej["method"] == "sigusr1+file" and ej["other_luns_affected"] is True
+
+
+def test_a_kernel_write_that_never_returns_is_answered_within_2_s(api, server):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, hang=1)
+    sse = SSE(server.port)
+    sse.next()	# state
+    t0 = time.time()
+    r = api.post("/luns/0/eject")	# plain: waits behind the hung command
+    took = time.time() - t0
+    assert r.status_code == 202
+    assert 1.9 <= took < 2.6
+    lun = r.json()
+    assert lun["state"] == "ejecting" and "background" in lun["message"]
+    # Other requests are still served, and the LUN refuses a second op.
+    assert api.get("/status").status_code == 200
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "busy"
+    # The host lets go: the eject completes and is announced.
+    host(api, 0, hang=0)
+    _, data = sse.wait_for(lambda t, d: t == "lun" and d["id"] == 0 and d["state"] == "empty")
+    assert data["last_eject"]["ok"] is True
+    assert api.get("/luns/0").json()["state"] == "empty"
+    sse.close()
+
+
+def test_sse_starts_with_full_state_and_reaches_two_clients(api, server):
+    a, b = SSE(server.port), SSE(server.port)
+    for c in (a, b):
+        etype, state = c.next()
+        assert etype == "state"
+        assert set(state) == {"status", "luns", "images"}
+        assert len(state["luns"]) == 2
+    put(api, "a.img")
+    insert(api, 1, "a.img")
+    for c in (a, b):
+        c.wait_for(lambda t, d: t == "image_added" and d["name"] == "a.img")
+        _, lun = c.wait_for(lambda t, d: t == "lun" and d["id"] == 1)
+        assert lun["image"] == "a.img"
+    a.close()
+    b.close()
+
+
+def test_upload_progress_is_published_at_least_once_a_second(api, server):
+    sse = SSE(server.port)
+    sse.next()
+    s = _start_upload(server.port, "slow.img", 1 << 20, 1000)
+    stamps, sizes = [], []
+    t0 = time.time()
+    got = threading.Event()
+
+    def feed():
+        while not got.is_set() and time.time() - t0 < 6:
+            s.sendall(b"x" * 1000)
+            time.sleep(0.1)
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        for _ in range(4):
+            _, data = sse.wait_for(lambda t, d: t == "upload_progress", timeout=2.5)
+            stamps.append(time.time())
+            sizes.append(data["size"])
+    finally:
+        got.set()
+        feeder.join()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert max(gaps) < 1.6, gaps
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    s.close()
+    sse.wait_for(lambda t, d: t == "upload_aborted" and d["name"] == "slow.img")
+    sse.close()
+
+
+def test_a_client_that_stops_reading_never_blocks_the_server(api, server):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    stuck = SSE(server.port, rcvbuf=4096)	# never reads after the headers
+    assert stuck.next()[0] == "state"
+    t0 = time.time()
+    slowest = 0
+    n = 0
+    # Publish until the server gives up on the stuck client's backlog.
+    while (n % 100 or "fresh state" not in server.log()) and n < 20000 and time.time() - t0 < 60:
+        t = time.time()
+        assert api.post("/sim/luns/0/host?lock=%d" % (n % 2)).status_code == 200
+        slowest = max(slowest, time.time() - t)
+        n += 1
+    assert "fresh state" in server.log(), "published %d events" % n
+    assert slowest < 1.0
+    # A fresh client is still served at once.
+    fresh = SSE(server.port)
+    assert fresh.next()[0] == "state"
+    # The stuck one, once it reads again, gets a fresh state after what its
+    # socket already held, not the whole backlog.
+    etype, _ = stuck.wait_for(lambda t, d: t == "state", timeout=20)
+    assert etype == "state"
+    stuck.close()
+    fresh.close()
+
+
+def test_sim_controls(api):
+    r = api.post("/sim/luns/0/host?lock=1")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_medium"
+    r = api.post("/sim/luns/5/host?lock=1")
+    assert r.status_code == 404
+    r = api.post("/sim/luns/0/host?lock=maybe")
+    assert r.status_code == 400
+
+
+def test_concurrent_inserts_on_one_lun_are_serialised(api):
+    put(api, "a.img")
+    put(api, "b.img")
+    results = []
+
+    def go(name):
+        results.append(insert(api.__class__(api.base), 0, name).status_code)
+    ts = [threading.Thread(target=go, args=(n,)) for n in ("a.img", "b.img")]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert sorted(results) == [200, 409]
+    lun = api.get("/luns/0").json()
+    imgs = {i["name"]: i["attached_to"] for i in api.get("/images").json()["images"]}
+    assert imgs[lun["image"]] == [0]
+    assert sum(1 for v in imgs.values() if v) == 1
