@@ -437,14 +437,20 @@ static int _remove(usbg_gadget *g, const char *name, struct err *err)
 }
 
 /* An existing gadget of our name is ours from an earlier run: with the
- * same LUN count it is taken over untouched (media stay in). Otherwise it
- * is removed and made anew, but only if no LUN holds a medium. */
+ * same LUN count it is taken over untouched (media stay in). With another
+ * count it is made anew, but only if no LUN holds a medium; one without
+ * our function is made anew only if it has no function at all (a start-up
+ * that failed half-way), as it may belong to another tool. */
 static int _take_over_or_create(struct _cfs *s, unsigned luns, struct err *err)
 {
 	s->gadget = usbg_get_gadget(s->state, s->name);
 	if (!s->gadget)
 		return _create(s, luns, err);
 	s->func = usbg_get_function(s->gadget, USBG_F_MASS_STORAGE, _INSTANCE);
+	if (!s->func && usbg_get_first_function(s->gadget))
+		return err_set(err, ERR_CONFLICT, "busy",
+			       "gadget %s exists without mass_storage." _INSTANCE " (made by another "
+			       "tool?): use --adopt --function, or another --gadget", s->name);
 	if (s->func) {
 		if (_set_paths(s, err) < 0)
 			return -1;
@@ -464,15 +470,11 @@ static int _take_over_or_create(struct _cfs *s, unsigned luns, struct err *err)
 					       "or start with --luns %u", s->name, have, luns, i, f,
 					       have);
 		}
-		log_warn(_MOD, "gadget %s has %u LUN(s), not %u, and no media: making it anew",
-			 s->name, have, luns);
-	} else {
-		log_warn(_MOD, "gadget %s has no mass_storage." _INSTANCE ": making it anew",
-			 s->name);
 	}
+	log_warn(_MOD, "gadget %s has %u LUN(s), %u wanted, and no media: making it anew",
+		 s->name, s->func ? _count_luns(s) : 0, luns);
 	if (_remove(s->gadget, s->name, err) < 0)
 		return -1;
-	s->gadget = NULL;
 	s->func = NULL;
 	return _create(s, luns, err);
 }

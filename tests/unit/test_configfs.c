@@ -676,6 +676,35 @@ static void test_other_lun_count_without_media_is_rebuilt(void **state)
 	gadget_configfs_ops.destroy(be);
 }
 
+static void test_a_gadget_of_our_name_with_another_function_is_left_alone(void **state)
+{
+	struct gadget_configfs_options o = _opts(1);
+	struct err e = { 0 };
+	char p[160];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/usb_gadget/vmedia", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/usb_gadget/vmedia/functions/mass_storage.0", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_null(gadget_configfs_new(&o, &e));
+	assert_int_equal(e.kind, ERR_CONFLICT);
+	assert_non_null(_attr("usb_gadget/vmedia/functions/mass_storage.0/lun.0/file"));
+}
+
+static void test_a_gadget_left_without_functions_is_made_anew(void **state)
+{
+	char p[160];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/usb_gadget/vmedia", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	void *be = _new(2);
+	assert_non_null(_attr(FUNC "/lun.1/file"));
+	assert_string_equal(_attr("usb_gadget/vmedia/strings/0x409/manufacturer"), "vmedia");
+	gadget_configfs_ops.destroy(be);
+}
+
 static void test_adopt_uses_an_existing_function_and_creates_nothing(void **state)
 {
 	struct gadget_configfs_options o = _opts(2);
@@ -797,6 +826,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_takes_the_gadget_over_and_keeps_its_media, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_other_lun_count_with_a_medium_in_is_refused, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_other_lun_count_without_media_is_rebuilt, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_gadget_of_our_name_with_another_function_is_left_alone, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_gadget_left_without_functions_is_made_anew, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_uses_an_existing_function_and_creates_nothing, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_unbinds_then_binds_the_same_udc, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_remove_deletes_the_gadget, _setup, _teardown),
