@@ -367,17 +367,21 @@ static int _usbg_fail(struct err *err, enum err_kind kind, const char *what, con
 }
 
 /* LUNs are made before the function is linked into a configuration: the
- * kernel refuses `mkdir lun.N` (EBUSY) after. lun.0 comes with the function. */
+ * kernel refuses `mkdir lun.N` (EBUSY) after. lun.0 comes with the function.
+ * Each says "vmedia" in its SCSI INQUIRY (vendor 8, product 16 columns). */
 static int _make_luns(struct _cfs *s, unsigned want, struct err *err)
 {
 	usbg_f_ms *mf = usbg_to_ms_function(s->func);
+	struct err ierr;
 
-	for (unsigned i = _count_luns(s); i < want; i++) {
-		int rc = usbg_f_ms_create_lun(mf, (int)i, NULL);
+	for (unsigned i = 0; i < want; i++) {
+		int rc = i < _count_luns(s) ? USBG_SUCCESS : usbg_f_ms_create_lun(mf, (int)i, NULL);
 		if (rc != USBG_SUCCESS)
 			return _usbg_fail(err, ERR_IO, "creating", s->lun_dir[i], rc);
 		if (_lun_write(s, i, "removable", "1\n", err))
 			return -1;
+		if (_lun_write(s, i, "inquiry_string", "vmedia  Virtual Media\n", &ierr))
+			log_warn(_MOD, "%s", ierr.message);
 	}
 	return 0;
 }

@@ -464,6 +464,8 @@ static void test_new_gadget_has_its_luns_linked_and_bound_to_the_first_udc(void 
 		snprintf(rel, sizeof(rel), FUNC "/lun.%u/removable", i);
 		assert_non_null(_attr(rel));
 		assert_string_equal(_attr(rel), "1");
+		snprintf(rel, sizeof(rel), FUNC "/lun.%u/inquiry_string", i);
+		assert_string_equal(_attr(rel), "vmedia  Virtual Media");
 	}
 	assert_null(_attr(FUNC "/lun.3/file"));
 	char link[256], target[256];

@@ -81,6 +81,8 @@ code=$(http POST /luns/0/insert '{"image":"x.img"}')
 info "lun.0/file = $(cat $F/lun.0/file)"
 wait_for '[ -n "$(disk_of 0)" ]' 20 "the host to see LUN 0"
 disk=$(disk_of 0)
+vendor=$(tr -d ' ' < /sys/block/${disk#/dev/}/device/vendor)
+[ "$vendor" = vmedia ] || fail_with_log "the host sees vendor '$vendor', want vmedia"
 wait_for "cmp -n 1048576 $disk /tmp/x.img" 10 "the host to read x.img from $disk"
 
 exec 3< "$disk"		# the host locks the medium (PREVENT MEDIUM REMOVAL)
