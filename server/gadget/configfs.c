@@ -229,18 +229,23 @@ static int _signal_io(void *be, int *count, struct err *err)
 	return 0;
 }
 
+/* Unbinds (unless a failed rebind left the gadget unbound already) and
+ * binds again to the same UDC: the host sees a new device. */
 static int _reconnect(void *be, struct err *err)
 {
 	struct _cfs *s = be;
+	char path[PATH_MAX + 8], bound[USBG_MAX_STR_LENGTH];
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
 	usbg_udc *u = s->udc[0] ? usbg_get_udc(s->state, s->udc) : NULL;
+	snprintf(path, sizeof(path), "%s/UDC", s->gadget_dir);
 	if (!u) {
 		rc = err_set(err, ERR_UNAVAILABLE, "unavailable",
 			     "gadget %s is not bound to a UDC known in /sys/class/udc; "
 			     "cannot reconnect it", s->name);
-	} else if ((rc = usbg_disable_gadget(s->gadget)) != USBG_SUCCESS) {
+	} else if (_read_path(path, bound, sizeof(bound)) == 0 && bound[0] &&
+		   (rc = usbg_disable_gadget(s->gadget)) != USBG_SUCCESS) {
 		rc = err_set(err, ERR_IO, "io_error", "unbinding gadget %s from %s: %s", s->name,
 			     s->udc, usbg_strerror(rc));
 	} else if ((rc = usbg_enable_gadget(s->gadget, u)) != USBG_SUCCESS) {

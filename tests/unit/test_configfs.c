@@ -756,6 +756,23 @@ static void test_reconnect_unbinds_then_binds_the_same_udc(void **state)
 	gadget_configfs_ops.destroy(be);
 }
 
+static void test_reconnect_of_a_gadget_left_unbound_only_binds(void **state)
+{
+	void *be = _new(1);
+	struct err e = { 0 };
+	char p[160];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/usb_gadget/vmedia", root);
+	_touch(p, "UDC", "\n");	/* as an earlier rebind that failed left it */
+	nwlog = 0;
+	assert_int_equal(gadget_configfs_ops.reconnect(be, &e), 0);
+	assert_int_equal(nwlog, 1);
+	assert_string_equal(wlog[0].path, "usb_gadget/vmedia/UDC");
+	assert_string_equal(wlog[0].data, UDC);
+	gadget_configfs_ops.destroy(be);
+}
+
 static void test_remove_deletes_the_gadget(void **state)
 {
 	struct gadget_configfs_options o = _opts(2);
@@ -832,6 +849,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_gadget_left_without_functions_is_made_anew, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_adopt_uses_an_existing_function_and_creates_nothing, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_unbinds_then_binds_the_same_udc, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_of_a_gadget_left_unbound_only_binds, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_remove_deletes_the_gadget, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_signal_io_spares_a_user_process_named_file_storage, _setup, _teardown),
 	};

@@ -3,7 +3,7 @@
 # what the host reads; a plain eject of a medium the host holds open is
 # refused with 409; a forced one goes through (break_io+forced_eject on the
 # patched kernel, forced_eject on stock); a restart of vmediad takes the
-# gadget over without ejecting what the host has.
+# gadget over without ejecting what the host has; a reconnect re-enumerates.
 # kernels: patched stock
 # timeout: 240
 
@@ -112,5 +112,13 @@ start_vmediad
 [ "$(cat $F/lun.1/file)" = "$before" ] || fail_with_log "restarting vmediad ejected LUN 1"
 grep -q "taking over gadget vmedia" /tmp/vmediad.log ||
 	fail_with_log "vmediad did not say it took the gadget over"
+
+# Reconnect: unbind and bind again; the host enumerates the device anew.
+code=$(http POST /gadget/reconnect)
+[ "$code" = 200 ] || fail_with_log "reconnect: $code $(cat /tmp/http.out)"
+[ "$(cat $G/UDC)" = dummy_udc.0 ] || fail_with_log "not bound after reconnect"
+wait_for '[ -n "$(disk_of 1)" ] && cmp -n 65536 $(disk_of 1) /tmp/x.img' 20 \
+	"the host to read LUN 1 after the reconnect"
+info "reconnect: $(cat /tmp/http.out)"
 stop_vmediad
 info "vmediad restarted; LUN 1 kept $before"
