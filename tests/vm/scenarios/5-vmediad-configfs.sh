@@ -7,61 +7,15 @@
 # kernels: patched stock
 # timeout: 240
 
-VMEDIAD=$(cd "$VMTEST_DIR/../.." && pwd)/build/vmediad
-API=http://127.0.0.1:8080
+. "$VMTEST_DIR/scenarios/vmediad.inc"
 G=/sys/kernel/config/usb_gadget/vmedia
 F=$G/functions/mass_storage.usb0
-[ -x "$VMEDIAD" ] || fail "$VMEDIAD missing: run make first"
 case "$VMTEST_KERNEL" in
 *-stock) want_method=forced_eject ;;	# +sigusr1 only when it hangs
 *) want_method=break_io+forced_eject ;;
 esac
 
-busybox ip link set lo up 2>/dev/null || busybox ifconfig lo 127.0.0.1 up ||
-	fail "cannot bring up the loopback interface"
-
-# http METHOD PATH [JSON]: the status code; the body is left in /tmp/http.out.
-http() {
-	if [ $# -ge 3 ]; then
-		curl -s -o /tmp/http.out -w '%{http_code}' -X "$1" \
-			-H 'Content-Type: application/json' -d "$3" "$API$2"
-	else
-		curl -s -o /tmp/http.out -w '%{http_code}' -X "$1" "$API$2"
-	fi
-}
-
-# field FILTER: a value from the last response (jq, from the 9p root).
-field() {
-	jq -r "$1" /tmp/http.out 2>/dev/null
-}
-
-start_vmediad() {
-	"$VMEDIAD" --backend configfs --storage /tmp/images --listen 127.0.0.1:8080 \
-		--luns 2 >> /tmp/vmediad.log 2>&1 &
-	VMEDIAD_PID=$!
-	i=0
-	until curl -sf -o /dev/null $API/luns; do
-		running "$VMEDIAD_PID" || fail_with_log "vmediad exited at start-up"
-		i=$((i + 1))
-		[ $i -le 600 ] || fail_with_log "vmediad does not answer on $API after 60 s"
-		sleep 0.1
-	done
-}
-
-stop_vmediad() {
-	kill -TERM "$VMEDIAD_PID"
-	wait_for "! running $VMEDIAD_PID" 20 "vmediad to stop"
-	wait "$VMEDIAD_PID"
-}
-
-fail_with_log() {
-	sed 's/^/vmtest-vmediad: /' /tmp/vmediad.log
-	fail "$@"
-}
-
-mkdir -p /tmp/images
-: > /tmp/vmediad.log
-start_vmediad
+start_vmediad --luns 2
 
 # The gadget vmediad made: LUNs created before the link, bound to the UDC.
 [ "$(cat $G/UDC)" = dummy_udc.0 ] || fail_with_log "gadget not bound: UDC='$(cat $G/UDC)'"
@@ -72,11 +26,8 @@ code=$(http GET /status)
 info "status $code: $(tr -d '\n' < /tmp/http.out | cut -c1-300)"
 
 make_image /tmp/x.img 1024
-code=$(curl -s -o /tmp/http.out -w '%{http_code}' -T /tmp/x.img $API/images/x.img)
-case "$code" in 200|201) ;; *) fail_with_log "PUT /images/x.img: $code $(cat /tmp/http.out)" ;; esac
-
-code=$(http POST /luns/0/insert '{"image":"x.img"}')
-[ "$code" = 200 ] || fail_with_log "insert: $code $(cat /tmp/http.out)"
+upload /tmp/x.img x.img
+insert 0 x.img
 [ -n "$(cat $F/lun.0/file)" ] || fail_with_log "lun.0/file is empty after the insert"
 info "lun.0/file = $(cat $F/lun.0/file)"
 wait_for '[ -n "$(disk_of 0)" ]' 20 "the host to see LUN 0"
@@ -102,13 +53,12 @@ wait_for "dd if=$disk of=/dev/null bs=512 count=1 2>&1 | grep -q 'No medium foun
 exec 3<&-
 
 # A restart takes the gadget over: the medium stays in, the host keeps it.
-code=$(http POST /luns/1/insert '{"image":"x.img"}')
-[ "$code" = 200 ] || fail_with_log "insert into LUN 1: $code $(cat /tmp/http.out)"
+insert 1 x.img
 before=$(cat $F/lun.1/file)
 stop_vmediad
 [ "$(cat $F/lun.1/file)" = "$before" ] || fail_with_log "stopping vmediad ejected LUN 1"
 [ "$(cat $G/UDC)" = dummy_udc.0 ] || fail_with_log "stopping vmediad unbound the gadget"
-start_vmediad
+start_vmediad --luns 2
 [ "$(cat $F/lun.1/file)" = "$before" ] || fail_with_log "restarting vmediad ejected LUN 1"
 grep -q "taking over gadget vmedia" /tmp/vmediad.log ||
 	fail_with_log "vmediad did not say it took the gadget over"
