@@ -584,8 +584,13 @@ void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err
 		abort();
 	pthread_mutex_init(&s->lock, NULL);
 	s->nluns = opts->luns;
-	snprintf(s->name, sizeof(s->name), "%s",
-		 opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET);
+	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET;
+	if (strlen(name) >= sizeof(s->name) || strchr(name, '/') || name[0] == '.') {
+		err_set(err, ERR_INVALID, "bad_config", "gadget name \"%s\": want up to %d "
+			"characters, no '/', not starting with '.'", name, USBG_MAX_NAME_LENGTH);
+		goto out_free;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
 	if (_open(&s->state, opts, err) < 0)
 		goto out_free;
 	if (opts->adopt) {

@@ -493,6 +493,21 @@ static void test_new_without_a_udc_says_so(void **state)
 	assert_non_null(strstr(e.message, "/sys/class/udc"));
 }
 
+static void test_a_gadget_name_that_is_not_one_directory_is_refused(void **state)
+{
+	struct gadget_configfs_options o = _opts(1);
+	struct err e = { 0 };
+
+	(void)state;
+	o.gadget = "../vmedia";
+	assert_null(gadget_configfs_new(&o, &e));
+	assert_int_equal(e.kind, ERR_INVALID);
+	o.gadget = "a-name-longer-than-forty-characters-xxxxxxx";
+	assert_null(gadget_configfs_new(&o, &e));
+	assert_int_equal(e.kind, ERR_INVALID);
+	assert_int_equal(nmkdir, 0);
+}
+
 /* --- the LUN attributes -------------------------------------------------- */
 
 static void test_insert_writes_cdrom_then_ro_then_file_of_that_lun(void **state)
@@ -834,6 +849,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fake_kernel_refuses_a_lun_after_the_link, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_new_gadget_has_its_luns_linked_and_bound_to_the_first_udc, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_new_without_a_udc_says_so, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_gadget_name_that_is_not_one_directory_is_refused, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_insert_writes_cdrom_then_ro_then_file_of_that_lun, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_eject_writes_a_newline_not_zero_bytes, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_flags_while_a_medium_is_in_are_busy, _setup, _teardown),
