@@ -20,7 +20,7 @@
   };
 
   function lunUi(id) {
-    if (!S.lunUi.has(id)) S.lunUi.set(id, { busy: false, error: null, refusedLocked: false, note: null });
+    if (!S.lunUi.has(id)) S.lunUi.set(id, { busy: false, error: null, refusedLocked: false, lockMessage: null });
     return S.lunUi.get(id);
   }
 
@@ -294,7 +294,7 @@
     c.message.hidden = !inProgress;
     if (inProgress) {
       c.message.textContent = (lun.state === 'ejecting' ? 'Still ejecting in the background' : 'Still inserting in the background') +
-        ' — the kernel has not finished yet; this updates by itself.' + (lun.message ? ' (' + lun.message + ')' : '');
+        ': the kernel has not finished yet. This card updates by itself when it is done.';
     }
 
     // warning (e.g. device type change pending a reconnect)
@@ -309,11 +309,11 @@
     // host lock: say so and offer the force eject
     const showLock = lun.image && lun.state !== 'empty' && (locked || ui.refusedLocked);
     c.lockNote.hidden = !showLock;
-    if (showLock && once(c, 'lock', 1)) {
+    if (showLock && once(c, 'lock', ui.lockMessage || '')) {
       c.lockNote.replaceChildren(...nn(
         h('strong', { text: 'The host has locked this medium.' }),
-        ' ',
-        h('span', { text: 'It is probably in use (mounted or being read). A plain eject is refused; a force eject takes it away anyway.' })));
+        h('span', { text: 'It is probably in use (mounted or being read). A plain eject is refused; a force eject takes it away anyway.' }),
+        ui.lockMessage ? h('span', { class: 'server-msg', text: ui.lockMessage }) : null));
     }
     c.force.hidden = !showLock;
 
@@ -328,7 +328,7 @@
     // last eject
     const le = lun.last_eject;
     c.last.hidden = !le;
-    if (le && once(c, 'last', JSON.stringify(le))) {
+    if (le && once(c, 'last', JSON.stringify(le) + showLock + ui.lockMessage)) {
       const items = [
         h('dt', null, 'Last eject'),
         h('dd', null, h('code', { class: 'method', text: le.method }),
@@ -338,7 +338,7 @@
         h('dd', { class: le.other_luns_affected ? 'warn-text' : 'muted' },
           le.other_luns_affected ? 'Other LUNs affected: yes — SIGUSR1 interrupted I/O on every LUN of the device.' : 'Other LUNs affected: no'),
       ];
-      if (le.error) items.push(h('dd', { class: 'error', text: le.error }));
+      if (le.error && !(showLock && le.error === ui.lockMessage)) items.push(h('dd', { class: 'error', text: le.error }));
       c.last.replaceChildren(...nn(h('dl', null, items)));
     }
 
@@ -422,7 +422,7 @@
     S.luns.set(lun.id, lun);
     if (!lun.image || lun.state === 'empty') S.simHung.delete(lun.id);
     const ui = lunUi(lun.id);
-    if (lun.state === 'empty' || !lun.image) ui.refusedLocked = false;
+    if (lun.state === 'empty' || !lun.image) { ui.refusedLocked = false; ui.lockMessage = null; }
     schedule();
   }
 
@@ -443,12 +443,11 @@
     const r = await api('POST', '/luns/' + id + '/eject' + (force ? '?force=1' : ''));
     ui.busy = false;
     if (r.ok) {
-      ui.refusedLocked = false;
+      ui.refusedLocked = false; ui.lockMessage = null;
       applyLun(r.data);
-      if (r.status === 202) toast('LUN ' + id + ': still ejecting in the background; the page updates when it is done.', 'info');
     } else if (r.status === 409 && r.code === 'medium_locked') {
       ui.refusedLocked = true;
-      ui.error = r.message;
+      ui.lockMessage = r.message;
       const l = S.luns.get(id);
       if (l) { l.locked = true; }
     } else {
@@ -470,7 +469,6 @@
     if (r.ok) {
       applyLun(r.data);
       c.insImage.value = '';
-      if (r.status === 202) toast('LUN ' + id + ': still inserting in the background.', 'info');
     } else {
       ui.error = r.message;
     }
@@ -508,7 +506,7 @@
       S.simHung.set(id, !!r.data.hung);
       const l = S.luns.get(id);
       if (l) l.locked = !!r.data.locked;
-      if (!r.data.locked) ui.refusedLocked = false;
+      if (!r.data.locked) { ui.refusedLocked = false; ui.lockMessage = null; }
     } else if (!r.ok) {
       ui.error = r.message;
     }
@@ -798,12 +796,13 @@
         e.bar = h('progress', { 'aria-label': 'Download progress' });
         e.stats = h('span', { class: 'small muted dl-stats' });
         e.err = h('p', { class: 'error small', role: 'alert' });
-        e.cancel = h('button', { type: 'button', onclick: () => cancelDownload(j.id) }, 'Cancel');
+        e.cancel = h('button', { type: 'button', onclick: () => cancelDownload(j.id, true) }, 'Cancel');
+        e.forget = h('button', { type: 'button', class: 'small-btn', onclick: () => cancelDownload(j.id, false) }, 'Remove from list');
         e.li = h('li', { class: 'download', 'data-download': String(j.id) },
-          h('div', { class: 'up-head' }, e.name, e.state, e.cancel), e.url, e.bar, e.stats, e.err);
+          h('div', { class: 'up-head' }, e.name, e.state, e.cancel, e.forget), e.url, e.bar, e.stats, e.err);
         dlEls.set(j.id, e);
       }
-      e.name.textContent = j.name || '(name from the URL)';
+      e.name.textContent = j.name || '(name not known yet)';
       e.state.textContent = j.state;
       e.state.className = 'badge dl-' + j.state;
       e.url.textContent = j.url || '';
@@ -817,19 +816,27 @@
         s += ' · ' + fmtRate(j.speed);
         if (j.total) s += ' · ' + fmtDuration((j.total - (j.bytes_done || 0)) / j.speed) + ' left';
       }
+      if (j.attempts > 1 && active) s += ' · attempt ' + j.attempts;
       e.stats.textContent = s;
-      e.err.textContent = j.error || '';
+      // while it runs, an error is the last network error before a resume
+      e.err.textContent = j.error ? (active ? 'Retrying after: ' + j.error : j.error) : '';
       e.err.hidden = !j.error;
+      e.err.className = 'small ' + (active ? 'note' : 'error');
+      e.err.setAttribute('role', active ? 'status' : 'alert');
       e.cancel.hidden = !active;
+      e.forget.hidden = active;
+      e.forget.setAttribute('aria-label', 'Remove download ' + j.id + ' from the list');
+      e.cancel.setAttribute('aria-label', 'Cancel download ' + j.id);
       return e.li;
     });
     const current = [...ul.children];
     if (current.length !== lis.length || current.some((n, i) => n !== lis[i])) ul.replaceChildren(...nn(...lis));
   }
 
-  async function cancelDownload(id) {
+  async function cancelDownload(id, active) {
     const r = await api('DELETE', '/downloads/' + encodeURIComponent(id));
     if (!r.ok) toast('Download ' + id + ': ' + r.message);
+    else if (!active) { S.downloads.delete(id); schedule(); }
     else if (r.data && r.data.id !== undefined) { S.downloads.set(r.data.id, r.data); schedule(); }
   }
 
@@ -941,7 +948,7 @@
       setConn(everConnected ? 'lost' : 'connecting', everConnected ? 'Reconnecting…' : 'Connecting…');
       clearTimeout(retryTimer);
       retryTimer = setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 5000);
+      retryMs = Math.min(retryMs * 2, 3000);
     };
   }
   function parse(ev) {
@@ -965,6 +972,6 @@
       schedule();
     }, 3000);
   }
-  window.vmedia = { state: S, sanitizeName, validName }; // for debugging in the console
+  window.vmedia = { state: S, sanitizeName, validName, toast }; // for debugging in the console
   start();
 })();

@@ -100,9 +100,9 @@ function sha256(buf) {
   return crypto.createHash('sha256').update(buf).digest('hex');
 }
 
-async function shot(page, name) {
+async function shot(page, name, opts = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: opts.fullPage !== false });
 }
 
 module.exports = { ROOT, WEB, SHOTS, startServer, stopProc, launchBrowser, newPage, api, sha256, shot, tmpdir };

@@ -120,9 +120,10 @@ test('host lock: plain eject refused, force eject after confirmation, method sho
 
   // plain eject: refused, the page says why, the medium stays in
   await c.getByRole('button', { name: 'Eject', exact: true }).click();
-  await until(async () => c.locator('p.error').isVisible(), 2000, 'the eject error');
-  assert.match(await c.locator('p.error').textContent(), /the host has locked the medium/);
-  assert.doesNotMatch(await c.locator('p.error').textContent(), /[{}]|"code"/, 'no raw JSON');
+  await until(async () => c.locator('.locknote .server-msg').isVisible(), 2000, 'the refusal in the lock note');
+  // the server's message, as text for a person, never the raw JSON
+  assert.match(await c.locator('.locknote .server-msg').textContent(), /^LUN 0: the host has locked the medium/);
+  assert.doesNotMatch(await c.textContent(), /[{}]|"code"|medium_locked/, 'no raw JSON');
   assert.match(await c.locator('.locknote').textContent(), /The host has locked this medium/);
   assert.equal(await stateOf(page, 0), 'inserted');
   assert.equal((await api(srv, 'GET', '/luns/0')).data.state, 'inserted');
@@ -136,7 +137,7 @@ test('host lock: plain eject refused, force eject after confirmation, method sho
   await until(async () => dlg.isVisible(), 2000, 'the confirmation dialog');
   assert.match(await dlg.textContent(), /the host may see an I\/O error/);
   assert.match(await dlg.textContent(), new RegExp(IMG.replace('.', '\\.')));
-  await shot(page, '05-force-confirm');
+  await shot(page, '05-force-confirm', { fullPage: false });
   await dlg.getByRole('button', { name: 'Cancel' }).click();
   await until(async () => !(await dlg.isVisible()), 2000, 'dialog closed');
   await new Promise((r) => setTimeout(r, 200));
@@ -151,7 +152,7 @@ test('host lock: plain eject refused, force eject after confirmation, method sho
   assert.match(await c.locator('.last').textContent(), /forced, ok, took [\d.]+ m?s, at \d\d:\d\d:\d\d/);
   assert.match(await c.locator('.last').textContent(), /Other LUNs affected: no/);
   assert.ok(await c.locator('.locknote').isHidden(), 'lock note gone');
-  assert.ok(await c.locator('p.error').isHidden(), 'error gone');
+  assert.ok(await c.locator('p.error').isHidden(), 'no error');
   const le = (await api(srv, 'GET', '/luns/0')).data.last_eject;
   assert.equal(le.method, 'break_io+forced_eject');
   assert.equal(le.forced, true);
@@ -204,7 +205,7 @@ test('phone width: no sideways scrolling, everything still there', async () => {
   await phone.goto(srv.base + '/');
   await until(async () => (await stateOf(phone, 0)) === 'inserted', 5000, 'phone page state');
   await card(phone, 0).getByRole('button', { name: 'Eject', exact: true }).click();
-  await until(async () => card(phone, 0).locator('p.error').isVisible(), 2000, 'phone eject refused');
+  await until(async () => card(phone, 0).locator('.locknote .server-msg').isVisible(), 2000, 'phone eject refused');
   const widths = await phone.evaluate(() => ({ doc: document.documentElement.scrollWidth, view: window.innerWidth }));
   assert.ok(widths.doc <= widths.view, `page is ${widths.doc}px wide in a ${widths.view}px viewport`);
   assert.ok(await phone.locator(`tr[data-image="${IMG}"]`).isVisible());
