@@ -13,7 +13,7 @@ VERSION := 0.1.0
 BUILD := build
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-PKGS := libmicrohttpd jansson libcrypto libusbgx
+PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl
 BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread \
 	-DVMEDIA_VERSION='"$(VERSION)"' -DVMEDIA_WEB_DIR='"$(PREFIX)/share/vmedia/web"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

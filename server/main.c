@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "download/download.h"
 #include "gadget/gadget.h"
 #include "storage/storage.h"
 
@@ -102,6 +103,16 @@ int main(int argc, char **argv)
 	}
 	api_events_create(&app);
 
+	struct download_options dopts = {
+		.workers = (unsigned)cfg.max_downloads, .max_size = cfg.max_image_size,
+		.connect_timeout_s = 30, .low_speed_time_s = (unsigned)cfg.download_timeout,
+		.max_redirects = 10, .retries = (unsigned)cfg.download_retries,
+		.retry_delay_ms = 1000,
+	};
+	if (downloads_create(&dopts, app.storage, api_downloads_listener, &app, &app.downloads,
+			     &err) < 0)
+		goto out_gadget;
+
 	struct http_options ho = {
 		.listen = cfg.listen, .web_dir = cfg.web,
 		.max_connections = (unsigned)cfg.max_connections,
@@ -124,6 +135,8 @@ int main(int argc, char **argv)
 	rc = EXIT_SUCCESS;
 
 out_gadget:
+	/* Downloads keep their partial data and resume at the next start. */
+	downloads_destroy(app.downloads);
 	/* LUNs stay as they are: a restart must not eject a booting host. */
 	gadget_destroy(app.gadget);
 	events_destroy(app.events);

@@ -21,6 +21,7 @@ struct app {
 	struct gadget *gadget;
 	struct events *events;
 	void *sim;			/* the sim backend, for its controls; else NULL */
+	struct downloads *downloads;
 	struct timespec started;	/* CLOCK_MONOTONIC */
 };
 
@@ -40,9 +41,16 @@ void api_luns_eject(struct http_req *r);
 void api_gadget_reconnect(struct http_req *r);
 void api_sim_host(struct http_req *r);
 void api_events_get(struct http_req *r);
+void api_downloads_add(struct http_req *r);
+void api_downloads_list(struct http_req *r);
+void api_downloads_get(struct http_req *r);
+void api_downloads_cancel(struct http_req *r);
 
-/* Creates the event bus and connects storage and gadget changes to it. */
+/* Creates the event bus and connects storage and gadget changes to it
+ * (downloads are connected by api_downloads_listener). */
 struct events *api_events_create(struct app *app);
 json_t *api_status_json(struct app *app);
+struct download_job;
+void api_downloads_listener(void *ctx, const struct download_job *job);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../download/download.h"
 #include "../gadget/gadget.h"
 #include "../storage/storage.h"
 
@@ -48,6 +49,13 @@ static void _on_lun(void *ctx, const struct gadget_lun *lun, const char *release
 	if (released)
 		storage_unpin(app->storage, released, lun->id);
 	events_publish(app->events, "lun", gadget_lun_json(lun));
+}
+
+void api_downloads_listener(void *ctx, const struct download_job *job)
+{
+	struct app *app = ctx;
+
+	events_publish(app->events, "download", download_job_json(job));
 }
 
 struct events *api_events_create(struct app *app)

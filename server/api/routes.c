@@ -13,6 +13,10 @@ const struct http_route api_routes[] = {
 	{ "POST", "/luns/*/eject", api_luns_eject, NULL },
 	{ "POST", "/gadget/reconnect", api_gadget_reconnect, NULL },
 	{ "GET", "/events", api_events_get, NULL },
+	{ "GET", "/downloads", api_downloads_list, NULL },
+	{ "POST", "/downloads", api_downloads_add, NULL },
+	{ "GET", "/downloads/*", api_downloads_get, NULL },
+	{ "DELETE", "/downloads/*", api_downloads_cancel, NULL },
 	{ "POST", "/sim/luns/*/host", api_sim_host, NULL },
 };
 

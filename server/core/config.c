@@ -46,6 +46,12 @@ static const struct _opt _opts[] = {
 	{ "timeout", _INT, _O(timeout), "SECONDS",
 	  "close a connection idle this long", 1, 86400 },
 	{ "max-uploads", _INT, _O(max_uploads), "N", "uploads running at once", 1, 256 },
+	{ "max-downloads", _INT, _O(max_downloads), "N", "URL downloads running at once; "
+	  "more wait in a queue", 1, 64 },
+	{ "download-timeout", _INT, _O(download_timeout), "SECONDS",
+	  "abort a download that moves less than 1 KiB/s this long", 1, 3600 },
+	{ "download-retries", _INT, _O(download_retries), "N",
+	  "times a download resumes after a network error", 0, 100 },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
 	{ "gadget", _STR, _O(gadget), "NAME", "configfs: gadget name", 0, 0 },
@@ -89,6 +95,9 @@ void config_defaults(struct config *cfg)
 	cfg->max_per_ip = 16;
 	cfg->timeout = 60;
 	cfg->max_uploads = 4;
+	cfg->max_downloads = 2;
+	cfg->download_timeout = 60;
+	cfg->download_retries = 5;
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
 	_set_str(&cfg->function, "mass_storage.usb0");

@@ -24,6 +24,9 @@ struct config {
 	int64_t max_per_ip;
 	int64_t timeout;		/* idle seconds per connection */
 	int64_t max_uploads;		/* concurrent PUTs */
+	int64_t max_downloads;		/* concurrent URL downloads */
+	int64_t download_timeout;	/* seconds below 1 KiB/s before giving up */
+	int64_t download_retries;	/* resume attempts after network errors */
 	int64_t reserve;		/* bytes kept free on the storage fs */
 	char *gadget;			/* configfs gadget name */
 	char *function;			/* adopt: existing mass_storage function */

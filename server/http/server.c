@@ -65,6 +65,28 @@ static size_t _unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
+/* Cross-site request forgery: a browser tells where a request comes from
+ * (Sec-Fetch-Site, Origin); a request that changes state is refused when it
+ * comes from another origin. Clients that send neither header (curl,
+ * scripts, Redfish tools) are not browsers on a foreign page and pass. */
+static bool _same_origin(struct http_req *r)
+{
+	const char *m = r->method;
+	const char *site, *origin, *host;
+
+	if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
+		return true;
+	site = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
+		return false;
+	origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+	if (!origin)
+		return true;
+	host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *sep = strstr(origin, "://");
+	return host && sep && strcasecmp(sep + 3, host) == 0;
+}
+
 static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 			   const char *url, const char *method, void **con_cls)
 {
@@ -87,6 +109,12 @@ static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 						  MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
 
+	if (!_same_origin(r)) {
+		http_reply_error(r, MHD_HTTP_FORBIDDEN, "cross_site",
+				 "%s from another site is refused: state-changing requests must come "
+				 "from this server's own page or a non-browser client", method);
+		return;
+	}
 	_http_route(r);
 	if (r->replied || !r->route)
 		return;

@@ -94,6 +94,11 @@ const char *storage_dir(const struct storage *s)
 	return s->dir;
 }
 
+int storage_partial_dir_fd(const struct storage *s)
+{
+	return s->partial_fd;
+}
+
 int storage_space(const struct storage *s, int64_t *free_bytes, int64_t *total_bytes)
 {
 	struct statvfs st;
@@ -132,7 +137,7 @@ json_t *storage_image_json(const struct storage_image *img)
 
 /* Hashes a whole file: used only for images that arrived without metadata
  * (copied in by hand) or whose metadata no longer matches. */
-static int _hash_file(int fd, char hex[65])
+int _storage_hash_fd(int fd, char hex[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[32];
@@ -276,7 +281,7 @@ static void _scan_images(struct storage *s)
 			int fd = openat(s->dir_fd, de->d_name, O_RDONLY | O_CLOEXEC);
 			log_info(_MOD, "%s has no matching metadata: hashing it (%lld bytes)",
 				 e.img.name, (long long)e.img.size);
-			if (fd < 0 || _hash_file(fd, e.img.sha256) < 0) {
+			if (fd < 0 || _storage_hash_fd(fd, e.img.sha256) < 0) {
 				log_warn(_MOD, "cannot read %s: %s; not listed", e.img.name,
 					 strerror(errno));
 				if (fd >= 0)
@@ -343,7 +348,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	struct storage *s = calloc(1, sizeof(*s));
 
 	_must(s != NULL);
-	s->dir_fd = s->meta_fd = s->tmp_fd = s->lock_fd = -1;
+	s->dir_fd = s->meta_fd = s->tmp_fd = s->partial_fd = s->lock_fd = -1;
 	s->reserve = opts->reserve;
 	s->max_image_size = opts->max_image_size;
 	s->max_uploads = opts->max_uploads;
@@ -371,7 +376,8 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	}
 	s->meta_fd = _open_subdir(s->dir_fd, ".meta");
 	s->tmp_fd = _open_subdir(s->dir_fd, ".tmp");
-	if (s->meta_fd < 0 || s->tmp_fd < 0) {
+	s->partial_fd = _open_subdir(s->dir_fd, ".partial");
+	if (s->meta_fd < 0 || s->tmp_fd < 0 || s->partial_fd < 0) {
 		err_set(err, ERR_IO, "storage_error", "cannot create %s/.meta or .tmp: %s", s->dir,
 			strerror(errno));
 		goto out_close;
@@ -397,6 +403,8 @@ void storage_close(struct storage *s)
 		close(s->meta_fd);
 	if (s->tmp_fd >= 0)
 		close(s->tmp_fd);
+	if (s->partial_fd >= 0)
+		close(s->partial_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->lock);

@@ -13,7 +13,7 @@ struct _entry {
 
 struct storage {
 	char *dir;
-	int dir_fd, meta_fd, tmp_fd, lock_fd;
+	int dir_fd, meta_fd, tmp_fd, partial_fd, lock_fd;
 	int64_t reserve, max_image_size;
 	int max_uploads;
 
@@ -32,6 +32,7 @@ void _storage_put(struct storage *s, const struct _entry *e);
 void _storage_notify(struct storage *s, const char *event, const struct storage_image *img);
 int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
 bool _storage_upload_in_progress(struct storage *s, const char *name);
+int _storage_hash_fd(int fd, char hex[65]);
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
 
 #endif

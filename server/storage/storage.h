@@ -5,6 +5,8 @@
  *   NAME              a complete image (only ever created by rename(2))
  *   .meta/NAME.json   its metadata: size, mtime, sha256, source
  *   .tmp/             images being written; emptied at start-up
+ *   .partial/         resumable downloads: ID.part (data so far) and the
+ *                     download module's ID.json; kept across restarts
  *   .lock             flock(2)ed while a vmediad uses the directory
  * An image is listed as complete only once its data and metadata are
  * fsync'ed and renamed into place, so a crash at any point leaves either the
@@ -86,6 +88,10 @@ struct storage_upload_options {
 	int64_t expected_size;
 	const char *sha256;	/* expected digest (hex) or NULL */
 	const char *source;	/* NULL means "upload" */
+	/* Resumable: the data lives in .partial/<partial>.part, which begin
+	 * opens (or creates) and continues at its end, rehashing what it
+	 * holds, and which storage_upload_suspend keeps. */
+	const char *partial;
 };
 
 int storage_upload_begin(struct storage *s, const struct storage_upload_options *opts,
@@ -94,6 +100,12 @@ int storage_upload_write(struct storage_upload *u, const void *data, size_t len,
 int64_t storage_upload_written(const struct storage_upload *u);
 int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err);
 void storage_upload_abort(struct storage_upload *u);
+/* Resumable uploads only: closes and frees, keeping the data for later. */
+void storage_upload_suspend(struct storage_upload *u);
+/* Starts again from byte 0 (the source cannot resume). */
+int storage_upload_restart(struct storage_upload *u, struct err *err);
+/* The directory of resumable downloads' files (".partial" inside storage). */
+int storage_partial_dir_fd(const struct storage *s);
 
 /* Validates a hex SHA-256 digest string (64 hex digits, any case). */
 bool storage_sha256_valid(const char *hex);

@@ -29,7 +29,9 @@ struct storage_upload {
 	struct storage *s;
 	struct storage_upload *next;
 	char name[NAMES_MAX + 1];
-	char tmpname[32];
+	char tmpname[80];
+	int tmpdir_fd;		/* .tmp, or .partial for resumable ones */
+	bool partial;
 	char source[512];
 	char expected_sha[65];
 	bool overwrite;
@@ -146,6 +148,57 @@ static int _check_begin(struct storage *s, const struct storage_upload_options *
 	return 0;
 }
 
+/* Continues a resumable upload where its file ends: the digest has to see
+ * those bytes again, one pass, since a SHA-256 state cannot be saved. */
+static int _resume(struct storage_upload *u, struct err *err)
+{
+	static const size_t bufsize = 1 << 20;
+	char *buf = malloc(bufsize);
+	struct stat st;
+	ssize_t n;
+
+	if (!buf)
+		abort();
+	if (fstat(u->fd, &st) < 0) {
+		free(buf);
+		return err_set(err, ERR_IO, "io_error", "%s: %s", u->tmpname, strerror(errno));
+	}
+	while (u->written < st.st_size && (n = pread(u->fd, buf, bufsize, u->written)) > 0) {
+		EVP_DigestUpdate(u->md, buf, (size_t)n);
+		u->written += n;
+	}
+	free(buf);
+	u->flushed = u->written - u->written % _WINDOW;
+	return 0;
+}
+
+int storage_upload_restart(struct storage_upload *u, struct err *err)
+{
+	if (ftruncate(u->fd, 0) < 0)
+		return err_set(err, ERR_IO, "io_error", "%s: %s", u->tmpname, strerror(errno));
+	EVP_DigestInit_ex(u->md, EVP_sha256(), NULL);
+	u->written = u->flushed = 0;
+	u->preallocated = false;
+	return 0;
+}
+
+void storage_upload_suspend(struct storage_upload *u)
+{
+	struct storage *s = u->s;
+	struct storage_image img;
+
+	if (u->fd >= 0)
+		fdatasync(u->fd);
+	log_info(_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
+		 (long long)u->written, u->tmpname);
+	_snapshot(u, &img);
+	pthread_mutex_lock(&s->lock);
+	_unlink_upload(s, u);
+	pthread_mutex_unlock(&s->lock);
+	_storage_notify(s, "upload_aborted", &img);
+	_free_upload(u);
+}
+
 int storage_upload_begin(struct storage *s, const struct storage_upload_options *o,
 			 struct storage_upload **out, struct err *err)
 {
@@ -182,7 +235,18 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	s->nuploads++;
 	pthread_mutex_unlock(&s->lock);
 
-	for (int i = 0; i < 100 && u->fd < 0; i++) {
+	if (o->partial) {
+		u->partial = true;
+		u->tmpdir_fd = s->partial_fd;
+		snprintf(u->tmpname, sizeof(u->tmpname), "%s.part", o->partial);
+		u->fd = openat(s->partial_fd, u->tmpname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (u->fd >= 0 && _resume(u, err) < 0) {
+			storage_upload_suspend(u);
+			return -1;
+		}
+	}
+	for (int i = 0; i < 100 && u->fd < 0 && !u->partial; i++) {
+		u->tmpdir_fd = s->tmp_fd;
 		snprintf(u->tmpname, sizeof(u->tmpname), "upload-%08lx",
 			 (unsigned long)random() ^ (unsigned long)(uintptr_t)u);
 		u->fd = openat(s->tmp_fd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -190,18 +254,20 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 			break;
 	}
 	if (u->fd < 0) {
-		err_set(err, ERR_IO, "io_error", "cannot create a temporary file in %s/.tmp: %s",
-			s->dir, strerror(errno));
+		err_set(err, ERR_IO, "io_error", "cannot create a temporary file in %s/%s: %s",
+			s->dir, u->partial ? ".partial" : ".tmp", strerror(errno));
 		u->tmpname[0] = '\0';
 		storage_upload_abort(u);
 		return -1;
 	}
 	/* Claim the space now where the file system allows it: the upload then
 	 * cannot run out of room half-way because of another one. */
-	if (u->expected > 0 && fallocate(u->fd, 0, 0, u->expected) == 0)
+	if (u->expected > u->written &&
+	    fallocate(u->fd, FALLOC_FL_KEEP_SIZE, 0, u->expected) == 0)
 		u->preallocated = true;
-	log_info(_MOD, "%s: receiving into .tmp/%s (%lld bytes announced)", u->name, u->tmpname,
-		 (long long)u->expected);
+	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already)",
+		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->expected,
+		 (long long)u->written);
 	*out = u;
 	return 0;
 }
@@ -326,7 +392,7 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 		pthread_mutex_unlock(&s->lock);
 		goto out_abort;
 	}
-	if (renameat(s->tmp_fd, u->tmpname, s->dir_fd, u->name) < 0) {
+	if (renameat(u->tmpdir_fd, u->tmpname, s->dir_fd, u->name) < 0) {
 		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
 			strerror(errno));
 		pthread_mutex_unlock(&s->lock);
@@ -358,7 +424,7 @@ void storage_upload_abort(struct storage_upload *u)
 	struct storage_image img;
 
 	if (u->tmpname[0]) {
-		unlinkat(s->tmp_fd, u->tmpname, 0);
+		unlinkat(u->tmpdir_fd, u->tmpname, 0);
 		log_info(_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
 			 u->name, (long long)u->written);
 	}

@@ -360,3 +360,27 @@ def test_concurrent_inserts_on_one_lun_are_serialised(api):
     imgs = {i["name"]: i["attached_to"] for i in api.get("/images").json()["images"]}
     assert imgs[lun["image"]] == [0]
     assert sum(1 for v in imgs.values() if v) == 1
+
+
+def test_cross_site_browser_requests_are_refused_but_curl_is_not(server, api):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    for method, path in (("POST", "/luns/0/eject?force=1"), ("DELETE", "/images/a.img"),
+                         ("PUT", "/images/b.img"), ("POST", "/luns/1/insert")):
+        r = api.request(method, path, headers=evil, data=b"{}")
+        assert r.status_code == 403, (method, path)
+        assert r.json()["error"]["code"] == "cross_site"
+    r = api.post("/luns/0/eject", headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert api.get("/luns/0").json()["image"] == "a.img"
+    # The page itself (same origin) and plain curl work.
+    same = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+    assert api.post("/luns/0/eject", headers=same).status_code == 200
+    insert(api, 0, "a.img")
+    out = __import__("subprocess").run(
+        ["curl", "-s", "-X", "POST", server.url + "/luns/0/eject?force=1"],
+        capture_output=True, text=True, check=True)
+    assert '"state":"empty"' in out.stdout
+    # Reading stays open to any origin's page (it changes nothing).
+    assert api.get("/luns", headers=evil).status_code == 200

@@ -1,0 +1,350 @@
+/* fetch: one attempt at a download with libcurl, streamed into storage's
+ * resumable writer. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../core/log.h"
+#include "../core/version.h"
+#include "../storage/storage.h"
+#include "internal.h"
+
+#define _MOD "DOWNLOAD"
+
+struct _xfer {
+	struct downloads *d;
+	struct _job *j;
+	CURL *curl;
+	struct storage_upload *u;
+	int64_t offset;			/* bytes we asked the server to skip */
+	int64_t length;			/* Content-Length of this response, or -1 */
+	int64_t range_start;		/* from Content-Range, or -1 */
+	char disposition[NAMES_MAX + 1];
+	char etag[256];
+	bool failed;			/* the error is set; abort the transfer */
+	struct err err;
+	double last_ms, last_bytes;
+	char range[32];
+};
+
+static double _now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void _trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+/* Headers of every response, redirects included: a status line starts a
+ * new response, so what is kept belongs to the last one. */
+static size_t _on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct _xfer *x = arg;
+	size_t len = size * n;
+	char line[1024];
+
+	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), data);
+	_trim(line);
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		x->length = -1;
+		x->range_start = -1;
+		x->disposition[0] = '\0';
+		x->etag[0] = '\0';
+	} else if (strncasecmp(line, "Content-Length:", 15) == 0) {
+		x->length = strtoll(line + 15, NULL, 10);
+	} else if (strncasecmp(line, "Content-Range:", 14) == 0) {
+		const char *p = strstr(line, "bytes ");
+		x->range_start = p ? strtoll(p + 6, NULL, 10) : -1;
+	} else if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
+		if (!download_disposition_name(line + 20, x->disposition))
+			x->disposition[0] = '\0';
+	} else if (strncasecmp(line, "ETag:", 5) == 0) {
+		const char *v = line + 5;
+		while (*v == ' ')
+			v++;
+		snprintf(x->etag, sizeof(x->etag), "%.255s", v);
+	}
+	return len;
+}
+
+static bool _fail(struct _xfer *x, const struct err *e)
+{
+	x->err = *e;
+	x->failed = true;
+	return false;
+}
+
+/* At the first byte of the final response: decide the name, open the
+ * writer (resuming, or starting over if the server ignored our Range). */
+static bool _start(struct _xfer *x)
+{
+	struct downloads *d = x->d;
+	struct _job *j = x->j;
+	long status = 0;
+	struct err e = { 0 };
+	char name[NAMES_MAX + 1], partial[32];
+
+	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200 && status != 206) {
+		err_set(&e, ERR_IO, "http_error", "the server answered HTTP %ld", status);
+		return _fail(x, &e);
+	}
+	pthread_mutex_lock(&d->lock);
+	snprintf(name, sizeof(name), "%s", j->pub.name);
+	pthread_mutex_unlock(&d->lock);
+	if (!name[0]) {
+		char *eff = NULL;
+		curl_easy_getinfo(x->curl, CURLINFO_EFFECTIVE_URL, &eff);
+		if (!(x->disposition[0] && snprintf(name, sizeof(name), "%s", x->disposition)) &&
+		    !download_url_name(eff ? eff : j->full_url, name) &&
+		    !download_url_name(j->full_url, name)) {
+			err_set(&e, ERR_INVALID, "bad_name",
+				"no file name in the URL or the server's reply; give one with \"name\"");
+			return _fail(x, &e);
+		}
+		pthread_mutex_lock(&d->lock);
+		snprintf(j->pub.name, sizeof(j->pub.name), "%s", name);
+		pthread_mutex_unlock(&d->lock);
+	}
+	snprintf(j->etag, sizeof(j->etag), "%s", x->etag);
+	_download_save(d, j);
+
+	snprintf(partial, sizeof(partial), "dl-%u", j->pub.id);
+	int64_t total = x->length < 0 ? -1 :
+			x->length + (status == 206 && x->range_start > 0 ? x->range_start : 0);
+	struct storage_upload_options o = {
+		.name = name, .expected_size = total, .sha256 = j->pub.sha256[0] ? j->pub.sha256 : NULL,
+		.source = j->pub.url, .partial = partial,
+	};
+	if (storage_upload_begin(d->storage, &o, &x->u, &e) < 0)
+		return _fail(x, &e);
+	int64_t have = storage_upload_written(x->u);
+	if (status == 200 && have > 0) {
+		log_info(_MOD, "job %u: the server sent the whole file; starting over", j->pub.id);
+		if (storage_upload_restart(x->u, &e) < 0)
+			return _fail(x, &e);
+	} else if (status == 206 && x->range_start != have) {
+		err_set(&e, ERR_IO, "http_error", "the server resumed at byte %lld, not %lld",
+			(long long)x->range_start, (long long)have);
+		storage_upload_restart(x->u, &e);
+		return _fail(x, &e);
+	}
+	pthread_mutex_lock(&d->lock);
+	j->pub.total = total;
+	j->pub.done = storage_upload_written(x->u);
+	pthread_mutex_unlock(&d->lock);
+	return true;
+}
+
+static size_t _on_data(char *data, size_t size, size_t n, void *arg)
+{
+	struct _xfer *x = arg;
+	size_t len = size * n;
+	struct err e = { 0 };
+
+	if (!x->u && !_start(x))
+		return 0;
+	if (storage_upload_write(x->u, data, len, &e) < 0) {
+		_fail(x, &e);
+		return 0;
+	}
+	return len;
+}
+
+static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			curl_off_t ulnow)
+{
+	struct _xfer *x = arg;
+	struct downloads *d = x->d;
+	struct _job *j = x->j;
+	double now = _now_ms();
+	bool stop;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	pthread_mutex_lock(&d->lock);
+	stop = j->cancel || d->stopping;
+	bool publish = x->u && now - x->last_ms >= 1000;
+	if (publish) {
+		double bytes = (double)storage_upload_written(x->u);
+		j->pub.done = (int64_t)bytes;
+		j->pub.speed = x->last_ms > 0 ? (bytes - x->last_bytes) * 1000 / (now - x->last_ms) : 0;
+		x->last_ms = now;
+		x->last_bytes = bytes;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (publish)
+		_download_notify(d, j);
+	return stop ? 1 : 0;
+}
+
+static bool _transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void _describe(struct _xfer *x, CURLcode rc, const char *curl_err)
+{
+	switch (rc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		err_set(&x->err, ERR_INVALID, "bad_url",
+			"refused: only http and https are allowed, also after a redirect (%s)",
+			curl_err);
+		break;
+	case CURLE_TOO_MANY_REDIRECTS:
+		err_set(&x->err, ERR_IO, "too_many_redirects",
+			"more than %u redirects; giving up", x->d->opts.max_redirects);
+		break;
+	case CURLE_FILESIZE_EXCEEDED:
+		err_set(&x->err, ERR_TOO_LARGE, "too_large",
+			"the file is larger than the %lld bytes this server accepts",
+			(long long)x->d->opts.max_size);
+		break;
+	default:
+		err_set(&x->err, ERR_IO, "download_failed", "%s", curl_err[0] ? curl_err :
+			curl_easy_strerror(rc));
+	}
+}
+
+static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **headers)
+{
+	struct downloads *d = x->d;
+	struct _job *j = x->j;
+	CURL *c = x->curl;
+
+	curl_easy_setopt(c, CURLOPT_URL, j->full_url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)d->opts.max_redirects);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)d->opts.connect_timeout_s);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)d->opts.low_speed_time_s);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, j->pub.insecure ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, j->pub.insecure ? 0L : 2L);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)d->opts.max_size);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L << 10);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "vmediad/" VMEDIA_VERSION);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, _on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, _on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, _on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (x->offset > 0) {
+		/* CURLOPT_RANGE, not RESUME_FROM: the latter makes a 200 reply
+		 * an error, and a server without ranges should just send it all. */
+		snprintf(x->range, sizeof(x->range), "%lld-", (long long)x->offset);
+		curl_easy_setopt(c, CURLOPT_RANGE, x->range);
+		/* Only the same file may continue: otherwise the server sends
+		 * the whole new one (200), and we start over. */
+		if (j->etag[0] && j->etag[0] != 'W') {
+			char h[300];
+			snprintf(h, sizeof(h), "If-Range: %s", j->etag);
+			*headers = curl_slist_append(*headers, h);
+			curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
+		}
+	}
+}
+
+enum _outcome _download_attempt(struct downloads *d, struct _job *j)
+{
+	struct _xfer x = { .d = d, .j = j, .length = -1, .range_start = -1 };
+	char errbuf[CURL_ERROR_SIZE] = "", part[32];
+	struct curl_slist *headers = NULL;
+	struct stat st;
+	enum _outcome out;
+	int64_t written = 0;
+
+	snprintf(part, sizeof(part), "dl-%u.part", j->pub.id);
+	if (fstatat(d->partial_fd, part, &st, 0) == 0)
+		x.offset = st.st_size;
+	x.curl = curl_easy_init();
+	if (!x.curl)
+		abort();
+	_configure(&x, errbuf, &headers);
+	log_info(_MOD, "job %u: GET %s%s", j->pub.id, j->pub.url,
+		 x.offset ? " (resuming)" : "");
+	CURLcode rc = curl_easy_perform(x.curl);
+	long status = 0;
+	curl_easy_getinfo(x.curl, CURLINFO_RESPONSE_CODE, &status);
+
+	pthread_mutex_lock(&d->lock);
+	bool cancel = j->cancel, stopping = d->stopping;
+	pthread_mutex_unlock(&d->lock);
+
+	if (rc == CURLE_OK && !x.u && !x.failed) {
+		/* No body at all: an error status, or an empty file. */
+		if (status == 200 || status == 206)
+			_start(&x);
+		else
+			err_set(&x.err, ERR_IO, "http_error", "the server answered HTTP %ld", status);
+		x.failed = x.failed || !x.u;
+	}
+	if (cancel) {
+		out = OUT_CANCELLED;
+	} else if (stopping && rc == CURLE_ABORTED_BY_CALLBACK) {
+		out = OUT_STOPPED;
+	} else if (rc == CURLE_OK && !x.failed) {
+		written = storage_upload_written(x.u);
+		out = storage_upload_commit(x.u, NULL, &x.err) == 0 ? OUT_DONE : OUT_FAILED;
+		x.u = NULL;
+	} else {
+		if (!x.failed)
+			_describe(&x, rc, errbuf);
+		out = !x.failed && _transient(rc) ? OUT_RETRY : OUT_FAILED;
+	}
+	if (x.u) {
+		if (out == OUT_RETRY || out == OUT_STOPPED)
+			storage_upload_suspend(x.u);
+		else
+			storage_upload_abort(x.u);
+	}
+	if (out == OUT_CANCELLED || out == OUT_FAILED)
+		_download_forget_files(d, j->pub.id);
+
+	pthread_mutex_lock(&d->lock);
+	if (out == OUT_FAILED || out == OUT_RETRY)
+		snprintf(j->pub.error, sizeof(j->pub.error), "%s", x.err.message);
+	if (out == OUT_DONE) {
+		j->pub.error[0] = '\0';
+		j->pub.done = written;
+		j->pub.total = written;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (out != OUT_DONE && out != OUT_STOPPED && out != OUT_CANCELLED)
+		log_warn(_MOD, "job %u: %s%s", j->pub.id, x.err.message,
+			 out == OUT_RETRY ? " (will resume)" : "");
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(x.curl);
+	return out;
+}

@@ -1,0 +1,42 @@
+/* download internals shared by the job table and the transfer. */
+#ifndef VMEDIA_DOWNLOAD_INTERNAL_H
+#define VMEDIA_DOWNLOAD_INTERNAL_H
+
+#include <pthread.h>
+
+#include "download.h"
+
+struct _job {
+	struct download_job pub;	/* guarded by the table's lock */
+	struct _job *next;
+	char full_url[4096];		/* with credentials: never logged */
+	char etag[256];			/* to resume only the same file */
+	bool cancel;			/* asked to stop and forget */
+};
+
+struct downloads {
+	struct download_options opts;
+	struct storage *storage;
+	download_listener_fn listener;
+	void *ctx;
+	int partial_fd;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct _job *jobs;		/* oldest first */
+	unsigned next_id;
+	bool stopping;
+	pthread_t *threads;
+};
+
+enum _outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED };
+
+/* Runs one attempt of a job on the calling worker thread. */
+enum _outcome _download_attempt(struct downloads *d, struct _job *j);
+/* Publishes the job's state to the listener (takes the lock briefly). */
+void _download_notify(struct downloads *d, struct _job *j);
+/* Saves what a restart needs to resume the job. */
+void _download_save(struct downloads *d, struct _job *j);
+void _download_forget_files(struct downloads *d, unsigned id);
+
+#endif

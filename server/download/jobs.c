@@ -1,0 +1,447 @@
+/* jobs: the download queue, its worker threads, and the job files that
+ * let a restart resume (see download.h). */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../storage/storage.h"
+#include "internal.h"
+
+#define _MOD "DOWNLOAD"
+
+static const char *_state_name(enum download_state s)
+{
+	static const char *const names[] = { "queued", "running", "done", "failed", "cancelled" };
+	return names[s];
+}
+
+json_t *download_job_json(const struct download_job *j)
+{
+	return json_pack("{s:i, s:s, s:o, s:s, s:I, s:o, s:f, s:o, s:o, s:b, s:i}",
+			 "id", (int)j->id, "url", j->url,
+			 "name", j->name[0] ? json_string(j->name) : json_null(),
+			 "state", _state_name(j->state), "bytes_done", (json_int_t)j->done,
+			 "total", j->total >= 0 ? json_integer(j->total) : json_null(),
+			 "speed", j->speed,
+			 "error", j->error[0] ? json_string(j->error) : json_null(),
+			 "sha256", j->sha256[0] ? json_string(j->sha256) : json_null(),
+			 "insecure", j->insecure, "attempts", j->attempts);
+}
+
+void _download_notify(struct downloads *d, struct _job *j)
+{
+	struct download_job snap;
+
+	pthread_mutex_lock(&d->lock);
+	snap = j->pub;
+	pthread_mutex_unlock(&d->lock);
+	if (d->listener)
+		d->listener(d->ctx, &snap);
+}
+
+/* The job file holds the URL with its credentials (the transfer needs
+ * them after a restart), so it is readable by vmediad only. */
+void _download_save(struct downloads *d, struct _job *j)
+{
+	char tmp[40], final[40];
+
+	pthread_mutex_lock(&d->lock);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s}", "id", (int)j->pub.id,
+			      "url", j->full_url, "name", j->pub.name, "sha256", j->pub.sha256,
+			      "insecure", j->pub.insecure, "etag", j->etag);
+	pthread_mutex_unlock(&d->lock);
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	snprintf(tmp, sizeof(tmp), "dl-%u.json.new", j->pub.id);
+	snprintf(final, sizeof(final), "dl-%u.json", j->pub.id);
+	int fd = openat(d->partial_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ||
+	    renameat(d->partial_fd, tmp, d->partial_fd, final) < 0)
+		log_warn(_MOD, "job %u: cannot save its state (%s); it will not resume after a "
+			 "restart", j->pub.id, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(text);
+}
+
+void _download_forget_files(struct downloads *d, unsigned id)
+{
+	char name[40];
+
+	snprintf(name, sizeof(name), "dl-%u.json", id);
+	unlinkat(d->partial_fd, name, 0);
+	snprintf(name, sizeof(name), "dl-%u.part", id);
+	unlinkat(d->partial_fd, name, 0);
+}
+
+static struct _job *_new_job(struct downloads *d, const char *url, const char *name,
+			     const char *sha256, bool insecure)
+{
+	struct _job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		abort();
+	snprintf(j->full_url, sizeof(j->full_url), "%s", url);
+	download_redact_url(url, j->pub.url, sizeof(j->pub.url));
+	snprintf(j->pub.name, sizeof(j->pub.name), "%s", name ? name : "");
+	snprintf(j->pub.sha256, sizeof(j->pub.sha256), "%s", sha256 ? sha256 : "");
+	j->pub.insecure = insecure;
+	j->pub.total = -1;
+	j->pub.state = DL_QUEUED;
+	j->pub.id = d->next_id++;
+	struct _job **p = &d->jobs;	/* append: the queue is FIFO */
+	while (*p)
+		p = &(*p)->next;
+	*p = j;
+	return j;
+}
+
+/* True for "dl-<id><suffix>" exactly. */
+static bool _job_file(const char *name, const char *suffix, unsigned *id)
+{
+	int end = 0;
+
+	return sscanf(name, "dl-%u%n", id, &end) == 1 && end > 3 && strcmp(name + end, suffix) == 0;
+}
+
+/* Jobs a previous run left unfinished, from their job files. */
+static void _load(struct downloads *d)
+{
+	DIR *dir = fdopendir(dup(d->partial_fd));
+	struct dirent *de;
+	unsigned id;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (!_job_file(de->d_name, ".json", &id))
+			continue;
+		int fd = openat(d->partial_fd, de->d_name, O_RDONLY | O_CLOEXEC);
+		json_error_t jerr;
+		json_t *o = fd >= 0 ? json_loadfd(fd, 0, &jerr) : NULL;
+		const char *url, *name, *sha, *etag;
+		int insecure;
+		if (fd >= 0)
+			close(fd);
+		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s}", "url", &url, "name", &name,
+				      "sha256", &sha, "insecure", &insecure, "etag", &etag) < 0) {
+			log_warn(_MOD, "%s is unreadable; removing it", de->d_name);
+			_download_forget_files(d, id);
+			json_decref(o);
+			continue;
+		}
+		unsigned keep = d->next_id;
+		d->next_id = id;
+		struct _job *j = _new_job(d, url, name[0] ? name : NULL, sha[0] ? sha : NULL,
+					  insecure);
+		snprintf(j->etag, sizeof(j->etag), "%s", etag);
+		d->next_id = keep > id + 1 ? keep : id + 1;
+		log_info(_MOD, "job %u: %s left unfinished by the last run; resuming", id, j->pub.url);
+		json_decref(o);
+	}
+	closedir(dir);
+	/* Data without a job file cannot be resumed. */
+	dir = fdopendir(dup(d->partial_fd));
+	while (dir && (de = readdir(dir))) {
+		if (!_job_file(de->d_name, ".part", &id))
+			continue;
+		bool known = false;
+		for (struct _job *j = d->jobs; j; j = j->next)
+			known |= j->pub.id == id;
+		if (!known)
+			unlinkat(d->partial_fd, de->d_name, 0);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+static void _finish(struct downloads *d, struct _job *j, enum download_state st)
+{
+	pthread_mutex_lock(&d->lock);
+	j->pub.state = st;
+	j->pub.speed = 0;
+	pthread_mutex_unlock(&d->lock);
+	log_info(_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
+		 j->pub.error);
+	_download_notify(d, j);
+}
+
+/* Sleeps ms unless the job is cancelled or the module stops. */
+static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&d->lock);
+	while (!d->stopping && !j->cancel)
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &dl) == ETIMEDOUT)
+			break;
+	bool go_on = !d->stopping && !j->cancel;
+	pthread_mutex_unlock(&d->lock);
+	return go_on;
+}
+
+static void _run(struct downloads *d, struct _job *j)
+{
+	unsigned delay = d->opts.retry_delay_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		j->pub.attempts++;
+		pthread_mutex_unlock(&d->lock);
+		enum _outcome out = _download_attempt(d, j);
+		switch (out) {
+		case OUT_DONE:
+			_finish(d, j, DL_DONE);
+			_download_forget_files(d, j->pub.id);
+			return;
+		case OUT_FAILED:
+			_finish(d, j, DL_FAILED);
+			return;
+		case OUT_CANCELLED:
+			_finish(d, j, DL_CANCELLED);
+			return;
+		case OUT_STOPPED:
+			return;	/* stays queued on disk: the next start resumes it */
+		case OUT_RETRY:
+			break;
+		}
+		if ((unsigned)j->pub.attempts > d->opts.retries) {
+			_download_forget_files(d, j->pub.id);
+			_finish(d, j, DL_FAILED);
+			return;
+		}
+		_download_notify(d, j);
+		if (!_backoff(d, j, delay)) {
+			if (j->cancel) {
+				_download_forget_files(d, j->pub.id);
+				_finish(d, j, DL_CANCELLED);
+			}
+			return;
+		}
+		delay *= 2;
+	}
+}
+
+static void *_worker(void *arg)
+{
+	struct downloads *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stopping) {
+		struct _job *j = d->jobs;
+		while (j && j->pub.state != DL_QUEUED)
+			j = j->next;
+		if (!j) {
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		j->pub.state = DL_RUNNING;
+		pthread_mutex_unlock(&d->lock);
+		_download_notify(d, j);
+		_run(d, j);
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+int downloads_create(const struct download_options *opts, struct storage *storage,
+		     download_listener_fn fn, void *ctx, struct downloads **out, struct err *err)
+{
+	struct downloads *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		abort();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		free(d);
+		return err_set(err, ERR_IO, "curl", "libcurl could not initialise");
+	}
+	d->opts = *opts;
+	d->storage = storage;
+	d->listener = fn;
+	d->ctx = ctx;
+	d->partial_fd = storage_partial_dir_fd(storage);
+	d->next_id = 1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	_load(d);
+	d->threads = calloc(opts->workers, sizeof(*d->threads));
+	if (!d->threads)
+		abort();
+	for (unsigned i = 0; i < opts->workers; i++)
+		if (pthread_create(&d->threads[i], NULL, _worker, d) != 0)
+			abort();
+	*out = d;
+	return 0;
+}
+
+void downloads_destroy(struct downloads *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; i < d->opts.workers; i++)
+		pthread_join(d->threads[i], NULL);
+	while (d->jobs) {
+		struct _job *j = d->jobs;
+		d->jobs = j->next;
+		free(j);
+	}
+	free(d->threads);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+	curl_global_cleanup();
+	free(d);
+}
+
+static bool _url_ok(const char *url, struct err *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK;
+
+	if (!ok)
+		err_set(err, ERR_INVALID, "bad_url", "not a valid URL");
+	else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+		ok = err_set(err, ERR_INVALID, "bad_url",
+			     "only http and https URLs can be downloaded, not %s", scheme) == 0;
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+int downloads_add(struct downloads *d, const struct download_request *req,
+		  struct download_job *out, struct err *err)
+{
+	char why[160];
+	struct storage_image img;
+
+	if (!_url_ok(req->url, err))
+		return -1;
+	if (strlen(req->url) >= sizeof(((struct _job *)0)->full_url))
+		return err_set(err, ERR_INVALID, "bad_url", "the URL is too long");
+	if (req->name && !names_valid(req->name, strlen(req->name), why, sizeof(why)))
+		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
+	if (req->sha256 && !storage_sha256_valid(req->sha256))
+		return err_set(err, ERR_INVALID, "bad_checksum",
+			       "the expected SHA-256 must be 64 hex digits");
+	if (req->name && storage_get(d->storage, req->name, &img, NULL) == 0)
+		return err_set(err, ERR_CONFLICT, "image_exists",
+			       "image %s exists; delete it first or choose another name", req->name);
+	pthread_mutex_lock(&d->lock);
+	for (struct _job *j = d->jobs; req->name && j; j = j->next)
+		if ((j->pub.state == DL_QUEUED || j->pub.state == DL_RUNNING) &&
+		    strcmp(j->pub.name, req->name) == 0) {
+			pthread_mutex_unlock(&d->lock);
+			return err_set(err, ERR_CONFLICT, "upload_in_progress",
+				       "download %u already fetches %s", j->pub.id, req->name);
+		}
+	struct _job *j = _new_job(d, req->url, req->name, req->sha256, req->insecure);
+	*out = j->pub;
+	pthread_mutex_unlock(&d->lock);
+	_download_save(d, j);
+	log_info(_MOD, "job %u: queued %s", j->pub.id, j->pub.url);
+	pthread_mutex_lock(&d->lock);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	_download_notify(d, j);
+	return 0;
+}
+
+static struct _job *_find(struct downloads *d, unsigned id)
+{
+	for (struct _job *j = d->jobs; j; j = j->next)
+		if (j->pub.id == id)
+			return j;
+	return NULL;
+}
+
+int downloads_get(struct downloads *d, unsigned id, struct download_job *out, struct err *err)
+{
+	pthread_mutex_lock(&d->lock);
+	struct _job *j = _find(d, id);
+	if (j)
+		*out = j->pub;
+	pthread_mutex_unlock(&d->lock);
+	return j ? 0 : err_set(err, ERR_NOT_FOUND, "not_found", "no download %u", id);
+}
+
+int downloads_list(struct downloads *d, struct download_job **out, size_t *count)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (struct _job *j = d->jobs; j; j = j->next)
+		n++;
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*out)
+		abort();
+	n = 0;
+	for (struct _job *j = d->jobs; j; j = j->next)
+		(*out)[n++] = j->pub;
+	pthread_mutex_unlock(&d->lock);
+	*count = n;
+	return 0;
+}
+
+int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
+		     struct err *err)
+{
+	pthread_mutex_lock(&d->lock);
+	struct _job *j = _find(d, id);
+	if (!j) {
+		pthread_mutex_unlock(&d->lock);
+		return err_set(err, ERR_NOT_FOUND, "not_found", "no download %u", id);
+	}
+	if (j->pub.state == DL_QUEUED) {
+		j->pub.state = DL_CANCELLED;
+		*out = j->pub;
+		pthread_mutex_unlock(&d->lock);
+		_download_forget_files(d, id);
+		log_info(_MOD, "job %u: cancelled before it started", id);
+		_download_notify(d, j);
+		return 0;
+	}
+	if (j->pub.state == DL_RUNNING) {
+		/* The worker sees it in its progress callback (or backoff) and
+		 * removes the partial data itself. */
+		j->cancel = true;
+		pthread_cond_broadcast(&d->cond);
+		*out = j->pub;
+		out->state = DL_CANCELLED;
+		pthread_mutex_unlock(&d->lock);
+		return 0;
+	}
+	/* Finished: forget it. */
+	*out = j->pub;
+	for (struct _job **p = &d->jobs; *p; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	pthread_mutex_unlock(&d->lock);
+	free(j);
+	return 0;
+}
