@@ -94,4 +94,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include tests/vm/vm.mk
+# Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
+vm-test vm-bench: $(BUILD)/vmediad
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)

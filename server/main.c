@@ -19,6 +19,43 @@
 
 #define _MOD "MAIN"
 
+/* After a restart on configfs the kernel may still hold media (a host
+ * could be booting from one): take them over, pinned, instead of
+ * pretending the LUNs are empty. */
+static void _restore_luns(struct app *app, void *be)
+{
+	const char *dir = storage_dir(app->storage);
+	size_t dl = strlen(dir);
+
+	for (unsigned lun = 0; lun < gadget_lun_count(app->gadget); lun++) {
+		char file[4096], path[4096];
+		bool cdrom = false, ro = false;
+		struct err err;
+
+		if (gadget_configfs_current(be, lun, file, sizeof(file), &cdrom, &ro) < 0)
+			continue;
+		size_t n = strlen(file);
+		while (n > 0 && file[n - 1] == '\n')
+			file[--n] = '\0';
+		if (!file[0]) {
+			gadget_restore(app->gadget, lun, "", cdrom, ro);
+			continue;
+		}
+		const char *name = file + dl + 1;
+		if (strncmp(file, dir, dl) != 0 || file[dl] != '/' ||
+		    storage_pin(app->storage, name, lun, path, sizeof(path), &err) < 0) {
+			const char *base = strrchr(file, '/');
+			log_warn(_MOD, "LUN %u holds %s, which is not an image of %s; eject it to "
+				 "free the LUN", lun, file, dir);
+			gadget_restore(app->gadget, lun, base ? base + 1 : file, cdrom, ro);
+			continue;
+		}
+		gadget_restore(app->gadget, lun, name, cdrom, ro);
+		log_info(_MOD, "LUN %u still holds %s from before the restart (%s, %s)", lun, name,
+			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -84,6 +121,13 @@ int main(int argc, char **argv)
 			.function = cfg.function, .udc = cfg.udc, .luns = (unsigned)cfg.luns,
 			.adopt = cfg.adopt,
 		};
+		if (cfg.remove_gadget) {
+			if (gadget_configfs_remove(&co, &err) < 0)
+				goto out_storage;
+			log_info(_MOD, "gadget %s removed", cfg.gadget);
+			rc = EXIT_SUCCESS;
+			goto out_storage;
+		}
 		ops = &gadget_configfs_ops;
 		be = gadget_configfs_new(&co, &err);
 		if (!be)
@@ -101,6 +145,8 @@ int main(int argc, char **argv)
 		ops->destroy(be);
 		goto out_storage;
 	}
+	if (ops == &gadget_configfs_ops)
+		_restore_luns(&app, be);
 	api_events_create(&app);
 
 	struct download_options dopts = {

@@ -60,6 +60,8 @@ static const struct _opt _opts[] = {
 	{ "udc", _STR, _O(udc), "NAME", "configfs: UDC to bind (default: the first)", 0, 0 },
 	{ "adopt", _BOOL, _O(adopt), NULL,
 	  "configfs: use an existing gadget made by another tool", 0, 0 },
+	{ "remove-gadget", _BOOL, _O(remove_gadget), NULL,
+	  "configfs: unbind and remove the gadget (--gadget), then exit", 0, 0 },
 	{ "no-break-io", _BOOL, _O(no_break_io), NULL,
 	  "do not use the kernel's break_io even if present (tests the fallbacks)", 0, 0 },
 	{ "eject-wait-ms", _INT, _O(eject_wait_ms), "MS",

@@ -32,6 +32,7 @@ struct config {
 	char *function;			/* adopt: existing mass_storage function */
 	char *udc;			/* UDC to bind to; "" = first */
 	bool adopt;			/* adopt an existing gadget instead of creating */
+	bool remove_gadget;		/* unbind and remove the gadget, then exit */
 	bool no_break_io;		/* hide break_io even if the kernel has it */
 	int64_t eject_wait_ms;		/* forced_eject bound before SIGUSR1 */
 	int64_t api_wait_ms;		/* how long a request waits for a LUN op */

@@ -436,6 +436,20 @@ void gadget_destroy(struct gadget *g)
 	free(g);
 }
 
+void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro)
+{
+	if (lun >= g->nluns)
+		return;
+	pthread_mutex_lock(&g->lock);
+	struct _lun *l = &g->luns[lun];
+	snprintf(l->snap.image, sizeof(l->snap.image), "%s", image);
+	l->snap.cdrom = cdrom;
+	l->snap.ro = ro;
+	l->snap.state = image[0] ? LUN_INSERTED : LUN_EMPTY;
+	l->enumerated_cdrom = cdrom;	/* the host saw it as it is now */
+	pthread_mutex_unlock(&g->lock);
+}
+
 void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx)
 {
 	g->listener = fn;

@@ -95,6 +95,9 @@ struct gadget_options {
 int gadget_create(const struct gadget_options *opts, const struct gadget_backend *ops, void *be,
 		  struct gadget **out, struct err *err);
 void gadget_destroy(struct gadget *g);
+/* At start-up, before any operation: records what the kernel already holds
+ * in a LUN (a medium inserted before vmediad restarted). image "" = empty. */
+void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro);
 void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx);
 
 unsigned gadget_lun_count(const struct gadget *g);
@@ -138,6 +141,11 @@ struct gadget_configfs_options {
 
 void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err *err);
 extern const struct gadget_backend gadget_configfs_ops;
+/* What the kernel has in a LUN now (file path, "" when empty). Reading
+ * `file` can block behind a stalled host: only at start-up or on a worker. */
+int gadget_configfs_current(void *be, unsigned lun, char *file, size_t n, bool *cdrom, bool *ro);
+/* Unbinds and removes the gadget (--remove-gadget). */
+int gadget_configfs_remove(const struct gadget_configfs_options *opts, struct err *err);
 
 /* The sim backend; the controls exist only there. */
 void *gadget_sim_new(unsigned luns, const char *kernel /* patched|stock|old */);
