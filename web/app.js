@@ -546,7 +546,7 @@
       const exp = img.expected_size;
       const pct = exp ? Math.min(100, Math.floor(img.size * 100 / exp)) : null;
       r.size.replaceChildren(...nn(
-        h('span', { text: 'uploading ' + fmtBytes(img.size) + (exp ? ' of ' + fmtBytes(exp) + ' (' + pct + '%)' : '') }),
+        h('span', { text: (img.source && img.source !== 'upload' ? 'downloading ' : 'uploading ') + fmtBytes(img.size) + (exp ? ' of ' + fmtBytes(exp) + ' (' + pct + '%)' : '') }),
         exp ? h('progress', { max: String(exp), value: String(img.size), 'aria-label': 'Upload of ' + img.name }) : null));
     }
     if (img.sha256) {
@@ -565,7 +565,7 @@
     const attached = img.attached_to.length > 0;
     r.del.disabled = attached || !img.complete;
     r.delWhy.textContent = attached ? 'Inserted in LUN ' + img.attached_to.join(', ') + ': eject it first'
-      : (!img.complete ? 'Upload in progress' : '');
+      : (!img.complete ? 'Still arriving' : '');
     r.del.setAttribute('aria-label', 'Delete ' + img.name);
     if (r.delWhy.textContent) { r.delWhy.id = 'why-' + cssId(img.name); r.del.setAttribute('aria-describedby', r.delWhy.id); }
     else r.del.removeAttribute('aria-describedby');

@@ -68,6 +68,45 @@ test('upload through the file picker: right size and SHA-256, seen live by a sec
   await shot(page, '02-uploaded');
 });
 
+test('a slow upload shows progress, speed and time left, and Cancel stores nothing', async () => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 512 * 1024 });
+  try {
+    await page.setInputFiles('#file-input', { name: 'slow.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4 * 1024 * 1024, 1) });
+    const up = page.locator('.upload[data-state="running"]');
+    await up.waitFor();
+    await until(async () => /^\d+% · [\d.]+ [KM]iB of 4\.00 MiB · [\d.]+ [KM]iB\/s · \d+ s left$/.test(await up.locator('.up-stats').textContent()),
+      8000, 'progress with speed and time left');
+    // the other page sees it arrive (upload_progress events)
+    await until(async () => /uploading/.test(await textOf(page2.locator('tr[data-image="slow.img"] .size'))), 3000, 'page 2 sees the upload in progress');
+    await shot(page, '02b-uploading');
+    await up.getByRole('button', { name: 'Cancel' }).click();
+    await until(async () => /Cancelled; nothing was stored/.test(await textOf(page.locator('.upload[data-state="cancelled"] .up-stats'))), 3000, 'cancelled');
+  } finally {
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+  }
+  await until(async () => (await api(srv, 'GET', '/images')).data.images.every((i) => i.name !== 'slow.img'), 3000, 'server dropped the partial upload');
+  await until(async () => (await page2.locator('tr[data-image="slow.img"]').count()) === 0, 3000, 'page 2 drops the row');
+  assert.equal(await page.locator('tr[data-image="slow.img"]').count(), 0);
+});
+
+test('drag and drop a file onto the drop zone uploads it', async () => {
+  const bytes = 'dropped bytes\n';
+  const dt = await page.evaluateHandle((text) => {
+    const d = new DataTransfer();
+    d.items.add(new File([text], 'dropped.img', { type: 'application/octet-stream' }));
+    return d;
+  }, bytes);
+  await page.dispatchEvent('#drop', 'dragenter', { dataTransfer: dt });
+  assert.ok(await page.locator('#drop.over').count(), 'drop zone highlighted while dragging');
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  await until(async () => (await textOf(page.locator('tr[data-image="dropped.img"] .sha-full'))) === sha256(Buffer.from(bytes)), 5000, 'dropped file stored');
+  assert.equal(await page.locator('#drop.over').count(), 0);
+  assert.equal((await api(srv, 'DELETE', '/images/dropped.img')).status, 204);
+});
+
 test('an invalid file name gets a sanitised one offered', async () => {
   await page.setInputFiles('#file-input', { name: 'My Disk (copy).img', mimeType: 'application/octet-stream', buffer: Buffer.from('hello') });
   const up = page.locator('.upload[data-state="pending"]');
@@ -212,6 +251,40 @@ test('phone width: no sideways scrolling, everything still there', async () => {
   await shot(phone, '08-phone');
   assert.deepEqual(phone.pageErrors, []);
   await phone.context().close();
+});
+
+test('keyboard only: reach Force eject with Tab, Escape cancels, Enter confirms; focus is visible', async () => {
+  // LUN 0 holds the image, locked by the host (from the phone test)
+  const c = card(page, 0);
+  await until(async () => c.getByRole('button', { name: 'Force eject…' }).isVisible(), 3000, 'force button');
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  const focused = () => page.evaluate(() => {
+    const a = document.activeElement;
+    return { text: a ? a.textContent.trim() : '', outline: a ? getComputedStyle(a).outlineStyle : '' };
+  });
+  let f;
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    f = await focused();
+    if (f.text === 'Force eject…') break;
+  }
+  assert.equal(f.text, 'Force eject…', 'Tab reaches the Force eject button');
+  assert.notEqual(f.outline, 'none', 'focus is visible');
+  await page.keyboard.press('Enter');
+  const dlg = page.locator('dialog#confirm');
+  await until(async () => dlg.isVisible(), 2000, 'dialog');
+  assert.equal((await focused()).text, 'Cancel', 'the safe choice has the focus');
+  await page.keyboard.press('Escape');
+  await until(async () => !(await dlg.isVisible()), 2000, 'dialog closed by Escape');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await api(srv, 'GET', '/luns/0')).data.state, 'inserted', 'Escape did not eject');
+  assert.equal((await focused()).text, 'Force eject…', 'focus returns to the button');
+  await page.keyboard.press('Enter');
+  await until(async () => dlg.isVisible(), 2000, 'dialog again');
+  await page.keyboard.press('Tab');
+  assert.equal((await focused()).text, 'Force eject');
+  await page.keyboard.press('Enter');
+  await until(async () => (await stateOf(page, 0)) === 'empty', 3000, 'ejected by keyboard');
 });
 
 test('no script errors in the pages', async () => {
