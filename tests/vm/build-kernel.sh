@@ -79,6 +79,9 @@ if [ "$flavour" = patched ]; then
 			patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
 				die "$(basename "$p") does not apply"
 		done
+		# The copied stamp is a hard link to the pristine one: unlink it
+		# rather than write through it.
+		rm -f "$src/.vmedia-stamp"
 		echo "$pstamp" > "$src/.vmedia-stamp"
 	fi
 fi
