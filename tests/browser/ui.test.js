@@ -121,6 +121,17 @@ test('an invalid file name gets a sanitised one offered', async () => {
   assert.equal(await page.locator('tr[data-image="My_Disk_copy.img"] .sha-full').textContent(), sha256(Buffer.from('hello')));
 });
 
+test('a file whose name exists already waits; Replace overwrites it', async () => {
+  const again = Buffer.from('hello again');
+  await page.setInputFiles('#file-input', { name: 'My_Disk_copy.img', mimeType: 'application/octet-stream', buffer: again });
+  const up = page.locator('.upload[data-state="pending"]');
+  await up.waitFor();
+  assert.match(await up.locator('p.note').textContent(), /exists already/);
+  await up.getByRole('button', { name: 'Replace existing' }).click();
+  await until(async () => (await textOf(page.locator('tr[data-image="My_Disk_copy.img"] .sha-full'))) === sha256(again), 5000, 'replaced');
+  assert.equal((await api(srv, 'GET', '/images/My_Disk_copy.img')).data, 'hello again');
+});
+
 test('insert into LUN 0; delete is disabled with a reason while attached', async () => {
   const c = card(page, 0);
   await c.locator('select#ins-img-0').selectOption(IMG);
@@ -235,6 +246,34 @@ test('delete an image after it is ejected; the second page drops it too', async 
   await until(async () => (await row.count()) === 0, 2000, 'row gone');
   await until(async () => (await page2.locator('tr[data-image="My_Disk_copy.img"]').count()) === 0, 2000, 'row gone on page 2');
   assert.equal((await api(srv, 'GET', '/images/My_Disk_copy.img')).status, 404);
+});
+
+test('an ISO goes in as a read-only CD-ROM; the pending type change offers Reconnect', async () => {
+  const iso = Buffer.from('pretend ISO 9660\n');
+  assert.equal((await api(srv, 'PUT', '/images/boot.iso', iso)).status, 201);
+  const c = card(page, 1);
+  await until(async () => (await c.locator('#ins-img-1 option[value="boot.iso"]').count()) === 1, 2000, 'boot.iso offered');
+  await c.locator('#ins-img-1').selectOption('boot.iso');
+  assert.equal(await c.locator('#ins-type-1').inputValue(), 'cdrom', '.iso defaults to CD-ROM');
+  assert.ok(await c.locator('#ins-ro-1').isChecked(), 'and read-only');
+  assert.ok(await c.locator('#ins-ro-1').isDisabled(), 'a CD-ROM is always read-only');
+  assert.match(await c.locator('.rc-label').textContent(), /host sees a CD-ROM \(it sees a flash drive now/);
+  await c.getByRole('button', { name: 'Insert' }).click();
+  await until(async () => (await stateOf(page, 1)) === 'inserted', 3000, 'LUN 1 inserted');
+  assert.match(await c.locator('.lun-kind').textContent(), /CD-ROM · read-only/);
+  await until(async () => c.locator('.warn').isVisible(), 2000, 'the warning');
+  assert.match(await c.locator('.warn p').textContent(), /learns the new device type only after a reconnect/);
+  assert.ok(await card(page2, 1).locator('.warn').isVisible(), 'page 2 shows the warning too');
+  await shot(page, '08a-type-change-warning');
+  await c.getByRole('button', { name: 'Reconnect USB device…' }).click();
+  const dlg = page.locator('dialog#confirm');
+  await until(async () => dlg.isVisible(), 2000, 'reconnect confirmation');
+  assert.match(await dlg.textContent(), /keyboard and mouse/);
+  await dlg.getByRole('button', { name: 'Reconnect' }).click();
+  await until(async () => c.locator('.warn').isHidden(), 3000, 'the warning gone after the reconnect');
+  assert.equal((await api(srv, 'GET', '/luns/1')).data.warning, undefined);
+  assert.equal((await api(srv, 'POST', '/luns/1/eject')).status, 200);
+  await until(async () => (await stateOf(page, 1)) === 'empty', 2000, 'LUN 1 empty');
 });
 
 test('phone width: no sideways scrolling, everything still there', async () => {
