@@ -68,7 +68,9 @@ void api_downloads_list(struct http_req *r)
 	http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "downloads", arr));
 }
 
-void api_downloads_get(struct http_req *r)
+/* GET and DELETE of one job differ only in what they ask of the queue. */
+static void _one(struct http_req *r, int (*op)(struct downloads *, unsigned,
+					      struct download_job *, struct err *))
 {
 	struct app *app = http_req_app(r);
 	struct download_job job;
@@ -77,23 +79,18 @@ void api_downloads_get(struct http_req *r)
 
 	if (!_id(r, &id))
 		return;
-	if (downloads_get(app->downloads, id, &job, &err) < 0)
+	if (op(app->downloads, id, &job, &err) < 0)
 		http_reply_err(r, &err);
 	else
 		http_reply_json(r, MHD_HTTP_OK, download_job_json(&job));
 }
 
+void api_downloads_get(struct http_req *r)
+{
+	_one(r, downloads_get);
+}
+
 void api_downloads_cancel(struct http_req *r)
 {
-	struct app *app = http_req_app(r);
-	struct download_job job;
-	struct err err;
-	unsigned id;
-
-	if (!_id(r, &id))
-		return;
-	if (downloads_cancel(app->downloads, id, &job, &err) < 0)
-		http_reply_err(r, &err);
-	else
-		http_reply_json(r, MHD_HTTP_OK, download_job_json(&job));
+	_one(r, downloads_cancel);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/version.h"
 #include "../storage/storage.h"
@@ -31,14 +32,6 @@ struct _xfer {
 	double last_ms, last_bytes;
 	char range[32];
 };
-
-static double _now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void _trim(char *s)
 {
@@ -170,7 +163,7 @@ static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	struct _xfer *x = arg;
 	struct downloads *d = x->d;
 	struct _job *j = x->j;
-	double now = _now_ms();
+	double now = clock_now_ms();
 	bool stop;
 
 	(void)dltotal;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../storage/storage.h"
 #include "internal.h"
@@ -180,13 +181,7 @@ static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
 {
 	struct timespec dl;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, ms);
 	pthread_mutex_lock(&d->lock);
 	while (!d->stopping && !j->cancel)
 		if (pthread_cond_timedwait(&d->cond, &d->lock, &dl) == ETIMEDOUT)

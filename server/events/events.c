@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 
 #define _MOD "EVENTS"
@@ -180,13 +181,7 @@ ssize_t events_read(struct events_sub *s, char *buf, size_t max, int timeout_ms)
 	struct timespec dl;
 	ssize_t n;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, timeout_ms < 0 ? 0 : (unsigned)timeout_ms);
 	pthread_mutex_lock(&ev->lock);
 	while (!s->cur && !s->resync && s->count == 0 && !ev->shutdown)
 		if (pthread_cond_timedwait(&ev->cond, &ev->lock, &dl) == ETIMEDOUT)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 
 #define _MOD "GADGET"
@@ -46,14 +47,6 @@ struct gadget {
 	gadget_listener_fn listener;
 	void *listener_ctx;
 };
-
-static double _now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int64_t _epoch_ms(void)
 {
@@ -120,13 +113,7 @@ static bool _bounded_wait(struct _bounded *b, int ms)
 {
 	struct timespec dl;
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += ms / 1000;
-	dl.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, ms < 0 ? 0 : (unsigned)ms);
 	pthread_mutex_lock(&b->m);
 	while (!b->done) {
 		if (ms < 0)
@@ -227,7 +214,7 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 static int _do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
 		     struct err *err)
 {
-	double t0 = _now_ms();
+	double t0 = clock_now_ms();
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -243,7 +230,7 @@ static int _do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget
 				 "LUN %u: the host has locked the medium; retry with force=1 "
 				 "(the host may see an I/O error)", l->snap.id);
 	}
-	out->elapsed_ms = _now_ms() - t0;
+	out->elapsed_ms = clock_now_ms() - t0;
 	out->ok = rc == 0;
 	out->at = _epoch_ms();
 	if (rc < 0)
@@ -280,7 +267,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	struct gadget_eject ej = { 0 };
 	char released[NAMES_MAX + 1] = "";
 	int rc = 0;
-	double t0 = _now_ms();
+	double t0 = clock_now_ms();
 
 	switch (l->op) {
 	case OP_INSERT:
@@ -337,7 +324,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	}
 	l->op_rc = rc;
 	l->op_err = err;
-	l->op_elapsed_ms = _now_ms() - t0;
+	l->op_elapsed_ms = clock_now_ms() - t0;
 	struct gadget_lun snap = *s;
 	pthread_mutex_unlock(&g->lock);
 
@@ -492,13 +479,7 @@ static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun 
 
 	l->busy = true;
 	pthread_cond_broadcast(&g->cond);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += g->opts.api_wait_ms / 1000;
-	dl.tv_nsec += (long)(g->opts.api_wait_ms % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	clock_deadline(&dl, g->opts.api_wait_ms);
 	while (l->done_seq < seq)
 		if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
 			break;

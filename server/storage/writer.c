@@ -104,6 +104,23 @@ static void _unlink_upload(struct storage *s, struct storage_upload *u)
 		}
 }
 
+static void _free_upload(struct storage_upload *u);
+
+/* Takes an upload that ends without an image off the list, tells the
+ * listener, and frees it. */
+static void _release(struct storage_upload *u)
+{
+	struct storage *s = u->s;
+	struct storage_image img;
+
+	_snapshot(u, &img);
+	pthread_mutex_lock(&s->lock);
+	_unlink_upload(s, u);
+	pthread_mutex_unlock(&s->lock);
+	_storage_notify(s, "upload_aborted", &img);
+	_free_upload(u);
+}
+
 static void _free_upload(struct storage_upload *u)
 {
 	if (u->fd >= 0)
@@ -184,19 +201,11 @@ int storage_upload_restart(struct storage_upload *u, struct err *err)
 
 void storage_upload_suspend(struct storage_upload *u)
 {
-	struct storage *s = u->s;
-	struct storage_image img;
-
 	if (u->fd >= 0)
 		fdatasync(u->fd);
 	log_info(_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
 		 (long long)u->written, u->tmpname);
-	_snapshot(u, &img);
-	pthread_mutex_lock(&s->lock);
-	_unlink_upload(s, u);
-	pthread_mutex_unlock(&s->lock);
-	_storage_notify(s, "upload_aborted", &img);
-	_free_upload(u);
+	_release(u);
 }
 
 int storage_upload_begin(struct storage *s, const struct storage_upload_options *o,
@@ -420,18 +429,10 @@ out_abort:
 
 void storage_upload_abort(struct storage_upload *u)
 {
-	struct storage *s = u->s;
-	struct storage_image img;
-
 	if (u->tmpname[0]) {
 		unlinkat(u->tmpdir_fd, u->tmpname, 0);
 		log_info(_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
 			 u->name, (long long)u->written);
 	}
-	_snapshot(u, &img);
-	pthread_mutex_lock(&s->lock);
-	_unlink_upload(s, u);
-	pthread_mutex_unlock(&s->lock);
-	_storage_notify(s, "upload_aborted", &img);
-	_free_upload(u);
+	_release(u);
 }

@@ -11,43 +11,17 @@ SIZE_MIB=${1:-1024}
 ROUNDS=${2:-3}
 WORK=${BENCH_DIR:-$ROOT/build/bench}	# on the same disk as the repo
 rm -rf "$WORK"
-mkdir -p "$WORK"/{vmedia,nginx/dav,nginx/tmp,copy}
+mkdir -p "$WORK"/{vmedia,copy}
 SRC=$WORK/src.bin
 head -c "$((SIZE_MIB << 20))" /dev/urandom >"$SRC"
 BYTES=$(stat -c %s "$SRC")
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-VPORT=$(port)
-"$ROOT/build/vmediad" --listen 127.0.0.1:$VPORT --storage "$WORK/vmedia" --log-level warn \
-	--max-image-size 64G 2>"$WORK/vmediad.log" &
-VPID=$!
-NPORT=$(port)
-cat >"$WORK/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-error_log $WORK/nginx/error.log warn;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/tmp;
-  server {
-    listen 127.0.0.1:$NPORT;
-    client_max_body_size 0;
-    location / { root $WORK/nginx/dav; dav_methods PUT DELETE; create_full_put_path on; }
-  }
-}
-CONF
-chmod 777 "$WORK/nginx/dav" "$WORK/nginx/tmp"
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx/error.log" &
-NPID=$!
+. tests/bench/lib.sh
+start_vmediad "$WORK/vmedia"
+start_nginx
 trap 'kill $VPID $NPID 2>/dev/null || true' EXIT
-sleep 0.5
-
-secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$@"; }
-now() { date +%s.%N; }
-mbps() { python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]) / 1e6:.0f}')" "$BYTES" "$1"; }
+wait_http "http://127.0.0.1:$VPORT/status"
+wait_http "http://127.0.0.1:$NPORT/"
 
 declare -a V N C S
 for r in $(seq 1 "$ROUNDS"); do
@@ -66,16 +40,17 @@ for r in $(seq 1 "$ROUNDS"); do
 	cmp -s "$SRC" "$WORK/vmedia/r$r.img" || { echo "vmediad stored wrong bytes" >&2; exit 1; }
 	rm -f "$WORK/vmedia/r$r.img" "$WORK/nginx/dav/r$r.img" "$WORK/copy/"*
 	printf 'round %d: vmediad %s MB/s, nginx %s MB/s, cat %s MB/s, cat+fsync %s MB/s\n' "$r" \
-		"$(mbps "${V[-1]}")" "$(mbps "${N[-1]}")" "$(mbps "${C[-1]}")" "$(mbps "${S[-1]}")"
+		"$(mbps "$BYTES" "${V[-1]}")" "$(mbps "$BYTES" "${N[-1]}")" \
+		"$(mbps "$BYTES" "${C[-1]}")" "$(mbps "$BYTES" "${S[-1]}")"
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mv=$(med "${V[@]}"); mn=$(med "${N[@]}"); mc=$(med "${C[@]}"); ms=$(med "${S[@]}")
+mv=$(median "${V[@]}"); mn=$(median "${N[@]}"); mc=$(median "${C[@]}"); ms=$(median "${S[@]}")
 rss=$(awk '/VmHWM/ {print $2}' /proc/$VPID/status)
 echo
 printf 'upload of %d MiB, median of %d rounds (durable = fsync before the reply):\n' "$SIZE_MIB" "$ROUNDS"
-printf '  %-28s %6s MB/s\n' "vmediad PUT (durable)" "$(mbps "$mv")" "nginx WebDAV PUT (not durable)" \
-	"$(mbps "$mn")" "cat to the same disk (not durable)" "$(mbps "$mc")" \
-	"dd conv=fsync (durable)" "$(mbps "$ms")"
+printf '  %-36s %6s MB/s\n' "vmediad PUT (durable)" "$(mbps "$BYTES" "$mv")" \
+	"nginx WebDAV PUT (not durable)" "$(mbps "$BYTES" "$mn")" \
+	"cat to the same disk (not durable)" "$(mbps "$BYTES" "$mc")" \
+	"dd conv=fsync (durable)" "$(mbps "$BYTES" "$ms")"
 python3 - "$mv" "$mn" "$mc" "$ms" <<'PY'
 import sys
 v, n, c, s = map(float, sys.argv[1:])

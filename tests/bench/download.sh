@@ -1,0 +1,77 @@
+#!/bin/bash
+# download.sh: vmediad fetching an image by URL against `curl -o` of the same
+# file to the same disk, from a local nginx, in the same run; and what the
+# progress events cost (vmediad's CPU time with and without a client
+# following /events).
+#   tests/bench/download.sh [SIZE_MIB] [ROUNDS]    (defaults: 1024 MiB, 3 rounds)
+# A benchmark, not a test: it prints figures and never fails on them.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+SIZE_MIB=${1:-1024}
+ROUNDS=${2:-3}
+WORK=${BENCH_DIR:-$ROOT/build/bench-dl}
+rm -rf "$WORK"
+mkdir -p "$WORK"/{vmedia,copy}
+. tests/bench/lib.sh
+start_nginx
+start_vmediad "$WORK/vmedia"
+trap 'kill $VPID $NPID ${SSE_PID:-} 2>/dev/null || true' EXIT
+head -c "$((SIZE_MIB << 20))" /dev/urandom >"$WORK/nginx/dav/src.bin"
+BYTES=$(stat -c %s "$WORK/nginx/dav/src.bin")
+wait_http "http://127.0.0.1:$VPORT/status"
+wait_http "http://127.0.0.1:$NPORT/"
+B=http://127.0.0.1:$VPORT
+
+# download_once NAME -> prints "seconds cpu_seconds"
+download_once() {
+	local c0 t0 id state
+	c0=$(cpu_seconds "$VPID")
+	t0=$(now)
+	id=$(curl -sS -f -X POST -d "{\"url\":\"http://127.0.0.1:$NPORT/src.bin\",\"name\":\"$1\"}" \
+		"$B/downloads" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	while :; do
+		state=$(curl -sS "$B/downloads/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+		case $state in done) break ;; failed|cancelled) echo "download $state" >&2; exit 1 ;; esac
+		sleep 0.05
+	done
+	echo "$(secs "$t0" "$(now)") $(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$c0" "$(cpu_seconds "$VPID")")"
+	cmp -s "$WORK/nginx/dav/src.bin" "$WORK/vmedia/$1" || { echo "wrong bytes" >&2; exit 1; }
+	curl -sS -f -o /dev/null -X DELETE "$B/images/$1"
+}
+
+declare -a V C P CPU_Q CPU_E
+for r in $(seq 1 "$ROUNDS"); do
+	sync
+	read -r s cpu < <(download_once "q$r.img")
+	V+=("$s"); CPU_Q+=("$cpu")
+	sync
+	t0=$(now); curl -sS -f -o "$WORK/copy/c.bin" "http://127.0.0.1:$NPORT/src.bin"; t1=$(now)
+	C+=("$(secs "$t0" "$t1")")
+	rm -f "$WORK/copy/c.bin"
+	# The same download with a client following /events (progress each second).
+	curl -sN "$B/events" >"$WORK/events.txt" &
+	SSE_PID=$!
+	sync
+	read -r s cpu < <(download_once "e$r.img")
+	P+=("$s"); CPU_E+=("$cpu")
+	kill $SSE_PID; wait $SSE_PID 2>/dev/null || true
+	printf 'round %d: vmediad %s MB/s (%s MB/s with /events), curl -o %s MB/s\n' "$r" \
+		"$(mbps "$BYTES" "${V[-1]}")" "$(mbps "$BYTES" "${P[-1]}")" "$(mbps "$BYTES" "${C[-1]}")"
+done
+events=$(grep -c '^event: download' "$WORK/events.txt" || true)
+mv=$(median "${V[@]}"); mc=$(median "${C[@]}"); mp=$(median "${P[@]}")
+cq=$(median "${CPU_Q[@]}"); ce=$(median "${CPU_E[@]}")
+echo
+printf 'download of %d MiB from a local nginx, median of %d rounds:\n' "$SIZE_MIB" "$ROUNDS"
+printf '  %-40s %6s MB/s\n' "vmediad download (durable, sha256)" "$(mbps "$BYTES" "$mv")" \
+	"curl -o to the same disk (not durable)" "$(mbps "$BYTES" "$mc")"
+python3 - "$mv" "$mc" "$mp" "$cq" "$ce" "$events" <<'PY'
+import sys
+v, c, p, cq, ce = map(float, sys.argv[1:6])
+events = int(sys.argv[6])
+print(f"  vmediad / curl -o                        {c / v:.2f}x")
+print(f"  vmediad CPU per download, no listener    {cq:.2f} s")
+print(f"  vmediad CPU per download, /events open   {ce:.2f} s ({events} download events in the last round)")
+print(f"  progress reporting cost                  {(ce - cq) / max(cq, 1e-9) * 100:+.1f}% CPU")
+PY
