@@ -94,6 +94,7 @@ lint-api: deps-test
 clean:
 	rm -rf $(BUILD)
 
+-include tests/fuzz/fuzz.mk
 -include tests/vm/vm.mk
 # Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
 vm-test vm-bench: $(BUILD)/vmediad

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed" (CI reads it). Exit status 0 only if nothing
-# failed. Suites: unit, http, http-san, lint-api, vm, browser.
+# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, vm.
 #   tools/test.sh check     unit + black-box (plain and ASan/UBSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
 #   tools/test.sh SUITE...  just those
@@ -95,6 +95,19 @@ suite_vm() {
 	record vm "$p" "$f"
 }
 
+suite_fuzz() {
+	[ -f tests/fuzz/fuzz.mk ] || return 0
+	local log=$OUT/fuzz.log
+	make --no-print-directory fuzz-smoke >"$log" 2>&1
+	local rc=$? line p f
+	line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
+	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	[ "$f" = 0 ] || { echo "--- fuzz failed (full log: $log):"; tail -60 "$log"; }
+	record fuzz "$p" "$f"
+}
+
 suite_browser() {
 	[ -d tests/browser ] || return 0
 	npm_tools || { record browser 0 1; return; }
@@ -113,9 +126,9 @@ suites=("$@")
 run=()
 for s in "${suites[@]}"; do
 	case $s in
-	check) run+=(unit http http_san lint_api) ;;
-	all) run+=(unit http http_san lint_api browser vm) ;;
-	unit|http|http_san|lint_api|vm|browser) run+=("$s") ;;
+	check) run+=(unit http http_san lint_api fuzz) ;;
+	all) run+=(unit http http_san lint_api fuzz browser vm) ;;
+	unit|http|http_san|lint_api|vm|browser|fuzz) run+=("$s") ;;
 	http-san|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
