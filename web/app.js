@@ -152,7 +152,11 @@
   function schedule() {
     if (renderQueued) return;
     renderQueued = true;
-    requestAnimationFrame(() => { renderQueued = false; renderAll(); });
+    // A frame, or a timer where frames do not come (a hidden tab, a
+    // headless screenshot): whichever is first.
+    const run = () => { if (!renderQueued) return; renderQueued = false; renderAll(); };
+    requestAnimationFrame(run);
+    setTimeout(run, 100);
   }
   function renderAll() {
     renderStatus();
