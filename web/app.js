@@ -519,6 +519,7 @@
 
   /* ---------- images ---------- */
   const rows = new Map(); // name -> {tr, ...}
+  let rowSeq = 0;
 
   function buildRow(name) {
     const r = {};
@@ -533,6 +534,7 @@
     r.act.append(r.del, r.delWhy);
     r.tr = h('tr', { 'data-image': name }, r.name, r.size, r.sha, r.date, r.att, r.act);
     r.key = null;
+    r.delWhy.id = 'why-' + (++rowSeq);
     rows.set(name, r);
     return r;
   }
@@ -571,10 +573,9 @@
     r.delWhy.textContent = attached ? 'Inserted in LUN ' + img.attached_to.join(', ') + ': eject it first'
       : (!img.complete ? 'Still arriving' : '');
     r.del.setAttribute('aria-label', 'Delete ' + img.name);
-    if (r.delWhy.textContent) { r.delWhy.id = 'why-' + cssId(img.name); r.del.setAttribute('aria-describedby', r.delWhy.id); }
+    if (r.delWhy.textContent) r.del.setAttribute('aria-describedby', r.delWhy.id);
     else r.del.removeAttribute('aria-describedby');
   }
-  function cssId(s) { return s.replace(/[^A-Za-z0-9_-]/g, '_'); }
 
   function renderImages() {
     const body = $('images-body');

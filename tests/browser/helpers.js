@@ -64,6 +64,10 @@ function stopProc(proc, signal) {
 }
 
 async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(CHROMIUM + ' is missing: install Debian\'s chromium (tools/deps.sh browser)');
+  if (!fs.existsSync(path.join(ROOT, 'tests/js/node_modules/playwright-core')))
+    throw new Error('playwright-core is missing: cd tests/js && npm ci');
   const { chromium } = playwright();
   return chromium.launch({
     executablePath: CHROMIUM,

@@ -68,6 +68,15 @@ test('upload through the file picker: right size and SHA-256, seen live by a sec
   await shot(page, '02-uploaded');
 });
 
+test('the SHA-256 is copied whole by its Copy button', async () => {
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.base });
+  const row = page.locator(`tr[data-image="${IMG}"]`);
+  assert.equal(await row.locator('.sha summary').textContent(), digest.slice(0, 12) + '…', 'shortened on screen');
+  await row.getByRole('button', { name: `Copy the SHA-256 of ${IMG}` }).click();
+  await until(async () => (await row.locator('button.copy').textContent()) === 'Copied', 2000, 'Copied');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), digest);
+});
+
 test('a slow upload shows progress, speed and time left, and Cancel stores nothing', async () => {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
