@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "auth/auth.h"
 #include "download/download.h"
 #include "gadget/gadget.h"
 #include "storage/storage.h"
@@ -56,6 +58,44 @@ static void _restore_luns(struct app *app, void *be)
 	}
 }
 
+/* --add-user / --add-token: edit the credentials file and exit. */
+static int _edit_credentials(const struct config *cfg)
+{
+	struct err err;
+	char token[65], password[512];
+
+	if (!cfg->auth_file[0]) {
+		fprintf(stderr, "vmediad: --add-user and --add-token need --auth-file FILE\n");
+		return 2;
+	}
+	if (cfg->add_user[0]) {
+		if (isatty(STDIN_FILENO))
+			fprintf(stderr, "Password for %s (at least 8 characters): ", cfg->add_user);
+		if (!fgets(password, sizeof(password), stdin)) {
+			fprintf(stderr, "vmediad: no password on standard input\n");
+			return 2;
+		}
+		password[strcspn(password, "\r\n")] = '\0';
+		int rc = auth_add_user(cfg->auth_file, cfg->add_user, password, &err);
+		memset(password, 0, sizeof(password));
+		if (rc < 0) {
+			fprintf(stderr, "vmediad: %s\n", err.message);
+			return 2;
+		}
+		fprintf(stderr, "user %s saved in %s\n", cfg->add_user, cfg->auth_file);
+	}
+	if (cfg->add_token[0]) {
+		if (auth_add_token(cfg->auth_file, cfg->add_token, token, &err) < 0) {
+			fprintf(stderr, "vmediad: %s\n", err.message);
+			return 2;
+		}
+		fprintf(stderr, "token %s saved in %s; it is shown only now:\n", cfg->add_token,
+			cfg->auth_file);
+		printf("%s\n", token);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -83,6 +123,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_current_level = (enum log_level)level;
+	if (cfg.add_user[0] || cfg.add_token[0]) {
+		rc = _edit_credentials(&cfg);
+		config_free(&cfg);
+		return rc;
+	}
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -92,6 +137,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	log_info(_MOD, "vmediad %s starting", VMEDIA_VERSION);
+	if (cfg.auth_file[0]) {
+		struct auth_options ao = { .max_failures = (unsigned)cfg.auth_max_failures,
+					   .window_s = (unsigned)cfg.auth_window };
+		if (auth_load(cfg.auth_file, &ao, &app.auth, &err) < 0)
+			goto out_fail;
+		log_info(_MOD, "authentication on: %u credential(s) from %s", auth_count(app.auth),
+			 cfg.auth_file);
+	} else if (cfg.insecure_no_auth) {
+		log_warn(_MOD, "--insecure-no-auth: NO AUTHENTICATION. Anyone who reaches this port "
+			 "can boot the attached computer from any image.");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &app.started);
 	app.cfg = &cfg;
 
@@ -160,6 +216,8 @@ int main(int argc, char **argv)
 		goto out_gadget;
 
 	struct http_options ho = {
+		.authorize = api_authorize, .authorize_ctx = &app,
+		.loopback_only = !app.auth && !cfg.insecure_no_auth,
 		.listen = cfg.listen, .web_dir = cfg.web,
 		.max_connections = (unsigned)cfg.max_connections,
 		.max_per_ip = (unsigned)cfg.max_per_ip,
@@ -189,6 +247,7 @@ out_gadget:
 out_storage:
 	storage_close(app.storage);
 out_fail:
+	auth_free(app.auth);
 	if (rc != EXIT_SUCCESS)
 		log_error(_MOD, "%s", err.message);
 	else

@@ -22,6 +22,7 @@ struct app {
 	struct events *events;
 	void *sim;			/* the sim backend, for its controls; else NULL */
 	struct downloads *downloads;
+	struct auth *auth;		/* NULL: no authentication */
 	struct timespec started;	/* CLOCK_MONOTONIC */
 };
 
@@ -50,6 +51,9 @@ void api_downloads_cancel(struct http_req *r);
  * (downloads are connected by api_downloads_listener). */
 struct events *api_events_create(struct app *app);
 json_t *api_status_json(struct app *app);
+enum http_auth api_authorize(void *ctx, const char *method, const char *path,
+			    const char *authorization, const char *peer, char *who,
+			    size_t who_size, unsigned *retry_after);
 struct download_job;
 void api_downloads_listener(void *ctx, const struct download_job *job);
 

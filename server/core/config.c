@@ -54,6 +54,22 @@ static const struct _opt _opts[] = {
 	  "times a download resumes after a network error", 0, 100 },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
+	{ "auth-file", _STR, _O(auth_file), "FILE",
+	  "credentials file (users for HTTP Basic, tokens for Bearer); required when "
+	  "listening off loopback", 0, 0 },
+	{ "add-user", _STR, _O(add_user), "NAME",
+	  "add or replace a user in --auth-file (password read from stdin), then exit", 0, 0 },
+	{ "add-token", _STR, _O(add_token), "NAME",
+	  "add or replace a bearer token in --auth-file, print it once, then exit", 0, 0 },
+	{ "public-status", _BOOL, _O(public_status), NULL,
+	  "let GET /status be read without credentials", 0, 0 },
+	{ "insecure-no-auth", _BOOL, _O(insecure_no_auth), NULL,
+	  "DANGEROUS: serve without authentication off loopback (anyone who reaches the "
+	  "port can boot the attached computer from anything)", 0, 0 },
+	{ "auth-max-failures", _INT, _O(auth_max_failures), "N",
+	  "failed logins per client address before 429", 1, 1000 },
+	{ "auth-window", _INT, _O(auth_window), "SECONDS",
+	  "the window those failures are counted in (and the lock-out)", 1, 86400 },
 	{ "gadget", _STR, _O(gadget), "NAME", "configfs: gadget name", 0, 0 },
 	{ "function", _STR, _O(function), "NAME",
 	  "configfs: mass_storage function to use (with --adopt)", 0, 0 },
@@ -102,6 +118,11 @@ void config_defaults(struct config *cfg)
 	cfg->download_retries = 5;
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
+	_set_str(&cfg->auth_file, "");
+	_set_str(&cfg->add_user, "");
+	_set_str(&cfg->add_token, "");
+	cfg->auth_max_failures = 5;
+	cfg->auth_window = 60;
 	_set_str(&cfg->function, "mass_storage.usb0");
 	_set_str(&cfg->udc, "");
 	cfg->eject_wait_ms = 300;

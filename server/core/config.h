@@ -33,6 +33,13 @@ struct config {
 	char *udc;			/* UDC to bind to; "" = first */
 	bool adopt;			/* adopt an existing gadget instead of creating */
 	bool remove_gadget;		/* unbind and remove the gadget, then exit */
+	char *auth_file;		/* credentials; "" = no authentication */
+	bool public_status;		/* GET /status without credentials */
+	bool insecure_no_auth;		/* allow no auth off loopback */
+	int64_t auth_max_failures;
+	int64_t auth_window;
+	char *add_user;			/* add a user to --auth-file, then exit */
+	char *add_token;		/* add a token to --auth-file, then exit */
 	bool no_break_io;		/* hide break_io even if the kernel has it */
 	int64_t eject_wait_ms;		/* forced_eject bound before SIGUSR1 */
 	int64_t api_wait_ms;		/* how long a request waits for a LUN op */

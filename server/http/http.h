@@ -46,7 +46,16 @@ struct http_route {
 	const struct http_stream_ops *stream;
 };
 
+/* Who may do what: called for every request before anything else. */
+enum http_auth { HTTP_AUTH_ALLOW = 0, HTTP_AUTH_MISSING, HTTP_AUTH_BAD, HTTP_AUTH_LIMITED };
+typedef enum http_auth (*http_authorize_fn)(void *ctx, const char *method, const char *path,
+					     const char *authorization, const char *peer,
+					     char *who, size_t who_size, unsigned *retry_after);
+
 struct http_options {
+	http_authorize_fn authorize;	/* NULL: everyone */
+	void *authorize_ctx;
+	bool loopback_only;		/* refuse to start on another address */
 	const char *listen;
 	const char *web_dir;		/* static files for GET of other paths; may be NULL */
 	unsigned max_connections, max_per_ip, timeout_s;
@@ -57,6 +66,8 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	       size_t nroutes, void *app, struct http_server **out, struct err *err);
 /* The port actually bound (useful with port 0). */
 unsigned http_port(const struct http_server *srv);
+/* True when the listening address is loopback only. */
+bool http_loopback(const struct http_server *srv);
 void http_stop(struct http_server *srv);
 
 /* Request accessors. */

@@ -16,7 +16,10 @@ struct http_server {
 	char *web_dir;
 	size_t max_json_body;
 	unsigned port;
+	bool loopback;
 	int listen_fd;
+	http_authorize_fn authorize;
+	void *authorize_ctx;
 };
 
 struct http_req {
@@ -39,6 +42,8 @@ struct http_req {
 	unsigned status;
 	void *state;
 	struct timespec started;
+	char peer[64];
+	char who[64];		/* the authenticated user or token, or "" */
 };
 
 /* Finds the route for r's method and path; on failure replies 404 or 405. */

@@ -87,6 +87,58 @@ static bool _same_origin(struct http_req *r)
 	return host && sep && strcasecmp(sep + 3, host) == 0;
 }
 
+static void _peer_addr(struct MHD_Connection *conn, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	snprintf(buf, size, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  (socklen_t)size);
+}
+
+/* Replies 401 or 429 and returns false unless the request may go on. */
+static bool _authorized(struct http_req *r)
+{
+	struct http_server *srv = r->srv;
+	unsigned retry = 0;
+	char buf[16];
+
+	if (!srv->authorize)
+		return true;
+	const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_AUTHORIZATION);
+	enum http_auth a = srv->authorize(srv->authorize_ctx, r->method, r->path, hdr, r->peer,
+					  r->who, sizeof(r->who), &retry);
+	if (a == HTTP_AUTH_ALLOW)
+		return true;
+	struct MHD_Response *resp;
+	if (a == HTTP_AUTH_LIMITED) {
+		resp = http_error_response("too_many_attempts",
+					   "too many failed logins from %s; try again in %u s",
+					   r->peer, retry);
+		snprintf(buf, sizeof(buf), "%u", retry);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
+		http_reply(r, MHD_HTTP_TOO_MANY_REQUESTS, resp);
+		return false;
+	}
+	resp = http_error_response("unauthorized", a == HTTP_AUTH_MISSING ?
+				   "credentials are required: HTTP Basic (curl -u USER) or "
+				   "Authorization: Bearer TOKEN" :
+				   "the credentials were not accepted");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				"Basic realm=\"vmedia\", charset=\"UTF-8\"");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vmedia\"");
+	http_reply(r, MHD_HTTP_UNAUTHORIZED, resp);
+	return false;
+}
+
 static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 			   const char *url, const char *method, void **con_cls)
 {
@@ -108,6 +160,10 @@ static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 		      MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						  MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
+	_peer_addr(conn, r->peer, sizeof(r->peer));
+
+	if (!_authorized(r))
+		return;
 
 	if (!_same_origin(r)) {
 		http_reply_error(r, MHD_HTTP_FORBIDDEN, "cross_site",
@@ -201,34 +257,24 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		       enum MHD_RequestTerminationCode toe)
 {
 	struct http_req *r = *con_cls;
-	const union MHD_ConnectionInfo *ci;
-	char peer[INET6_ADDRSTRLEN] = "?";
 	struct timespec now;
 
 	(void)cls;
+	(void)conn;
 	if (!r)
 		return;
 	if (r->streaming && r->route && r->route->stream)
 		r->route->stream->abort(r);
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer,
-				  sizeof(peer));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer,
-				  sizeof(peer));
-	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - r->started.tv_sec) * 1000 +
 		  (now.tv_nsec - r->started.tv_nsec) / 1000000;
 	bool quiet = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		log_info(_MOD, "%s %s %s: connection ended early (code %d) after %ld ms", peer,
-			 r->method, r->path, (int)toe, ms);
+		log_info(_MOD, "%s%s%s %s %s: connection ended early (code %d) after %ld ms",
+			 r->peer, r->who[0] ? " " : "", r->who, r->method, r->path, (int)toe, ms);
 	else if (!quiet || log_current_level >= LOG_DEBUG)
-		log_info(_MOD, "%s %s %s %u %ld ms", peer, r->method, r->path, r->status, ms);
+		log_info(_MOD, "%s%s%s %s %s %u %ld ms", r->peer, r->who[0] ? " " : "", r->who,
+			 r->method, r->path, r->status, ms);
 	if (r->pending)
 		MHD_destroy_response(r->pending);
 	for (unsigned i = 0; i < HTTP_MAX_PARAMS; i++)
@@ -284,6 +330,9 @@ static int _listen(struct http_server *srv, const char *spec, struct err *err)
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 			  ((struct sockaddr_in *)&ss)->sin_port);
+	srv->loopback = ss.ss_family == AF_INET6 ?
+		IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr) :
+		(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
 	srv->listen_fd = fd;
 	return 0;
 }
@@ -300,8 +349,18 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->max_json_body = opts->max_json_body;
 	srv->web_dir = opts->web_dir ? strdup(opts->web_dir) : NULL;
 	srv->listen_fd = -1;
+	srv->authorize = opts->authorize;
+	srv->authorize_ctx = opts->authorize_ctx;
 	if (_listen(srv, opts->listen, err) < 0)
 		goto out_free;
+	if (opts->loopback_only && !srv->loopback) {
+		err_set(err, ERR_INVALID, "bad_config",
+			"refusing to serve %s without authentication: whoever reaches this port "
+			"can boot the attached computer from any image. Give --auth-file (create "
+			"it with --add-user NAME), listen on 127.0.0.1, or pass --insecure-no-auth",
+			opts->listen);
+		goto out_free;
+	}
 
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -333,6 +392,11 @@ out_free:
 	free(srv->web_dir);
 	free(srv);
 	return -1;
+}
+
+bool http_loopback(const struct http_server *srv)
+{
+	return srv->loopback;
 }
 
 unsigned http_port(const struct http_server *srv)

@@ -1,0 +1,435 @@
+/* auth: credentials file, verification, and per-address failure limits
+ * (see auth.h). */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+
+#define _MOD "AUTH"
+#define _NAME_MAX 64
+#define _CACHE 32
+#define _PEERS 128
+#define _ITER_DEFAULT 100000
+
+struct _cred {
+	char kind;			/* 'u' user, 't' token */
+	char name[_NAME_MAX];
+	unsigned iter;
+	unsigned char salt[32];
+	size_t salt_len;
+	unsigned char hash[32];
+};
+
+struct _peer {
+	char addr[64];
+	unsigned fails;
+	time_t first;
+};
+
+struct auth {
+	struct auth_options opts;
+	struct _cred *creds;
+	size_t n;
+	pthread_mutex_t lock;		/* guards cache and peers */
+	unsigned char key[32];
+	struct { bool used; unsigned char mac[32]; char who[_NAME_MAX]; } cache[_CACHE];
+	unsigned cache_next;
+	struct _peer peers[_PEERS];
+};
+
+static int _unhex(const char *s, unsigned char *out, size_t max, size_t *len)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n % 2 || n / 2 > max)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]))
+			return -1;
+	*len = n / 2;
+	return 0;
+}
+
+static void _hex(const unsigned char *in, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+static bool _name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= _NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("._-@", s[i])))
+			return false;
+	return true;
+}
+
+/* One line of the file into c; blank and comment lines give kind 0. */
+static int _parse(const char *line, struct _cred *c, struct err *err)
+{
+	char kind[8], name[128], scheme[32], a[160], b[160], d[160], extra[2];
+	size_t len;
+
+	memset(c, 0, sizeof(*c));
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (!*line || *line == '#' || *line == '\n')
+		return 0;
+	int k = sscanf(line, "%7s %127s %31s %159s %159s %159s %1s", kind, name, scheme, a, b, d,
+		       extra);
+	if (k < 4 || !_name_ok(name))
+		return err_set(err, ERR_INVALID, "bad_credentials",
+			       "expected 'user NAME pbkdf2-sha256 ITER SALT HASH' or "
+			       "'token NAME sha256 HASH' (names: letters, digits, . _ - @)");
+	snprintf(c->name, sizeof(c->name), "%.63s", name);	/* _name_ok: < 64 */
+	if (!strcmp(kind, "user") && !strcmp(scheme, "pbkdf2-sha256") && k == 6) {
+		char *end;
+		unsigned long it = strtoul(a, &end, 10);
+		if (*end || it < 1000 || it > 10000000)
+			return err_set(err, ERR_INVALID, "bad_credentials",
+				       "user %s: iterations must be 1000..10000000", name);
+		c->kind = 'u';
+		c->iter = (unsigned)it;
+		if (_unhex(b, c->salt, sizeof(c->salt), &c->salt_len) < 0 || c->salt_len < 8 ||
+		    _unhex(d, c->hash, sizeof(c->hash), &len) < 0 || len != 32)
+			return err_set(err, ERR_INVALID, "bad_credentials",
+				       "user %s: salt (8-32 bytes) and hash (32 bytes) must be hex",
+				       name);
+		return 0;
+	}
+	if (!strcmp(kind, "token") && !strcmp(scheme, "sha256") && k == 4) {
+		c->kind = 't';
+		if (_unhex(a, c->hash, sizeof(c->hash), &len) < 0 || len != 32)
+			return err_set(err, ERR_INVALID, "bad_credentials",
+				       "token %s: the hash must be 64 hex digits", name);
+		return 0;
+	}
+	return err_set(err, ERR_INVALID, "bad_credentials",
+		       "'%s %s %s ...': unknown kind or scheme, or wrong number of fields", kind,
+		       name, scheme);
+}
+
+int auth_parse_line(const char *line, char *kind, char *name, struct err *err)
+{
+	struct _cred c;
+
+	if (_parse(line, &c, err) < 0)
+		return -1;
+	*kind = c.kind;
+	snprintf(name, _NAME_MAX, "%s", c.name);
+	return 0;
+}
+
+int auth_load(const char *path, const struct auth_options *opts, struct auth **out,
+	      struct err *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned lineno = 0;
+	struct auth *a;
+
+	if (!f)
+		return err_set(err, ERR_IO, "bad_credentials", "cannot read %s: %s", path,
+			       strerror(errno));
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		abort();
+	a->opts = *opts;
+	pthread_mutex_init(&a->lock, NULL);
+	if (RAND_bytes(a->key, sizeof(a->key)) != 1)
+		abort();
+	while (fgets(line, sizeof(line), f)) {
+		struct _cred c;
+		struct err e;
+		lineno++;
+		if (_parse(line, &c, &e) < 0) {
+			err_set(err, ERR_INVALID, "bad_credentials", "%s:%u: %s", path, lineno,
+				e.message);
+			fclose(f);
+			auth_free(a);
+			return -1;
+		}
+		if (!c.kind)
+			continue;
+		a->creds = realloc(a->creds, (a->n + 1) * sizeof(*a->creds));
+		if (!a->creds)
+			abort();
+		a->creds[a->n++] = c;
+	}
+	fclose(f);
+	if (a->n == 0) {
+		auth_free(a);
+		return err_set(err, ERR_INVALID, "bad_credentials",
+			       "%s holds no user or token; add one with --add-user or --add-token",
+			       path);
+	}
+	*out = a;
+	return 0;
+}
+
+void auth_free(struct auth *a)
+{
+	if (!a)
+		return;
+	OPENSSL_cleanse(a->key, sizeof(a->key));
+	free(a->creds);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+unsigned auth_count(const struct auth *a)
+{
+	return (unsigned)a->n;
+}
+
+/* Finds or makes the record of an address (the oldest is reused). */
+static struct _peer *_peer(struct auth *a, const char *addr, time_t now)
+{
+	struct _peer *oldest = &a->peers[0];
+
+	for (unsigned i = 0; i < _PEERS; i++) {
+		struct _peer *p = &a->peers[i];
+		if (p->addr[0] && !strcmp(p->addr, addr))
+			return p;
+		if (!p->addr[0] || p->first < oldest->first)
+			oldest = p;
+	}
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
+	oldest->first = now;
+	return oldest;
+}
+
+static bool _check_user(struct auth *a, const char *user, const char *pass, char *who,
+			size_t who_size)
+{
+	unsigned char mac[32], dk[32];
+	unsigned int maclen;
+	char joined[512];
+	const struct _cred *c = NULL;
+	static const struct _cred dummy = { .kind = 'u', .iter = _ITER_DEFAULT, .salt_len = 16 };
+
+	snprintf(joined, sizeof(joined), "%s:%s", user, pass);
+	HMAC(EVP_sha256(), a->key, sizeof(a->key), (unsigned char *)joined, strlen(joined), mac,
+	     &maclen);
+	OPENSSL_cleanse(joined, sizeof(joined));
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < _CACHE; i++)
+		if (a->cache[i].used && CRYPTO_memcmp(a->cache[i].mac, mac, 32) == 0) {
+			snprintf(who, who_size, "%s", a->cache[i].who);
+			pthread_mutex_unlock(&a->lock);
+			return true;
+		}
+	pthread_mutex_unlock(&a->lock);
+
+	for (size_t i = 0; i < a->n; i++)
+		if (a->creds[i].kind == 'u' && !strcmp(a->creds[i].name, user))
+			c = &a->creds[i];
+	/* An unknown user costs the same PBKDF2 as a known one. */
+	const struct _cred *k = c ? c : &dummy;
+	PKCS5_PBKDF2_HMAC(pass, (int)strlen(pass), k->salt, (int)k->salt_len, (int)k->iter,
+			  EVP_sha256(), sizeof(dk), dk);
+	bool ok = c && CRYPTO_memcmp(dk, c->hash, 32) == 0;
+	OPENSSL_cleanse(dk, sizeof(dk));
+	if (!ok)
+		return false;
+	pthread_mutex_lock(&a->lock);
+	unsigned slot = a->cache_next++ % _CACHE;
+	a->cache[slot].used = true;
+	memcpy(a->cache[slot].mac, mac, 32);
+	snprintf(a->cache[slot].who, sizeof(a->cache[slot].who), "%s", c->name);
+	pthread_mutex_unlock(&a->lock);
+	snprintf(who, who_size, "%s", c->name);
+	return true;
+}
+
+static bool _check_token(struct auth *a, const char *token, char *who, size_t who_size)
+{
+	unsigned char h[32];
+	unsigned int hlen;
+	bool ok = false;
+
+	EVP_Digest(token, strlen(token), h, &hlen, EVP_sha256(), NULL);
+	for (size_t i = 0; i < a->n; i++)
+		if (a->creds[i].kind == 't' && CRYPTO_memcmp(h, a->creds[i].hash, 32) == 0) {
+			snprintf(who, who_size, "%s", a->creds[i].name);
+			ok = true;
+		}
+	return ok;
+}
+
+/* Decodes "Basic base64(user:pass)" into user and pass. */
+static bool _basic(const char *b64, char *user, size_t usize, char *pass, size_t psize)
+{
+	unsigned char buf[512];
+	size_t n = strlen(b64);
+
+	if (n == 0 || n > 600 || n % 4)
+		return false;
+	int len = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+	if (len < 0)
+		return false;
+	while (n > 0 && b64[n - 1] == '=') {	/* DecodeBlock counts padding as bytes */
+		len--;
+		n--;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', (size_t)len))
+		return false;
+	char *colon = strchr((char *)buf, ':');
+	if (!colon || (size_t)(colon - (char *)buf) >= usize || strlen(colon + 1) >= psize)
+		return false;
+	*colon = '\0';
+	memcpy(user, buf, (size_t)(colon - (char *)buf) + 1);
+	memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return true;
+}
+
+enum auth_result auth_check(struct auth *a, const char *authorization, const char *peer,
+			    char *who, size_t who_size, unsigned *retry_after)
+{
+	time_t now = time(NULL);
+	char user[128], pass[384];
+	bool ok = false;
+	const char *kind = "?";
+
+	pthread_mutex_lock(&a->lock);
+	struct _peer *p = _peer(a, peer, now);
+	if (now - p->first >= (time_t)a->opts.window_s) {
+		p->first = now;
+		p->fails = 0;
+	}
+	if (p->fails >= a->opts.max_failures) {
+		*retry_after = (unsigned)(a->opts.window_s - (unsigned)(now - p->first));
+		if (*retry_after == 0)
+			*retry_after = 1;
+		pthread_mutex_unlock(&a->lock);
+		return AUTH_LIMITED;
+	}
+	pthread_mutex_unlock(&a->lock);
+
+	if (!authorization || !*authorization)
+		return AUTH_MISSING;
+	if (!strncasecmp(authorization, "Basic ", 6)) {
+		kind = "Basic";
+		ok = _basic(authorization + 6, user, sizeof(user), pass, sizeof(pass)) &&
+		     _check_user(a, user, pass, who, who_size);
+		OPENSSL_cleanse(pass, sizeof(pass));
+	} else if (!strncasecmp(authorization, "Bearer ", 7)) {
+		kind = "Bearer";
+		ok = _check_token(a, authorization + 7, who, who_size);
+	}
+	if (ok)
+		return AUTH_OK;
+
+	pthread_mutex_lock(&a->lock);
+	p = _peer(a, peer, now);
+	p->fails++;
+	unsigned fails = p->fails;
+	pthread_mutex_unlock(&a->lock);
+	log_warn(_MOD, "failed %s authentication from %s (%u in the last %u s)", kind, peer,
+		 fails, a->opts.window_s);
+	return AUTH_BAD;
+}
+
+/* Rewrites the file without any earlier line of that kind and name, plus
+ * the new line: atomically, mode 0600. */
+static int _store(const char *path, char kind, const char *name, const char *newline,
+		  struct err *err)
+{
+	char tmp[4096], line[1024];
+	FILE *in = fopen(path, "re"), *out;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(out = fdopen(fd, "w"))) {
+		if (in)
+			fclose(in);
+		if (fd >= 0)
+			close(fd);
+		return err_set(err, ERR_IO, "io_error", "cannot write %s: %s", tmp, strerror(errno));
+	}
+	if (!in)
+		fputs("# vmedia credentials: salted hashes only (see vmediad --help)\n", out);
+	while (in && fgets(line, sizeof(line), in)) {
+		struct _cred c;
+		if (_parse(line, &c, NULL) == 0 && c.kind == kind && !strcmp(c.name, name))
+			continue;
+		fputs(line, out);
+	}
+	if (in)
+		fclose(in);
+	fputs(newline, out);
+	if (fflush(out) != 0 || fsync(fileno(out)) < 0 || fclose(out) != 0 ||
+	    rename(tmp, path) < 0) {
+		unlink(tmp);
+		return err_set(err, ERR_IO, "io_error", "cannot write %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+int auth_add_user(const char *path, const char *name, const char *password, struct err *err)
+{
+	unsigned char salt[16], dk[32];
+	char saltx[33], dkx[65], line[256];
+
+	if (!_name_ok(name))
+		return err_set(err, ERR_INVALID, "bad_credentials",
+			       "a user name is 1-63 letters, digits, '.', '_', '-' or '@'");
+	if (strlen(password) < 8)
+		return err_set(err, ERR_INVALID, "bad_credentials",
+			       "the password must have at least 8 characters");
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		abort();
+	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), _ITER_DEFAULT,
+			  EVP_sha256(), sizeof(dk), dk);
+	_hex(salt, sizeof(salt), saltx);
+	_hex(dk, sizeof(dk), dkx);
+	snprintf(line, sizeof(line), "user %s pbkdf2-sha256 %d %s %s\n", name, _ITER_DEFAULT,
+		 saltx, dkx);
+	return _store(path, 'u', name, line, err);
+}
+
+int auth_add_token(const char *path, const char *name, char token[65], struct err *err)
+{
+	unsigned char raw[32], h[32];
+	unsigned int hlen;
+	char hx[65], line[256];
+
+	if (!_name_ok(name))
+		return err_set(err, ERR_INVALID, "bad_credentials",
+			       "a token name is 1-63 letters, digits, '.', '_', '-' or '@'");
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		abort();
+	_hex(raw, sizeof(raw), token);
+	EVP_Digest(token, 64, h, &hlen, EVP_sha256(), NULL);
+	_hex(h, sizeof(h), hx);
+	snprintf(line, sizeof(line), "token %s sha256 %s\n", name, hx);
+	return _store(path, 't', name, line, err);
+}

@@ -1,0 +1,165 @@
+"""Authentication: every operation in the spec refuses missing or wrong
+credentials, Basic and Bearer work, failures are rate-limited, and vmediad
+will not serve off loopback without credentials."""
+import base64
+import os
+import re
+import stat
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import SPEC, VMEDIAD, check_response
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def creds(tmpdir_path):
+    path = os.path.join(tmpdir_path, "credentials")
+    out = subprocess.run([VMEDIAD, "--auth-file", path, "--add-user", "alice"],
+                         input=PASSWORD + "\n", capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([VMEDIAD, "--auth-file", path, "--add-token", "ci"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    return path, token
+
+
+@pytest.fixture
+def secured(make_server, creds):
+    path, token = creds
+    return make_server(["--auth-file", path, "--auth-max-failures", "1000"]), token
+
+
+def _concrete(template):
+    return (template.replace("{name}", "x.img").replace("{n}", "0").replace("{id}", "1"))
+
+
+def _operations():
+    for template, item in SPEC["paths"].items():
+        for method in item:
+            if method in ("get", "put", "post", "delete", "head"):
+                yield method.upper(), template
+
+
+@pytest.mark.parametrize("method,template", sorted(_operations()))
+def test_every_operation_refuses_missing_and_wrong_credentials(secured, method, template):
+    srv, token = secured
+    path = _concrete(template)
+    for headers in ({}, {"Authorization": "Basic " + base64.b64encode(b"alice:wrong").decode()},
+                    {"Authorization": "Bearer " + "0" * 64},
+                    {"Authorization": "Digest whatever"}):
+        r = srv.api.request(method, path, headers=headers, data=b"{}", timeout=10)
+        assert r.status_code == 401, (method, path, headers, r.status_code)
+        if method != "HEAD":
+            assert r.json()["error"]["code"] == "unauthorized"
+        assert any("Basic" in v for k, v in r.headers.items() if k.lower() == "www-authenticate")
+
+
+def test_credentials_file_holds_no_secret_and_is_private(creds):
+    path, token = creds
+    text = open(path).read()
+    assert PASSWORD not in text and token not in text
+    assert "pbkdf2-sha256" in text
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_basic_and_bearer_are_accepted(secured):
+    srv, token = secured
+    r = srv.api.get("/luns", auth=("alice", PASSWORD))
+    assert r.status_code == 200
+    r = srv.api.get("/luns", headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200
+    r = srv.api.put("/images/a.img", data=b"data", auth=("alice", PASSWORD))
+    assert r.status_code == 201
+    out = subprocess.run(["curl", "-s", "-u", "alice:" + PASSWORD, "-X", "POST",
+                          srv.url + "/luns/0/eject?force=1"], capture_output=True, text=True)
+    assert '"id":0' in out.stdout
+    assert "alice POST /luns/0/eject" in srv.log()
+
+
+def test_web_ui_and_events_need_credentials_too(secured):
+    srv, token = secured
+    assert requests.get(srv.url + "/").status_code == 401
+    r = requests.get(srv.url + "/events", stream=True, timeout=5)
+    assert r.status_code == 401
+    r = requests.get(srv.url + "/events", stream=True, timeout=5, auth=("alice", PASSWORD))
+    assert r.status_code == 200
+    assert next(r.iter_lines()).startswith(b"event: state")
+    r.close()
+
+
+def test_public_status_is_optional(make_server, creds):
+    path, _ = creds
+    srv = make_server(["--auth-file", path, "--public-status"])
+    assert srv.api.get("/status").status_code == 200
+    assert srv.api.get("/luns").status_code == 401
+
+
+def test_failures_are_rate_limited_per_address(make_server, creds):
+    path, _ = creds
+    srv = make_server(["--auth-file", path, "--auth-max-failures", "3", "--auth-window", "2"])
+    for _ in range(3):
+        assert srv.api.get("/luns", auth=("alice", "nope")).status_code == 401
+    r = srv.api.get("/luns", auth=("alice", PASSWORD))
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["Retry-After"]) <= 2
+    assert r.json()["error"]["code"] == "too_many_attempts"
+    assert "failed Basic authentication from 127.0.0.1" in srv.log()
+    time.sleep(2.1)
+    assert srv.api.get("/luns", auth=("alice", PASSWORD)).status_code == 200
+
+
+def test_off_loopback_needs_credentials_or_a_loud_opt_out(tmpdir_path, creds):
+    out = subprocess.run([VMEDIAD, "--listen", "0.0.0.0:0", "--storage",
+                          os.path.join(tmpdir_path, "s")], capture_output=True, text=True,
+                         timeout=10)
+    assert out.returncode != 0
+    assert "without authentication" in out.stderr and "--auth-file" in out.stderr
+
+
+def test_insecure_opt_out_starts_with_a_warning():
+    # make_server listens on 127.0.0.1; this one is started by hand.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = subprocess.Popen([VMEDIAD, "--listen", "0.0.0.0:%d" % port, "--insecure-no-auth",
+                          "--storage", "/tmp/vmedia-insecure-test"], stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if requests.get("http://127.0.0.1:%d/status" % port, timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        assert requests.get("http://127.0.0.1:%d/luns" % port).status_code == 200
+    finally:
+        p.terminate()
+        err = p.communicate(timeout=10)[1]
+        subprocess.run(["rm", "-rf", "/tmp/vmedia-insecure-test"])
+    assert "NO AUTHENTICATION" in err
+
+
+def test_bad_credentials_file_is_refused_at_start(tmpdir_path):
+    path = os.path.join(tmpdir_path, "bad")
+    with open(path, "w") as f:
+        f.write("user bob plaintext hunter2\n")
+    out = subprocess.run([VMEDIAD, "--auth-file", path, "--storage",
+                          os.path.join(tmpdir_path, "s")], capture_output=True, text=True,
+                         timeout=10)
+    assert out.returncode != 0 and "bad:1" in out.stderr
+
+
+def test_short_password_is_refused(tmpdir_path):
+    out = subprocess.run([VMEDIAD, "--auth-file", os.path.join(tmpdir_path, "c"),
+                          "--add-user", "bob"], input="short\n", capture_output=True, text=True)
+    assert out.returncode == 2 and "8 characters" in out.stderr
