@@ -25,7 +25,10 @@ for k in 6.1 6.1-stock; do
 		echo "bench: $k failed (log: $log)" >&2
 		exit 1
 	fi
-	grep '^VMBENCH ' "$log" >> "$results"
+	if ! grep '^VMBENCH ' "$log" >> "$results"; then
+		echo "bench: $k produced no figures (log: $log)" >&2
+		exit 1
+	fi
 done
 
 printf '%-8s %-8s %5s %12s %12s\n' method host tries "median ms" "p99 ms"

@@ -1,20 +1,29 @@
 /*
  * twrite: write strings to files one after the other and time each write(2).
  *
- * Usage: twrite FILE STRING [FILE STRING ...]
+ * Usage: twrite [-s PID:MS] FILE STRING [FILE STRING ...]
  * For every pair it prints "twrite: FILE result=ok|ERRNAME ms=T", then
  * "twrite: total ms=T" over all of them, measured with CLOCK_MONOTONIC
  * around the write(2) calls themselves (open and close excluded).  Shells'
  * builtin echo hides errno, and the figures must not include process
  * start-up.  It stops at the first failing write.  Exit status: 0 if every
  * write succeeded, else 1.
+ *
+ * -s PID:MS plays today's userspace fallback for a stuck forced eject: if
+ * the writes have not all returned after MS ms, send SIGUSR1 to PID (the
+ * file-storage thread).  A child process does it, since a task blocked in
+ * an uninterruptible write cannot run a timer handler of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sys/wait.h>
 
 static double _ms_since(const struct timespec *start)
 {
@@ -24,16 +33,44 @@ static double _ms_since(const struct timespec *start)
 	return (now.tv_sec - start->tv_sec) * 1e3 + (now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
+/* Fork a child that sends SIGUSR1 to pid after ms milliseconds. */
+static pid_t _start_fallback(pid_t pid, long ms)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		struct timespec delay = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+		nanosleep(&delay, NULL);
+		kill(pid, SIGUSR1);
+		printf("twrite: fallback SIGUSR1 to %d after %ld ms\n", (int)pid, ms);
+		_exit(0);
+	}
+	return child;
+}
+
 int main(int argc, char **argv)
 {
+	pid_t fallback = -1;
 	double total = 0;
-	int rc = 0;
+	int first = 1, rc = 0;
 
-	if (argc < 3 || argc % 2 == 0) {
-		fprintf(stderr, "usage: twrite FILE STRING [FILE STRING ...]\n");
+	if (argc > 2 && strcmp(argv[1], "-s") == 0) {
+		long pid, ms;
+
+		if (sscanf(argv[2], "%ld:%ld", &pid, &ms) != 2 || pid <= 0 || ms < 0) {
+			fprintf(stderr, "twrite: -s wants PID:MS\n");
+			return 2;
+		}
+		fflush(stdout);
+		fallback = _start_fallback(pid, ms);
+		first = 3;
+	}
+	if (argc - first < 2 || (argc - first) % 2 != 0) {
+		fprintf(stderr, "usage: twrite [-s PID:MS] FILE STRING [FILE STRING ...]\n");
 		return 2;
 	}
-	for (int i = 1; i + 1 < argc && rc == 0; i += 2) {
+	for (int i = first; i + 1 < argc && rc == 0; i += 2) {
 		const char *path = argv[i], *text = argv[i + 1];
 		struct timespec start;
 		ssize_t n;
@@ -58,6 +95,10 @@ int main(int argc, char **argv)
 			printf("twrite: %s result=ok ms=%.3f\n", path, ms);
 		}
 		fflush(stdout);
+	}
+	if (fallback > 0) {
+		kill(fallback, SIGKILL);
+		waitpid(fallback, NULL, 0);
 	}
 	printf("twrite: total ms=%.3f\n", total);
 	return rc;

@@ -4,7 +4,8 @@
 #   method: "patch"  break_io + forced_eject, one twrite, both writes timed;
 #           "stock"  forced_eject, and if it has not returned after
 #                    FALLBACK_MS, SIGUSR1 to the file-storage thread (what
-#                    userspace does today); the figure is the write's time.
+#                    userspace does today, here sent by twrite -s); the
+#                    figure is the write's time.
 #   condition: idle     the host holds the disk open (locked), no I/O
 #              reading  the same, while dd reads the disk in a loop
 #              hung     hunghost locked the medium and hangs in a READ
@@ -16,6 +17,7 @@ make_image /tmp/a.img 8192
 gadget_up /tmp/a.img
 wait_for '[ -n "$(disk_of 0)" ]' 20 "the host to see LUN 0"
 disk=$(disk_of 0)
+FSG_PID=$(fsg_pid)
 
 # eject_once CONDITION: eject LUN 0 and print the figure.
 eject_once() {
@@ -23,12 +25,7 @@ eject_once() {
 		out=$("$VMTEST_BIN/twrite" "$(lun 0)/break_io" "1$NL" "$(lun 0)/forced_eject" "1$NL")
 		ms=$(echo "$out" | sed -n 's/^twrite: total ms=//p')
 	else
-		"$VMTEST_BIN/twrite" "$(lun 0)/forced_eject" "1$NL" > /tmp/tw.out &
-		tw=$!
-		sleep 0.$(printf %03d $FALLBACK_MS)
-		running $tw && kill -USR1 "$(fsg_pid)"
-		wait $tw
-		out=$(cat /tmp/tw.out)
+		out=$("$VMTEST_BIN/twrite" -s "$FSG_PID:$FALLBACK_MS" "$(lun 0)/forced_eject" "1$NL")
 		ms=$(twrite_field "$out" "$(lun 0)/forced_eject" ms)
 	fi
 	[ "$(twrite_field "$out" "$(lun 0)/forced_eject" result)" = ok ] ||
