@@ -713,7 +713,7 @@
     e.title.textContent = (u.state === 'pending' || u.state === 'failed' ? u.file.name : u.name) + ' (' + fmtBytes(u.total) + ')';
     e.bar.max = u.total || 1;
     e.bar.value = u.state === 'done' ? (u.total || 1) : u.loaded;
-    e.bar.hidden = u.state === 'pending';
+    e.bar.hidden = u.state !== 'running';
     let stats = '';
     if (u.state === 'running') {
       const pct = u.total ? Math.floor(u.loaded * 100 / u.total) : 0;

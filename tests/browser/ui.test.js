@@ -272,7 +272,7 @@ test('an ISO goes in as a read-only CD-ROM; the pending type change offers Recon
   assert.match(await c.locator('.lun-kind').textContent(), /CD-ROM · read-only/);
   await until(async () => c.locator('.warn').isVisible(), 2000, 'the warning');
   assert.match(await c.locator('.warn p').textContent(), /learns the new device type only after a reconnect/);
-  assert.ok(await card(page2, 1).locator('.warn').isVisible(), 'page 2 shows the warning too');
+  await until(async () => card(page2, 1).locator('.warn').isVisible(), 2000, 'page 2 shows the warning too');
   await shot(page, '08a-type-change-warning');
   await c.getByRole('button', { name: 'Reconnect USB device…' }).click();
   const dlg = page.locator('dialog#confirm');
