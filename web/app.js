@@ -393,6 +393,12 @@
       c.lastImagesKey = key;
     }
     c.insButton.disabled = ui.busy;
+    if (!c.insImage.value) {
+      // nothing chosen yet: offer what the host sees now, so no change is implied
+      c.insType.value = lun.cdrom ? 'cdrom' : 'flash';
+      c.insRo.checked = !!(lun.ro || lun.cdrom);
+      c.insRo.disabled = !!lun.cdrom;
+    }
     updateReconnectHint(c, lun);
   }
 
