@@ -91,6 +91,23 @@ bench: deps-test $(BUILD)/vmediad
 lint-api: deps-test
 	$(Q)tools/test.sh lint-api
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the web UI, an
+# example configuration and the systemd unit (adapted to PREFIX).
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+install: $(BUILD)/vmediad
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vmedia/web \
+		$(DESTDIR)$(SYSCONFDIR)/vmedia $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/vmediad $(DESTDIR)$(PREFIX)/bin/vmediad
+	install -m 0644 web/* $(DESTDIR)$(PREFIX)/share/vmedia/web/
+	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.json.example \
+		>$(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example
+	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.service >$(DESTDIR)$(UNITDIR)/vmediad.service
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example \
+		$(DESTDIR)$(UNITDIR)/vmediad.service
+	@echo "Installed. Next: useradd --system vmedia; cp $(SYSCONFDIR)/vmedia/vmediad.json.example $(SYSCONFDIR)/vmedia/vmediad.json;"
+	@echo "vmediad --auth-file $(SYSCONFDIR)/vmedia/credentials --add-user admin; systemctl enable --now vmediad"
+
 clean:
 	rm -rf $(BUILD)
 

@@ -218,6 +218,8 @@ int main(int argc, char **argv)
 	struct http_options ho = {
 		.authorize = api_authorize, .authorize_ctx = &app,
 		.loopback_only = !app.auth && !cfg.insecure_no_auth,
+		.tls_cert = cfg.tls_cert[0] ? cfg.tls_cert : NULL,
+		.tls_key = cfg.tls_key[0] ? cfg.tls_key : NULL,
 		.listen = cfg.listen, .web_dir = cfg.web,
 		.max_connections = (unsigned)cfg.max_connections,
 		.max_per_ip = (unsigned)cfg.max_per_ip,

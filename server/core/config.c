@@ -57,6 +57,9 @@ static const struct _opt _opts[] = {
 	{ "auth-file", _STR, _O(auth_file), "FILE",
 	  "credentials file (users for HTTP Basic, tokens for Bearer); required when "
 	  "listening off loopback", 0, 0 },
+	{ "tls-cert", _STR, _O(tls_cert), "FILE",
+	  "serve HTTPS with this PEM certificate (chain); needs --tls-key", 0, 0 },
+	{ "tls-key", _STR, _O(tls_key), "FILE", "the PEM private key for --tls-cert", 0, 0 },
 	{ "add-user", _STR, _O(add_user), "NAME",
 	  "add or replace a user in --auth-file (password read from stdin), then exit", 0, 0 },
 	{ "add-token", _STR, _O(add_token), "NAME",
@@ -119,6 +122,8 @@ void config_defaults(struct config *cfg)
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
 	_set_str(&cfg->auth_file, "");
+	_set_str(&cfg->tls_cert, "");
+	_set_str(&cfg->tls_key, "");
 	_set_str(&cfg->add_user, "");
 	_set_str(&cfg->add_token, "");
 	cfg->auth_max_failures = 5;

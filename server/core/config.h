@@ -34,6 +34,8 @@ struct config {
 	bool adopt;			/* adopt an existing gadget instead of creating */
 	bool remove_gadget;		/* unbind and remove the gadget, then exit */
 	char *auth_file;		/* credentials; "" = no authentication */
+	char *tls_cert;			/* PEM certificate (chain); "" = plain HTTP */
+	char *tls_key;			/* PEM private key */
 	bool public_status;		/* GET /status without credentials */
 	bool insecure_no_auth;		/* allow no auth off loopback */
 	int64_t auth_max_failures;

@@ -56,6 +56,7 @@ struct http_options {
 	http_authorize_fn authorize;	/* NULL: everyone */
 	void *authorize_ctx;
 	bool loopback_only;		/* refuse to start on another address */
+	const char *tls_cert, *tls_key;	/* PEM file names, or NULL for plain HTTP */
 	const char *listen;
 	const char *web_dir;		/* static files for GET of other paths; may be NULL */
 	unsigned max_connections, max_per_ip, timeout_s;

@@ -20,6 +20,7 @@ struct http_server {
 	int listen_fd;
 	http_authorize_fn authorize;
 	void *authorize_ctx;
+	char *tls_cert, *tls_key;	/* PEM text, kept while the daemon runs */
 };
 
 struct http_req {

@@ -337,6 +337,44 @@ static int _listen(struct http_server *srv, const char *spec, struct err *err)
 	return 0;
 }
 
+static void _free_server(struct http_server *srv)
+{
+	if (srv->tls_key) {
+		memset(srv->tls_key, 0, strlen(srv->tls_key));
+		free(srv->tls_key);
+	}
+	free(srv->tls_cert);
+	free(srv->web_dir);
+	free(srv);
+}
+
+/* A whole PEM file into memory (libmicrohttpd takes them as strings). */
+static char *_slurp(const char *path, struct err *err)
+{
+	FILE *f = path ? fopen(path, "re") : NULL;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f) {
+		err_set(err, ERR_INVALID, "bad_config", "cannot read %s: %s",
+			path ? path : "(no --tls-key)", path ? strerror(errno) : "give both files");
+		return NULL;
+	}
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && len < (1 << 20))
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	fclose(m);
+	if (!strstr(buf, "-----BEGIN ")) {
+		free(buf);
+		err_set(err, ERR_INVALID, "bad_config", "%s is not a PEM file", path);
+		return NULL;
+	}
+	return buf;
+}
+
 int http_start(const struct http_options *opts, const struct http_route *routes,
 	       size_t nroutes, void *app, struct http_server **out, struct err *err)
 {
@@ -362,11 +400,21 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		goto out_free;
 	}
 
+	if (opts->tls_cert && (!(srv->tls_cert = _slurp(opts->tls_cert, err)) ||
+			       !(srv->tls_key = _slurp(opts->tls_key, err))))
+		goto out_free;
+	char *cert = srv->tls_cert, *key = srv->tls_key;
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC,
+		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0),
 		0, NULL, NULL, _access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, _mhd_log, srv,
+		/* Ignored when the array is empty: keeps one call for both cases. */
+		MHD_OPTION_ARRAY, cert ? (struct MHD_OptionItem[]){
+			{ MHD_OPTION_HTTPS_MEM_CERT, 0, cert },
+			{ MHD_OPTION_HTTPS_MEM_KEY, 0, key },
+			{ MHD_OPTION_END, 0, NULL } } : (struct MHD_OptionItem[]){
+			{ MHD_OPTION_END, 0, NULL } },
 		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip,
@@ -377,20 +425,21 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		MHD_OPTION_UNESCAPE_CALLBACK, _unescape, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
-		err_set(err, ERR_IO, "listen_failed", "cannot start the HTTP server on %s",
-			opts->listen);
+		err_set(err, ERR_IO, "listen_failed", "cannot start the HTTP%s server on %s%s",
+			opts->tls_cert ? "S" : "", opts->listen,
+			opts->tls_cert ? " (is the key the certificate's?)" : "");
 		goto out_free;
 	}
 	srv->listen_fd = -1;	/* the daemon owns and closes it now */
-	log_info(_MOD, "listening on %s (port %u)", opts->listen, srv->port);
+	log_info(_MOD, "listening on %s (port %u)%s", opts->listen, srv->port,
+		 opts->tls_cert ? " with TLS" : "");
 	*out = srv;
 	return 0;
 
 out_free:
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-	free(srv->web_dir);
-	free(srv);
+	_free_server(srv);
 	return -1;
 }
 
@@ -411,6 +460,5 @@ void http_stop(struct http_server *srv)
 	MHD_stop_daemon(srv->daemon);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-	free(srv->web_dir);
-	free(srv);
+	_free_server(srv);
 }

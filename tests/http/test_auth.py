@@ -163,3 +163,31 @@ def test_short_password_is_refused(tmpdir_path):
     out = subprocess.run([VMEDIAD, "--auth-file", os.path.join(tmpdir_path, "c"),
                           "--add-user", "bob"], input="short\n", capture_output=True, text=True)
     assert out.returncode == 2 and "8 characters" in out.stderr
+
+
+def test_https_with_the_given_certificate(make_server, tmpdir_path, creds):
+    cert, key = os.path.join(tmpdir_path, "c.pem"), os.path.join(tmpdir_path, "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    path, token = creds
+    srv = make_server(["--tls-cert", cert, "--tls-key", key, "--auth-file", path])
+    base = "https://127.0.0.1:%d" % srv.port
+    r = requests.get(base + "/luns", verify=cert, headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200
+    check_response("GET", "/luns", r)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(base + "/luns")	# not trusted without the certificate
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get("http://127.0.0.1:%d/luns" % srv.port, timeout=3)
+    assert "with TLS" in srv.log()
+
+
+def test_tls_key_without_pem_is_refused(tmpdir_path):
+    bad = os.path.join(tmpdir_path, "x.pem")
+    with open(bad, "w") as f:
+        f.write("not a certificate")
+    out = subprocess.run([VMEDIAD, "--tls-cert", bad, "--tls-key", bad, "--storage",
+                          os.path.join(tmpdir_path, "s"), "--listen", "127.0.0.1:0"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and "not a PEM file" in out.stderr

@@ -1,0 +1,39 @@
+"""make install puts everything where the unit and the example config say."""
+import json
+import os
+import subprocess
+
+from conftest import ROOT
+
+
+def test_make_install_into_destdir(tmpdir_path):
+    dest = os.path.join(tmpdir_path, "root")
+    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
+                          "DESTDIR=" + dest, "PREFIX=/usr"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    binary = os.path.join(dest, "usr/bin/vmediad")
+    assert os.access(binary, os.X_OK)
+    assert os.path.isfile(os.path.join(dest, "usr/share/vmedia/web/index.html"))
+    unit = open(os.path.join(dest, "lib/systemd/system/vmediad.service")).read()
+    assert "ExecStart=/usr/bin/vmediad --config /etc/vmedia/vmediad.json" in unit
+    assert "User=vmedia" in unit and "ProtectSystem=strict" in unit
+    assert "@PREFIX@" not in unit
+    example = os.path.join(dest, "etc/vmedia/vmediad.json.example")
+    cfg = json.load(open(example))
+    assert cfg["web"] == "/usr/share/vmedia/web"
+    # The example is a configuration vmediad accepts (checked without
+    # starting: --help after --config parses the file first).
+    out = subprocess.run([binary, "--config", example, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_systemd_unit_verifies(tmpdir_path):
+    base = os.path.join(tmpdir_path, "inst")
+    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
+                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
+                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run(["systemd-analyze", "verify", base + "/unit/vmediad.service"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stderr.strip() == "", out.stderr
