@@ -381,7 +381,7 @@
 
   function fillInsertForm(c, lun, ui) {
     const imgs = completeImages();
-    const key = imgs.map((i) => i.name + (i.attached_to.length ? '*' : '')).join('/');
+    const key = JSON.stringify(imgs.map((i) => [i.name, i.size, i.attached_to]));
     c.insForm.hidden = !imgs.length;
     c.insEmpty.hidden = !!imgs.length;
     if (key !== c.lastImagesKey) {
@@ -432,7 +432,8 @@
     S.luns.set(lun.id, lun);
     if (!lun.image || lun.state === 'empty') S.simHung.delete(lun.id);
     const ui = lunUi(lun.id);
-    if (lun.state === 'empty' || !lun.image) { ui.refusedLocked = false; ui.lockMessage = null; }
+    // the refusal stands until the medium is out or the backend says the lock is gone
+    if (lun.state === 'empty' || !lun.image || lun.locked === false) { ui.refusedLocked = false; ui.lockMessage = null; }
     schedule();
   }
 
@@ -445,7 +446,9 @@
         h('p', null, 'The host has locked ', h('strong', { text: (lun && lun.image) || 'the medium' }), ' and may be using it.'),
         'A force eject takes the medium away anyway: the host may see an I/O error, and data it has not finished writing may be lost.',
         strategy ? h('p', { class: 'muted' }, 'Method on this box: ', h('code', { text: strategy }),
-          strategy === 'break_io+forced_eject' ? ' — only this LUN is affected.' : ' — may interrupt I/O on the other LUNs too.') : null,
+          strategy === 'break_io+forced_eject'
+            ? ' — normally only this LUN is affected (if another LUN’s I/O is stuck, SIGUSR1 follows and interrupts every LUN).'
+            : ' — may interrupt I/O on the other LUNs too (SIGUSR1).') : null,
       ].filter(Boolean), 'Force eject');
       if (!ok) return;
     }
