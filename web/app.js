@@ -429,6 +429,11 @@
   /* ---------- LUN actions ---------- */
   function applyLun(lun) {
     if (!lun || typeof lun.id !== 'number') return;
+    const prev = S.luns.get(lun.id);
+    const le = lun.last_eject;
+    // SIGUSR1 ends every stalled command of the function: the simulated
+    // host's hangs are gone on every LUN (the Lun does not carry them).
+    if (le && /sigusr1/.test(le.method) && !(prev && prev.last_eject && prev.last_eject.at === le.at)) S.simHung.clear();
     S.luns.set(lun.id, lun);
     if (!lun.image || lun.state === 'empty') S.simHung.delete(lun.id);
     const ui = lunUi(lun.id);
@@ -499,6 +504,7 @@
     const r = await api('POST', '/gadget/reconnect');
     ui.busy = false;
     if (r.ok) {
+      S.simHung.clear(); // the host resets: no stalled command survives
       toast('USB device reconnected in ' + fmtMs(r.data && r.data.elapsed_ms) + '.', 'ok');
       const l = await api('GET', '/luns');
       if (l.ok && l.data) for (const x of l.data.luns) applyLun(x);
