@@ -743,6 +743,13 @@
     }
     e.stats.textContent = stats;
     e.stats.hidden = !stats;
+    if (u.state === 'pending') {
+      // follows what is typed
+      if (!validName(u.name)) u.note = 'Use letters, digits, . _ - + (not starting with . or -).';
+      else if (S.images.has(u.name)) u.note = 'An image named ' + u.name + ' exists already: rename, or replace it.';
+      else if (!validName(u.file.name)) u.note = '“' + u.file.name + '” is not a valid image name; suggested: ' + u.name;
+      else u.note = 'Ready to upload.';
+    }
     const msg = u.error || u.note || '';
     e.msg.textContent = msg;
     e.msg.hidden = !msg;
