@@ -87,6 +87,7 @@ unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
 bench: deps-test $(BUILD)/vmediad
 	$(Q)tests/bench/upload.sh
 	$(Q)tests/bench/download.sh
+	$(Q)tests/bench/load.sh
 
 lint-api: deps-test
 	$(Q)tools/test.sh lint-api

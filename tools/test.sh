@@ -1,7 +1,7 @@
 #!/bin/bash
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed" (CI reads it). Exit status 0 only if nothing
-# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, vm.
+# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, valgrind, vm.
 #   tools/test.sh check     unit + black-box (plain and ASan/UBSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
 #   tools/test.sh SUITE...  just those
@@ -63,6 +63,16 @@ suite_http_san() {
 	pytest_suite http-san VMEDIAD="$ROOT/build/vmediad-san" \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		-- tests/http
+}
+
+# The black-box suites once more with vmediad under valgrind's memcheck:
+# any error or definite leak fails the run (the fixtures read its report).
+# Tests that measure sub-second timing are left out: valgrind is 20x slower.
+suite_valgrind() {
+	pytest_suite valgrind VMEDIAD="$ROOT/build/vmediad" \
+		VMEDIAD_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
+		-- tests/http/test_images.py tests/http/test_luns.py tests/http/test_downloads.py \
+		-k "not stops_reading and not within_2_s and not progress"
 }
 
 npm_tools() {
@@ -127,8 +137,8 @@ run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san lint_api fuzz) ;;
-	all) run+=(unit http http_san lint_api fuzz browser vm) ;;
-	unit|http|http_san|lint_api|vm|browser|fuzz) run+=("$s") ;;
+	all) run+=(unit http http_san lint_api fuzz browser valgrind vm) ;;
+	unit|http|http_san|lint_api|vm|browser|fuzz|valgrind) run+=("$s") ;;
 	http-san|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac

@@ -129,11 +129,12 @@ class Server:
 
     def start(self, port=0):
         self.logf = open(self.log_path, "a")
-        args = [VMEDIAD, "--listen", "127.0.0.1:%d" % port, "--storage", self.storage,
+        wrapper = os.environ.get("VMEDIAD_WRAPPER", "").split()
+        args = wrapper + [VMEDIAD, "--listen", "127.0.0.1:%d" % port, "--storage", self.storage,
                 "--web", os.path.join(ROOT, "web"), "--log-level", "debug"] + self.extra
         start_at = self.logf.tell()
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.logf)
-        deadline = time.time() + 10
+        deadline = time.time() + (60 if wrapper else 10)
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
                 f.seek(start_at)
@@ -159,7 +160,7 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(10)
+                self.proc.wait(60 if os.environ.get("VMEDIAD_WRAPPER") else 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -197,6 +198,8 @@ def make_server(tmpdir_path):
         log = srv.log()
         assert "ERROR: AddressSanitizer" not in log, log
         assert "runtime error:" not in log, log
+        assert not re.search(r"ERROR SUMMARY: [1-9]", log), log	# valgrind
+        assert "definitely lost: 0" in log or "definitely lost" not in log, log
         assert code in (0, None, -9), "vmediad exited with %s\n%s" % (code, log)
 
 

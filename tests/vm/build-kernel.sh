@@ -74,9 +74,9 @@ if [ "$flavour" = patched ]; then
 		rm -rf "$src"
 		cp -al "$pristine" "$src"
 		for p in $patches; do
-			# patch(1) and git apply replace files instead of writing
-			# through the hard links, so the pristine tree stays intact.
-			patch -s -p1 -d "$src" --no-backup-if-mismatch < "$p" ||
+			# git apply replaces files instead of writing through the
+			# hard links, so the pristine tree stays intact.
+			(cd "$src" && git apply -p1 "$p") ||
 				die "$(basename "$p") does not apply"
 		done
 		# The copied stamp is a hard link to the pristine one: unlink it

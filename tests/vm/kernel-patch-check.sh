@@ -36,9 +36,11 @@ for base in 6.1 6.12; do
 		name=$(basename "$p")
 		out=$(cd "$scratch/src" && git apply --check -p1 "$p" 2>&1) ||
 			problem "$name: git apply fails: $out"
-		out=$(patch -p1 -d "$scratch/src" --no-backup-if-mismatch < "$p" 2>&1) ||
+		if ! command -v patch >/dev/null; then
+			problem "patch(1) is not installed (apt-get install patch)"
+		elif ! out=$(patch -p1 -d "$scratch/src" --no-backup-if-mismatch < "$p" 2>&1); then
 			problem "$name: patch -p1 fails: $out"
-		if echo "$out" | grep -Eq 'offset|fuzz'; then
+		elif echo "$out" | grep -Eq 'offset|fuzz'; then
 			problem "$name: does not apply exactly: $out"
 		fi
 		out=$(cd "$pristine" && scripts/checkpatch.pl --strict "$p" 2>&1)
