@@ -41,7 +41,7 @@ all: deps $(BUILD)/vmediad
 deps:
 	$(Q)tools/deps.sh build
 deps-test:
-	$(Q)tools/deps.sh test
+	$(Q)tools/deps.sh test browser
 
 $(BUILD)/vmediad: $(OBJS)
 	@echo "  LD  $@"

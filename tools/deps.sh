@@ -25,6 +25,12 @@ for set in "${@:-build}"; do
 	esac
 done
 
+# Node.js and npm (the spec linter, the browser driver): the machine image
+# ships them; if absent, Debian's packages do.
+case " $* " in *" test "*|*" browser "*|*" all "*)
+	command -v npm >/dev/null 2>&1 || want="$want nodejs npm" ;;
+esac
+
 missing=""
 for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
