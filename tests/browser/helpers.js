@@ -30,6 +30,10 @@ function startServer(opts = {}) {
   const args = ['--listen', listen, '--storage', storage, '--web', opts.web || WEB,
     '--backend', 'sim', ...(opts.args || [])];
   const proc = spawn(VMEDIAD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // never outlive the test file, even when it dies half-way
+  const reap = () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); };
+  process.once('exit', reap);
+  proc.once('exit', () => process.removeListener('exit', reap));
   let log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('vmediad did not start:\n' + log)); }, 10000);
