@@ -353,3 +353,12 @@ def test_spec_check_catches_a_wrong_status():
             return {}
     with pytest.raises(AssertionError):
         check_response("GET", "/status", Fake())
+
+
+def test_sigterm_during_an_upload_removes_its_temporary_file(server, api):
+    s = _start_upload(server.port, "half.img", 8 << 20, 1 << 20)
+    assert wait_for(lambda: len(tmp_files(server)) == 1)
+    assert server.stop(signal.SIGTERM) == 0
+    s.close()
+    assert tmp_files(server) == []
+    assert "upload abandoned" in server.log()
