@@ -920,6 +920,7 @@
     c.dataset.state = state;
     c.textContent = text;
     $('offline-banner').hidden = state !== 'lost';
+    document.body.classList.toggle('stale', state === 'lost'); // what is shown may be out of date
   }
 
   function connect() {
