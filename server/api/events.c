@@ -31,8 +31,16 @@ static json_t *_state(void *ctx)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(images, storage_image_json(&v[i]));
 	free(v);
-	return json_pack("{s:o, s:o, s:o}", "status", api_status_json(app), "luns", luns,
-			 "images", images);
+	json_t *downloads = json_array();
+	struct download_job *jobs;
+	if (app->downloads) {
+		downloads_list(app->downloads, &jobs, &n);
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(downloads, download_job_json(&jobs[i]));
+		free(jobs);
+	}
+	return json_pack("{s:o, s:o, s:o, s:o}", "status", api_status_json(app), "luns", luns,
+			 "images", images, "downloads", downloads);
 }
 
 static void _on_image(void *ctx, const char *event, const struct storage_image *img)
@@ -56,6 +64,7 @@ void api_downloads_listener(void *ctx, const struct download_job *job)
 	struct app *app = ctx;
 
 	events_publish(app->events, "download", download_job_json(job));
+	api_redfish_download_changed(app, job);
 }
 
 struct events *api_events_create(struct app *app)
@@ -68,7 +77,9 @@ struct events *api_events_create(struct app *app)
 
 static ssize_t _read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	static const char keepalive[] = ": keepalive\n\n";
+	/* An event, not a comment: browsers hide comments from the page, and
+	 * a page that sees no ping for a while knows its stream is dead. */
+	static const char keepalive[] = "event: ping\ndata: {}\n\n";
 	ssize_t n;
 
 	(void)pos;

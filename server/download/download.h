@@ -21,7 +21,8 @@
 struct storage;
 struct downloads;
 
-enum download_state { DL_QUEUED = 0, DL_RUNNING, DL_DONE, DL_FAILED, DL_CANCELLED };
+enum download_state { DL_QUEUED = 0, DL_RUNNING, DL_DONE, DL_FAILED, DL_CANCELLED,
+		      DL_REMOVED /* forgotten: only ever in the last event */ };
 
 /* A snapshot of one job. */
 struct download_job {

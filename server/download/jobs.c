@@ -20,7 +20,8 @@
 
 static const char *_state_name(enum download_state s)
 {
-	static const char *const names[] = { "queued", "running", "done", "failed", "cancelled" };
+	static const char *const names[] = { "queued", "running", "done", "failed", "cancelled",
+					     "removed" };
 	return names[s];
 }
 
@@ -429,7 +430,7 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		pthread_mutex_unlock(&d->lock);
 		return 0;
 	}
-	/* Finished: forget it. */
+	/* Finished: forget it, and say so (as state "removed"). */
 	*out = j->pub;
 	for (struct _job **p = &d->jobs; *p; p = &(*p)->next)
 		if (*p == j) {
@@ -437,6 +438,10 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 			break;
 		}
 	pthread_mutex_unlock(&d->lock);
+	struct download_job gone = j->pub;
+	gone.state = DL_REMOVED;
 	free(j);
+	if (d->listener)
+		d->listener(d->ctx, &gone);
 	return 0;
 }

@@ -253,6 +253,7 @@ static int _do_reconnect(struct gadget *g, struct err *err)
 	for (unsigned i = 0; i < g->nluns; i++) {
 		g->luns[i].enumerated_cdrom = g->luns[i].snap.cdrom;
 		g->luns[i].snap.warning[0] = '\0';
+		g->luns[i].snap.warning_code[0] = '\0';
 	}
 	pthread_mutex_unlock(&g->lock);
 	log_info(_MOD, "gadget reconnected: the host enumerates it again");
@@ -303,6 +304,9 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			if (l->op_force)	/* reconnected: the host saw the new type */
 				l->enumerated_cdrom = s->cdrom;
 			if (s->cdrom != l->enumerated_cdrom)
+				snprintf(s->warning_code, sizeof(s->warning_code),
+					 "type_change_pending");
+			if (s->cdrom != l->enumerated_cdrom)
 				snprintf(s->warning, sizeof(s->warning),
 					 "the host still sees a %s: it learns the new device type "
 					 "only after a reconnect (insert with \"reconnect\": true, "
@@ -317,6 +321,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			snprintf(released, sizeof(released), "%s", s->image);
 			s->image[0] = '\0';
 			s->warning[0] = '\0';
+			s->warning_code[0] = '\0';
 			s->state = LUN_EMPTY;
 		} else {
 			s->state = LUN_INSERTED;
@@ -334,6 +339,14 @@ static void _run_op(struct gadget *g, struct _lun *l)
 		snap.locked = g->ops->locked(g->be, snap.id);
 	if (g->listener)
 		g->listener(g->listener_ctx, &snap, released[0] ? released : NULL);
+
+	/* A reconnect changed what the host sees on every LUN. */
+	if ((l->op == OP_RECONNECT || (l->op == OP_INSERT && l->op_force)) && rc == 0 && g->listener)
+		for (unsigned i = 0; i < g->nluns; i++) {
+			struct gadget_lun other;
+			if (i != snap.id && gadget_get(g, i, &other, NULL) == 0)
+				g->listener(g->listener_ctx, &other, NULL);
+		}
 
 	pthread_mutex_lock(&g->lock);
 	l->done_seq = l->op_seq;
@@ -478,8 +491,16 @@ static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun 
 	int rc = 1;
 
 	l->busy = true;
-	pthread_cond_broadcast(&g->cond);
 	clock_deadline(&dl, g->opts.api_wait_ms);
+	/* Clients see the operation begin (state inserting or ejecting) before
+	 * the worker may even have picked it up. */
+	if (l->op != OP_RECONNECT && g->listener) {
+		struct gadget_lun starting = l->snap;
+		pthread_mutex_unlock(&g->lock);
+		g->listener(g->listener_ctx, &starting, NULL);
+		pthread_mutex_lock(&g->lock);
+	}
+	pthread_cond_broadcast(&g->cond);
 	while (l->done_seq < seq)
 		if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
 			break;
@@ -546,6 +567,7 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 	l->snap.state = LUN_INSERTING;
 	snprintf(l->snap.image, sizeof(l->snap.image), "%s", req->image);
 	l->snap.warning[0] = '\0';
+	l->snap.warning_code[0] = '\0';
 	return _submit_and_wait(g, l, out, err);
 }
 
@@ -606,8 +628,10 @@ json_t *gadget_lun_json(const struct gadget_lun *lun)
 	} else {
 		json_object_set_new(o, "last_eject", json_null());
 	}
-	if (lun->warning[0])
+	if (lun->warning[0]) {
 		json_object_set_new(o, "warning", json_string(lun->warning));
+		json_object_set_new(o, "warning_code", json_string(lun->warning_code));
+	}
 	return o;
 }
 

@@ -47,7 +47,8 @@ struct gadget_lun {
 	enum gadget_lun_state state;
 	int locked;			/* 1, 0, or -1 when the backend cannot tell */
 	struct gadget_eject last_eject;
-	char warning[384];		/* "" when none */
+	char warning[384];		/* "" when none; for a person */
+	char warning_code[32];		/* for a program: "type_change_pending" */
 };
 
 /* What the running kernel offers, detected at start-up and after a rebind. */

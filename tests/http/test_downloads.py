@@ -241,3 +241,15 @@ def test_progress_is_pushed_on_events(api, origin, server):
     assert len(running) >= 2
     assert any(d["speed"] > 0 for d in running)
     sse.close()
+
+
+def test_forgetting_a_finished_job_is_announced(api, origin, server):
+    origin.add("f.img", b"forget me")
+    job = wait_job(api, add(api, url=origin.url + "/files/f.img").json()["id"])
+    sse = SSE(server.port)
+    _, state = sse.next()
+    assert [d["id"] for d in state["downloads"]] == [job["id"]]
+    api.delete("/downloads/%d" % job["id"])
+    _, gone = sse.wait_for(lambda t, d: t == "download" and d["state"] == "removed")
+    assert gone["id"] == job["id"]
+    sse.close()

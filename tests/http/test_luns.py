@@ -71,6 +71,7 @@ def test_a_changed_device_type_warns_until_reconnect(api):
     put(api, "d.iso")
     lun = insert(api, 0, "d.iso").json()
     assert "reconnect" in lun["warning"]
+    assert lun["warning_code"] == "type_change_pending"
     r = api.post("/gadget/reconnect")
     assert r.status_code == 200 and r.json()["reconnected"] is True
     assert "warning" not in api.get("/luns/0").json()
@@ -267,7 +268,7 @@ def test_sse_starts_with_full_state_and_reaches_two_clients(api, server):
     for c in (a, b):
         etype, state = c.next()
         assert etype == "state"
-        assert set(state) == {"status", "luns", "images"}
+        assert set(state) == {"status", "luns", "images", "downloads"}
         assert len(state["luns"]) == 2
     put(api, "a.img")
     insert(api, 1, "a.img")
@@ -384,3 +385,33 @@ def test_cross_site_browser_requests_are_refused_but_curl_is_not(server, api):
     assert '"state":"empty"' in out.stdout
     # Reading stays open to any origin's page (it changes nothing).
     assert api.get("/luns", headers=evil).status_code == 200
+
+
+def test_events_announce_an_operation_when_it_starts(api, server):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, hang=1)
+    sse = SSE(server.port)
+    sse.next()
+    api.post("/luns/0/eject", timeout=10)	# blocks behind the hang: 202 after 2 s
+    _, lun = sse.wait_for(lambda t, d: t == "lun" and d["id"] == 0, timeout=3)
+    assert lun["state"] == "ejecting"
+    host(api, 0, hang=0)
+    sse.wait_for(lambda t, d: t == "lun" and d["id"] == 0 and d["state"] == "empty")
+    sse.close()
+
+
+def test_a_reconnect_is_announced_for_every_lun(api, server):
+    put(api, "a.iso")
+    put(api, "b.iso")
+    insert(api, 0, "a.iso")
+    insert(api, 1, "b.iso")
+    sse = SSE(server.port)
+    sse.next()
+    assert api.post("/gadget/reconnect").status_code == 200
+    seen = set()
+    while seen != {0, 1}:
+        _, lun = sse.wait_for(lambda t, d: t == "lun")
+        assert "warning" not in lun
+        seen.add(lun["id"])
+    sse.close()
