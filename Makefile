@@ -113,7 +113,8 @@ clean:
 	rm -rf $(BUILD)
 
 -include tests/fuzz/fuzz.mk
+-include tests/boot/boot.mk
 -include tests/vm/vm.mk
 # Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
-vm-test vm-bench: $(BUILD)/vmediad
+vm-test vm-bench boot-test demo: $(BUILD)/vmediad
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed" (CI reads it). Exit status 0 only if nothing
-# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, valgrind, vm.
+# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, valgrind, vm,
+# boot.
 #   tools/test.sh check     unit + black-box (plain and ASan/UBSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
 #   tools/test.sh SUITE...  just those
@@ -118,6 +119,20 @@ suite_fuzz() {
 	record fuzz "$p" "$f"
 }
 
+suite_boot() {
+	[ -f tests/boot/boot.mk ] || return 0
+	local log=$OUT/boot.log
+	make --no-print-directory boot-test >"$log" 2>&1
+	local rc=$? line p f
+	line=$(grep -E '^boot: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
+	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	grep -E '^(PASS|FAIL|TIME) ' "$log"
+	[ "$f" = 0 ] || { echo "--- boot failed (full log: $log):"; tail -80 "$log"; }
+	record boot "$p" "$f"
+}
+
 suite_browser() {
 	[ -d tests/browser ] || return 0
 	npm_tools || { record browser 0 1; return; }
@@ -137,8 +152,8 @@ run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san lint_api fuzz) ;;
-	all) run+=(unit http http_san lint_api fuzz browser valgrind vm) ;;
-	unit|http|http_san|lint_api|vm|browser|fuzz|valgrind) run+=("$s") ;;
+	all) run+=(unit http http_san lint_api fuzz browser valgrind vm boot) ;;
+	unit|http|http_san|lint_api|vm|browser|fuzz|valgrind|boot) run+=("$s") ;;
 	http-san|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
