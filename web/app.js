@@ -923,9 +923,21 @@
     document.body.classList.toggle('stale', state === 'lost'); // what is shown may be out of date
   }
 
+  // The server sends a `ping` event every 15 s: a stream silent for much
+  // longer is dead (a half-open connection the browser cannot see), so
+  // reconnect as after an error.
+  let lastEventAt = Date.now();
+  setInterval(() => {
+    if (es && Date.now() - lastEventAt > 40000 && es.onerror) es.onerror();
+  }, 5000);
+
   function connect() {
     if (es) es.close();
+    lastEventAt = Date.now();
     es = new EventSource('/events');
+    for (const t of ['state', 'ping', 'lun', 'image_added', 'image_changed', 'image_removed',
+                     'upload_progress', 'upload_aborted', 'download'])
+      es.addEventListener(t, () => { lastEventAt = Date.now(); });
     es.addEventListener('state', (ev) => {
       const st = parse(ev);
       if (!st) return;
@@ -963,6 +975,7 @@
       const j = parse(ev);
       if (j && j.id !== undefined) {
         S.downloadsAvailable = true;
+        if (j.state === 'removed') { S.downloads.delete(j.id); schedule(); return; }
         S.downloads.set(j.id, j);
         if (j.state === 'done') refreshStatusSoon();
         schedule();
