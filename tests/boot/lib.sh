@@ -1,0 +1,188 @@
+# lib.sh: host side of the two-VM boot bench; sourced (bash) by test.sh,
+# demo.sh and target-power.sh.
+#   VM 1 "kvmbox": the 6.1 kernel patched by kernel-patch/ (cached by
+#                  tests/vm/build-kernel.sh), vmediad + usbredirect, see
+#                  kvmbox-init.sh; its ports 8080 (HTTP) and 4000 (USB over
+#                  TCP) are forwarded to 127.0.0.1:$API_PORT and :$USB_PORT.
+#   VM 2 "target": plain QEMU, SeaBIOS, qemu-xhci with a usb-redir device
+#                  connected to $USB_PORT, bootindex=0.
+# Everything a run needs lives in $STATE (a directory): logs, QEMU pid files
+# and monitor sockets, the ports.
+
+boot_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$boot_dir/../.." && pwd)
+here=$repo/tests/vm		# what tests/vm/host-lib.sh expects
+# shellcheck source=../vm/host-lib.sh
+. "$here/host-lib.sh"		# cache, vm_kernel, tsc_args
+
+VMEDIAD=$repo/build/vmediad
+
+now_ms() { date +%s%3N; }
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# alive PIDFILE: the QEMU of that pid file runs.
+alive() {
+	[ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# stop_qemu PIDFILE: TERM, then KILL after 5 s; waits until it is gone.
+stop_qemu() {
+	local pid i=0
+	[ -s "$1" ] || return 0
+	pid=$(cat "$1")
+	kill "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i = 50 ] && kill -9 "$pid" 2>/dev/null
+		[ $i -gt 100 ] && return 1
+		sleep 0.1
+	done
+	rm -f "$1"
+}
+
+# monitor SOCKET COMMAND: one HMP command on a QEMU monitor socket; prints
+# what QEMU answered.
+monitor() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+buf = b""
+def until_prompt():
+    global buf
+    while not buf.endswith(b"(qemu) "):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+until_prompt()
+buf = b""
+s.sendall(sys.argv[2].encode() + b"\n")
+until_prompt()
+out = buf.decode(errors="replace").replace("\r", "")
+lines = out.split("\n")[1:-1]   # drop the echoed command and the prompt
+print("\n".join(l for l in lines if l.strip()))
+PY
+}
+
+# console_text LOG: a serial log without carriage returns and escapes.
+console_text() {
+	tr -d '\r' < "$1" 2>/dev/null | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'
+}
+
+# wait_line LOG REGEX SECONDS [PIDFILE]: wait until a line of LOG matches;
+# gives up early when the QEMU of PIDFILE has exited. Returns 1 on timeout.
+wait_line() {
+	local deadline=$(( $(now_ms) + $3 * 1000 ))
+	while ! console_text "$1" | grep -qE "$2"; do
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		if [ -n "${4:-}" ] && ! alive "$4"; then
+			console_text "$1" | grep -qE "$2"
+			return
+		fi
+		sleep 0.05
+	done
+}
+
+# --- VM 1 -------------------------------------------------------------------
+
+# kvmbox_start LIMIT-SECONDS (0: none) [setsid]: boot VM 1 in the background.
+kvmbox_start() {
+	local limit=$1 image launcher=()
+	image=$(vm_kernel 6.1) || { echo "boot: no kernel (tests/vm/build-kernel.sh 6.1 patched)" >&2; return 1; }
+	[ -x "$VMEDIAD" ] || { echo "boot: $VMEDIAD missing: run make first" >&2; return 1; }
+	[ "${2:-}" = setsid ] && launcher=(setsid)
+	API_PORT=$(free_port)
+	USB_PORT=$(free_port)
+	echo "API_PORT=$API_PORT USB_PORT=$USB_PORT" > "$STATE/ports"
+	: > "$STATE/kvmbox.log"
+	"${launcher[@]}" timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg \
+		-m "${BOOT_KVMBOX_MEM:-1024}" -smp 1 -display none -no-reboot \
+		-serial "file:$STATE/kvmbox.log" \
+		-monitor "unix:$STATE/kvmbox.mon,server,nowait" -pidfile "$STATE/kvmbox.pid" \
+		-kernel "$image" \
+		-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro
+			init=$boot_dir/kvmbox-init.sh console=ttyS0 panic=-1 loglevel=4
+			no_timer_check $tsc_args vmedia.luns=${BOOT_LUNS:-1}" \
+		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
+		-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
+		-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$API_PORT-:8080,hostfwd=tcp:127.0.0.1:$USB_PORT-:4000" \
+		-device virtio-net-pci,netdev=n0 \
+		< /dev/null > "$STATE/kvmbox.qemu.log" 2>&1 &
+	API=http://127.0.0.1:$API_PORT
+}
+
+load_ports() {
+	# shellcheck disable=SC1091
+	[ -f "$STATE/ports" ] && eval "$(tr ' ' '\n' < "$STATE/ports")"
+	API=http://127.0.0.1:${API_PORT:-0}
+}
+
+# last_exporter: "UP N", "DOWN N" or "" (the last exporter line of VM 1).
+last_exporter() {
+	console_text "$STATE/kvmbox.log" | grep -oE '^VMEDIA-EXPORTER-(UP|DOWN) [0-9]+' |
+		tail -1 | sed 's/^VMEDIA-EXPORTER-//'
+}
+
+# exporter_ready SECONDS [claim]: wait until usbredirect listens in VM 1, and
+# it is a fresh one: not the one a previous power-on of VM 2 used (that one
+# exits when its client goes away). "claim": note it as used.
+exporter_ready() {
+	local deadline=$(( $(now_ms) + $1 * 1000 )) used last
+	used=$(cat "$STATE/exporter.used" 2>/dev/null || echo 0)
+	while :; do
+		last=$(last_exporter)
+		case "$last" in
+		"UP "*) [ "${last#UP }" -gt "$used" ] && break ;;
+		esac
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		alive "$STATE/kvmbox.pid" || return 1
+		console_text "$STATE/kvmbox.log" | grep -q 'VMEDIA-KVMBOX FATAL' && return 1
+		sleep 0.1
+	done
+	[ "${2:-}" = claim ] && echo "${last#UP }" > "$STATE/exporter.used"
+	return 0
+}
+
+# --- VM 2 -------------------------------------------------------------------
+
+# target_on TAG LIMIT-SECONDS (0: none) [setsid]: power VM 2 on; its serial
+# console goes to $STATE/target$TAG-console.log (appended), SeaBIOS's debug
+# port to $STATE/target$TAG-seabios.log. Waits for the exporter first:
+# SeaBIOS scans USB once, at power-on.
+target_on() {
+	local tag=$1 limit=$2 launcher=()
+	alive "$STATE/target.pid" && { echo "target: already on" >&2; return 1; }
+	[ "${3:-}" = setsid ] && launcher=(setsid)
+	exporter_ready 60 claim || { echo "target: the exporter in VM 1 does not listen" >&2; return 1; }
+	TARGET_CONSOLE=$STATE/target$tag-console.log
+	TARGET_SEABIOS=$STATE/target$tag-seabios.log
+	"${launcher[@]}" timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg \
+		-m 256 -smp 1 -nodefaults -display none -vga std ${BOOT_TARGET_EXTRA:-} \
+		-chardev "file,id=ser,path=$TARGET_CONSOLE,append=on" -serial chardev:ser \
+		-chardev "file,id=dbg,path=$TARGET_SEABIOS" -device isa-debugcon,iobase=0x402,chardev=dbg \
+		-device qemu-xhci,id=hc \
+		-chardev "socket,id=ur,host=127.0.0.1,port=$USB_PORT" \
+		-device usb-redir,chardev=ur,bus=hc.0,bootindex=0 \
+		-monitor "unix:$STATE/target.mon,server,nowait" -pidfile "$STATE/target.pid" \
+		< /dev/null > "$STATE/target.qemu.log" 2>&1 &
+	local i=0
+	until alive "$STATE/target.pid"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || { cat "$STATE/target.qemu.log" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+# target_off: power VM 2 off (QEMU quits), then wait until VM 1 exports the
+# gadget again for the next power-on.
+target_off() {
+	alive "$STATE/target.pid" || return 0
+	stop_qemu "$STATE/target.pid" || return 1
+	# usbredirect notices its client is gone and exits; the loop restarts it.
+	exporter_ready 30 || { echo "target: the exporter did not restart" >&2; return 1; }
+}
