@@ -19,6 +19,8 @@ enum http_auth api_authorize(void *ctx, const char *method, const char *path,
 	if (app->cfg->public_status && !strcmp(path, "/status") &&
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
 		return HTTP_AUTH_ALLOW;
+	if (api_redfish_public(method, path))
+		return HTTP_AUTH_ALLOW;
 	switch (auth_check(app->auth, authorization, peer, who, who_size, retry_after)) {
 	case AUTH_OK: return HTTP_AUTH_ALLOW;
 	case AUTH_MISSING: return HTTP_AUTH_MISSING;

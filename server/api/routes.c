@@ -18,6 +18,10 @@ const struct http_route api_routes[] = {
 	{ "GET", "/downloads/*", api_downloads_get, NULL },
 	{ "DELETE", "/downloads/*", api_downloads_cancel, NULL },
 	{ "POST", "/sim/luns/*/host", api_sim_host, NULL },
+	{ "GET", "/redfish", api_redfish, NULL },
+	{ "GET", "/redfish/**", api_redfish, NULL },
+	{ "POST", "/redfish/**", api_redfish, NULL },
+	{ "PATCH", "/redfish/**", api_redfish, NULL },
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,401 @@
+"""Redfish VirtualMedia: driven with sushy (OpenStack Ironic's own Redfish
+client) and with plain requests. Every Redfish response is checked against
+the DMTF schema subsets in tests/redfish/ (and, through the `api` client,
+against api/openapi.yaml)."""
+import base64
+import json
+import os
+import subprocess
+import time
+
+import jsonschema
+import pytest
+import requests
+import sushy
+from sushy import connector as sushy_connector
+from sushy import exceptions as sushy_exc
+from sushy.resources.manager import virtual_media as sushy_vm
+
+from conftest import ROOT, VMEDIAD
+from origin import Origin
+
+SCHEMAS = os.path.join(ROOT, "tests", "redfish")
+MANAGER = "/redfish/v1/Managers/vmedia"
+SYSTEM = "/redfish/v1/Systems/target"
+PASSWORD = "correct horse battery"
+
+_store = {}
+for _f in os.listdir(SCHEMAS):
+    if _f.endswith(".json"):
+        with open(os.path.join(SCHEMAS, _f)) as fh:
+            _s = json.load(fh)
+        _store[_s["$id"]] = _s
+
+
+def _schema_for(path, body):
+    """The DMTF schema subset a Redfish body must follow."""
+    if "error" in body:
+        name = "redfish-error.v1_0_1.json"
+    elif "@odata.type" in body:
+        t = body["@odata.type"].lstrip("#").split(".")
+        name = "%s.%s.json" % (t[0], t[1]) if len(t) == 3 else "%s.json" % t[0]
+    elif path.rstrip("/") == "/redfish":
+        name = "redfish-versions.json"
+    elif "value" in body:
+        name = "odata-service.json"
+    else:
+        name = "action-response.json"
+    key = "http://vmedia.test/redfish/" + name
+    assert key in _store, "no schema %s for %s: %s" % (name, path, body)
+    return _store[key]
+
+
+def validate(resp):
+    """Checks a Redfish response: JSON, OData-Version, and its DMTF schema."""
+    if resp.request.method == "HEAD" or resp.status_code == 204:
+        return
+    if resp.status_code in (401, 429):     # the HTTP layer's, the project's own shape
+        return
+    assert resp.headers["Content-Type"].startswith("application/json"), resp.headers
+    assert resp.headers.get("OData-Version") == "4.0", resp.headers
+    body = resp.json()
+    schema = _schema_for(resp.request.path_url, body)
+    jsonschema.Draft202012Validator(
+        schema, resolver=jsonschema.RefResolver.from_schema(schema, store=_store),
+        format_checker=jsonschema.FormatChecker()).validate(body)
+    if "@odata.id" in body:
+        assert resp.request.path_url.rstrip("/") == body["@odata.id"].rstrip("/") or \
+            "/Monitor" in resp.request.path_url or "/Actions/" in resp.request.path_url
+
+
+def rf(api, method, path, **kw):
+    r = api.request(method, path, **kw)
+    validate(r)
+    return r
+
+
+def connect(srv, user=None, password=None):
+    conn = sushy_connector.Connector(srv.url, response_callback=validate)
+    return sushy.Sushy(srv.url, username=user, password=password, connector=conn)
+
+
+def members(root, system=False):
+    if system:
+        coll = sushy_vm.VirtualMediaCollection(root._conn, SYSTEM + "/VirtualMedia",
+                                               redfish_version=root.redfish_version, root=root)
+    else:
+        coll = root.get_manager(MANAGER).virtual_media
+    return sorted(coll.get_members(), key=lambda m: int(m.identity))
+
+
+def wait_for(fn, timeout=20, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.stop()
+
+
+@pytest.fixture
+def srv(make_server):
+    return make_server(["--luns", "2"])
+
+
+def test_every_resource_follows_its_dmtf_schema(srv):
+    api = srv.api
+    assert rf(api, "GET", "/redfish").json() == {"v1": "/redfish/v1/"}
+    root = rf(api, "GET", "/redfish/v1").json()
+    assert requests.get(srv.url + "/redfish/v1/").json() == root
+    for link in ("Systems", "Managers", "TaskService", "SessionService"):
+        rf(api, "GET", root[link]["@odata.id"])
+    rf(api, "GET", root["Links"]["Sessions"]["@odata.id"])
+    rf(api, "GET", "/redfish/v1/odata")
+    for owner in (SYSTEM, MANAGER):
+        parent = owner.rsplit("/", 1)[0]
+        assert rf(api, "GET", parent).json()["Members"] == [{"@odata.id": owner}]
+        res = rf(api, "GET", owner).json()
+        coll = rf(api, "GET", res["VirtualMedia"]["@odata.id"]).json()
+        assert coll["Members@odata.count"] == 2
+        for m in coll["Members"]:
+            r = rf(api, "GET", m["@odata.id"])
+            vm = r.json()
+            assert r.headers["ETag"] == vm["@odata.etag"]
+            assert "PATCH" in r.headers["Allow"]
+            assert vm["MediaTypes"] == ["CD", "USBStick"]
+            assert vm["Inserted"] is False and vm["Image"] is None
+            assert vm["ConnectedVia"] == "NotConnected" and vm["TransferMethod"] == "Upload"
+            for a in ("#VirtualMedia.InsertMedia", "#VirtualMedia.EjectMedia"):
+                assert vm["Actions"][a]["target"].startswith(m["@odata.id"] + "/Actions/")
+    rf(api, "GET", "/redfish/v1/TaskService/Tasks")
+    # Errors have Redfish's shape and fitting statuses.
+    for path in ("/redfish/v1/Chassis", SYSTEM + "/VirtualMedia/2", "/redfish/v1/Systems/other",
+                 MANAGER + "/VirtualMedia/01", "/redfish/v1/TaskService/Tasks/99"):
+        r = rf(api, "GET", path)
+        assert r.status_code == 404, path
+        assert r.json()["error"]["code"].endswith(".ResourceNotFound")
+    r = rf(api, "POST", SYSTEM, json={})
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+    assert r.json()["error"]["code"].endswith(".OperationNotAllowed")
+
+
+def test_sushy_discovers_virtual_media_on_manager_and_system(srv):
+    root = connect(srv, "anyone", "anything")
+    assert root.redfish_version == "1.6.0"
+    mgr = root.get_manager(MANAGER)
+    assert mgr.identity == "vmedia"
+    sys_ = root.get_system(SYSTEM)
+    assert sys_.identity == "target"
+    for system in (False, True):
+        ms = members(root, system)
+        assert [m.identity for m in ms] == ["0", "1"]
+        for m in ms:
+            assert set(m.media_types) == {sushy.VirtualMediaType.CD,
+                                          sushy.VirtualMediaType.USB_STICK}
+            assert m.inserted is False and m.image is None
+            assert m.transfer_method == sushy.TransferMethod.UPLOAD
+
+
+def test_sushy_inserts_a_url_then_ejects(srv, origin):
+    data = os.urandom(300 << 10)
+    origin.add("boot.iso", data)
+    url = origin.url + "/files/boot.iso"
+    root = connect(srv, "u", "p")
+    vm = members(root)[0]
+    vm.insert_media(url)                # Ironic's call: inserted, write-protected
+    vm.refresh()
+    wait_for(lambda: (vm.refresh() or vm.inserted), what="the insert")
+    assert vm.image == url and vm.image_name == "boot.iso"
+    assert vm.write_protected is True
+    assert vm.connected_via == sushy.ConnectedVia.URI
+    lun = srv.api.get("/luns/0").json()
+    assert lun["image"] == "boot.iso" and lun["cdrom"] is True and lun["ro"] is True
+    assert srv.api.get("/images/boot.iso").content == data
+    # The system's view of the same LUN agrees.
+    assert members(root, system=True)[0].inserted is True
+    vm.eject_media()
+    vm.refresh()
+    assert vm.inserted is False and vm.image is None
+    assert srv.api.get("/luns/0").json()["state"] == "empty"
+    # Inserting the same URL again fetches it again: the origin's new content.
+    data2 = os.urandom(1000)
+    origin.add("boot.iso", data2)
+    vm.insert_media(url)
+    wait_for(lambda: (vm.refresh() or vm.inserted), what="the second insert")
+    assert srv.api.get("/images/boot.iso").content == data2
+
+
+def test_sushy_inserts_a_stored_image_at_once(srv):
+    api = srv.api
+    assert api.put("/images/disk.img", data=b"\0" * 4096).status_code == 201
+    root = connect(srv, "u", "p")
+    vm = members(root, system=True)[1]
+    vm.insert_media("disk.img", write_protected=False)
+    vm.refresh()                        # no waiting: a stored image goes in at once
+    assert vm.inserted is True and vm.image == "disk.img" and vm.write_protected is False
+    assert vm.connected_via == sushy.ConnectedVia.APPLET
+    lun = api.get("/luns/1").json()
+    assert lun["image"] == "disk.img" and lun["cdrom"] is False and lun["ro"] is False
+    # MediaType CD makes a CD-ROM of any image.
+    vm.eject_media()
+    r = rf(api, "POST", SYSTEM + "/VirtualMedia/1/Actions/VirtualMedia.InsertMedia",
+           json={"Image": "disk.img", "MediaType": "CD"})
+    assert r.status_code == 200
+    assert api.get("/luns/1").json()["cdrom"] is True
+    # A second insert while one is in: 409.
+    with pytest.raises(sushy_exc.HTTPError) as e:
+        vm.insert_media("disk.img")
+    assert e.value.status_code == 409 and e.value.code.endswith(".ResourceInUse")
+
+
+def test_slow_download_is_a_task_and_completes_without_polling(srv, origin):
+    origin.add("slow.iso", os.urandom(60000))
+    url = origin.url + "/slow/slow.iso?bps=20000"          # about 3 s
+    api = srv.api
+    r = rf(api, "POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia",
+           json={"Image": url})
+    assert r.status_code == 202
+    task = r.json()
+    assert task["TaskState"] in ("New", "Running")
+    assert r.headers["Location"] == task["@odata.id"]
+    monitor = task["TaskMonitor"]
+    assert monitor == task["@odata.id"] + "/Monitor"
+    vm = rf(api, "GET", MANAGER + "/VirtualMedia/0").json()
+    assert vm["Inserted"] is False and vm["Image"] == url and vm["Status"]["State"] == "Starting"
+    for p in (monitor, task["@odata.id"]):
+        m = rf(api, "GET", p)
+        assert m.status_code == 202 and m.json()["Id"] == task["Id"]
+    # Nobody polls from here: the insert happens anyway.
+    wait_for(lambda: api.get("/luns/0").json()["state"] == "inserted", what="the insert")
+    t = rf(api, "GET", task["@odata.id"]).json()
+    assert t["TaskState"] == "Completed" and t["PercentComplete"] == 100 and "EndTime" in t
+    m = rf(api, "GET", monitor)
+    assert m.status_code == 200
+    assert any(x["MessageId"].endswith("TaskCompletedOK") for x in m.json()["@Message.ExtendedInfo"])
+    ids = [x["@odata.id"] for x in rf(api, "GET", "/redfish/v1/TaskService/Tasks").json()["Members"]]
+    assert task["@odata.id"] in ids
+
+
+def test_sushy_waits_on_the_task_monitor(srv, origin):
+    origin.add("slow2.iso", os.urandom(40000))
+    root = connect(srv, "u", "p")
+    vm = members(root)[1]
+    target = vm._actions.insert_media.target_uri
+    resp = root._conn.post(target, data={"Image": origin.url + "/slow/slow2.iso?bps=20000"},
+                           blocking=True, timeout=30)
+    assert resp.status_code == 200
+    vm.refresh()
+    assert vm.inserted is True and vm.image_name == "slow2.iso"
+
+
+def test_eject_wins_over_a_host_lock_and_says_so(srv):
+    api = srv.api
+    api.put("/images/a.iso", data=b"x" * 2048)
+    root = connect(srv, "u", "p")
+    vm = members(root)[0]
+    vm.insert_media("a.iso")
+    assert api.post("/sim/luns/0/host?lock=1").json()["locked"] is True
+    assert api.post("/luns/0/eject").status_code == 409      # the lock is real
+    r = rf(api, "POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.EjectMedia")
+    assert r.status_code == 200
+    msgs = r.json()["@Message.ExtendedInfo"]
+    forced = [m for m in msgs if m["MessageId"] == "Vmedia.1.0.ForcedEject"]
+    assert forced and forced[0]["Severity"] == "Warning" and "by force" in forced[0]["Message"]
+    lun = api.get("/luns/0").json()
+    assert lun["state"] == "empty" and lun["last_eject"]["forced"] is True
+    # And through sushy, again locked.
+    vm.insert_media("a.iso")
+    api.post("/sim/luns/0/host?lock=1")
+    vm.eject_media()
+    vm.refresh()
+    assert vm.inserted is False
+    # Ejecting an empty LUN is fine.
+    vm.eject_media()
+
+
+def test_bad_image_values_are_redfish_errors(make_server, origin):
+    srv = make_server(["--luns", "2", "--api-wait-ms", "10000"])
+    root = connect(srv, "u", "p")
+    vm = members(root)[0]
+    cases = [("ftp://example.org/x.iso", "ActionParameterValueFormatError"),
+             ("../etc/passwd", "ActionParameterValueFormatError"),
+             ("missing.iso", "ResourceMissingAtURI"),
+             (origin.url + "/", "ActionParameterValueFormatError"),
+             (origin.url + "/files/absent.iso", "ResourceMissingAtURI")]
+    for image, key in cases:
+        with pytest.raises(sushy_exc.BadRequestError) as e:
+            vm.insert_media(image)
+        assert e.value.code.endswith("." + key), (image, e.value.body)
+        info = e.value.body["@Message.ExtendedInfo"]
+        assert info[-1]["RelatedProperties"] == ["#/Image"], info
+    vm.refresh()
+    assert vm.inserted is False
+    api = srv.api
+    target = MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia"
+    for body, key in (({}, "ActionParameterMissing"), ({"Image": 3}, "ActionParameterValueTypeError"),
+                      ({"Image": "a.iso", "Colour": "red"}, "ActionParameterUnknown"),
+                      ({"Image": "a.iso", "TransferMethod": "Stream"}, "ActionParameterNotSupported"),
+                      ({"Image": "a.iso", "MediaType": "Floppy"}, "ActionParameterNotSupported")):
+        r = rf(api, "POST", target, json=body)
+        assert r.status_code == 400 and r.json()["error"]["code"].endswith("." + key), (body, r.json())
+    # A stored image of that name that came from elsewhere is never overwritten.
+    api.put("/images/mine.iso", data=b"m" * 100)
+    origin.add("mine.iso", b"other")
+    r = rf(api, "POST", target, json={"Image": origin.url + "/files/mine.iso"})
+    assert r.status_code == 409 and r.json()["error"]["code"].endswith(".ResourceAlreadyExists")
+    assert api.get("/images/mine.iso").content == b"m" * 100
+
+
+def test_patch_inserts_and_ejects_with_etags(srv):
+    api = srv.api
+    api.put("/images/p.img", data=b"p" * 1024)
+    path = SYSTEM + "/VirtualMedia/0"
+    etag = rf(api, "GET", path).headers["ETag"]
+    r = rf(api, "PATCH", path, json={"Image": "p.img", "Inserted": True, "WriteProtected": False},
+           headers={"If-Match": etag})
+    assert r.status_code == 200
+    vm = rf(api, "GET", path)
+    assert vm.json()["Inserted"] is True and vm.json()["WriteProtected"] is False
+    assert vm.headers["ETag"] != etag
+    r = rf(api, "PATCH", path, json={"Image": None, "Inserted": False}, headers={"If-Match": etag})
+    assert r.status_code == 412 and r.json()["error"]["code"].endswith(".PreconditionFailed")
+    r = rf(api, "PATCH", path, json={"Image": None, "Inserted": False},
+           headers={"If-Match": vm.headers["ETag"]})
+    assert r.status_code == 200
+    assert api.get("/luns/0").json()["state"] == "empty"
+    # Inserted false attaches without inserting; Inserted true then inserts.
+    r = rf(api, "PATCH", path, json={"Image": "p.img", "Inserted": False})
+    assert r.status_code == 200
+    vm = rf(api, "GET", path).json()
+    assert vm["Inserted"] is False and vm["ImageName"] == "p.img"
+    assert api.get("/luns/0").json()["state"] == "empty"
+    assert rf(api, "PATCH", path, json={"Inserted": True}).status_code == 200
+    lun = api.get("/luns/0").json()
+    assert lun["image"] == "p.img" and lun["ro"] is True      # WriteProtected defaults to true
+    assert rf(api, "PATCH", path, json={"WriteProtected": True}).status_code == 200
+    for body, code, key in (({"Colour": 1}, 400, "PropertyUnknown"),
+                            ({"Id": "7"}, 400, "PropertyNotWritable"),
+                            ({"Inserted": "yes"}, 400, "PropertyValueTypeError"),
+                            ({"WriteProtected": False}, 409, "ResourceInUse")):
+        r = rf(api, "PATCH", path, json=body)
+        assert r.status_code == code and r.json()["error"]["code"].endswith("." + key), body
+
+
+def test_eject_cancels_a_pending_download(srv, origin):
+    origin.add("long.iso", os.urandom(200000))
+    api = srv.api
+    r = rf(api, "POST", MANAGER + "/VirtualMedia/1/Actions/VirtualMedia.InsertMedia",
+           json={"Image": origin.url + "/slow/long.iso?bps=20000"})
+    assert r.status_code == 202
+    task = r.headers["Location"]
+    r = rf(api, "POST", MANAGER + "/VirtualMedia/1/Actions/VirtualMedia.EjectMedia", json={})
+    assert r.status_code == 200
+    assert rf(api, "GET", task).json()["TaskState"] == "Cancelled"
+    time.sleep(0.5)
+    assert api.get("/luns/1").json()["state"] == "empty"
+    assert rf(api, "GET", MANAGER + "/VirtualMedia/1").json()["Image"] is None
+
+
+@pytest.fixture
+def secured(make_server, tmpdir_path):
+    path = os.path.join(tmpdir_path, "credentials")
+    out = subprocess.run([VMEDIAD, "--auth-file", path, "--add-user", "ironic"],
+                         input=PASSWORD + "\n", capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return make_server(["--auth-file", path, "--luns", "2"])
+
+
+def test_authentication_basic_for_sushy_and_401_without(secured):
+    srv = secured
+    # The service root is public (DSP0266); everything else needs credentials.
+    assert requests.get(srv.url + "/redfish/v1/").status_code == 200
+    assert requests.get(srv.url + "/redfish").status_code == 200
+    for method, path in (("GET", "/redfish/v1/Systems"), ("GET", MANAGER + "/VirtualMedia/0"),
+                         ("POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.EjectMedia"),
+                         ("PATCH", SYSTEM + "/VirtualMedia/0"), ("GET", "/redfish/v1/TaskService")):
+        r = srv.api.request(method, path, json={})
+        assert r.status_code == 401, (method, path)
+        assert "Basic" in r.headers["WWW-Authenticate"]
+    root = connect(srv, "ironic", PASSWORD)
+    # No session (the service offers none): sushy fell back to HTTP Basic.
+    assert root._conn._session.auth == ("ironic", PASSWORD)
+    assert "X-Auth-Token" not in root._conn._session.headers
+    vm = members(root)[0]
+    assert vm.inserted is False
+    srv.api.put("/images/x.iso", data=b"x", auth=("ironic", PASSWORD))
+    vm.insert_media("x.iso")
+    vm.refresh()
+    assert vm.inserted is True
+    bad = connect(srv, "ironic", "wrong password")
+    with pytest.raises(sushy_exc.AccessError):
+        bad.get_manager(MANAGER)
+    hdr = {"Authorization": "Basic " + base64.b64encode(b"ironic:" + PASSWORD.encode()).decode()}
+    assert requests.get(srv.url + "/redfish/v1/Systems", headers=hdr).status_code == 200
