@@ -114,6 +114,17 @@ kvmbox_start() {
 		-device virtio-net-pci,netdev=n0 \
 		< /dev/null > "$STATE/kvmbox.qemu.log" 2>&1 &
 	API=http://127.0.0.1:$API_PORT
+	wait_pidfile "$STATE/kvmbox.pid" "$STATE/kvmbox.qemu.log"
+}
+
+# wait_pidfile PIDFILE QEMU-LOG: wait (10 s at most) until that QEMU runs.
+wait_pidfile() {
+	local i=0
+	until alive "$1"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || { echo "boot: QEMU did not start: $(tail -3 "$2")" >&2; return 1; }
+		sleep 0.1
+	done
 }
 
 load_ports() {
@@ -170,12 +181,7 @@ target_on() {
 		-device usb-redir,chardev=ur,bus=hc.0,bootindex=0 \
 		-monitor "unix:$STATE/target.mon,server,nowait" -pidfile "$STATE/target.pid" \
 		< /dev/null > "$STATE/target.qemu.log" 2>&1 &
-	local i=0
-	until alive "$STATE/target.pid"; do
-		i=$((i + 1))
-		[ $i -le 100 ] || { cat "$STATE/target.qemu.log" >&2; return 1; }
-		sleep 0.1
-	done
+	wait_pidfile "$STATE/target.pid" "$STATE/target.qemu.log"
 }
 
 # target_off: power VM 2 off (QEMU quits), then wait until VM 1 exports the

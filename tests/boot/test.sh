@@ -1,0 +1,280 @@
+#!/bin/bash
+# test.sh: `make boot-test`: a real (virtual) computer boots from vmediad's
+# gadget. See README.md for what each check proves.
+# Output: "PASS name", "FAIL name: reason", "TIME name figure" lines, and last
+# "boot: N passed, N failed"; exit 1 on any failure.
+# Environment: BOOT_TIMEOUT (seconds for the whole run once the kernel is
+# cached, default 600), VMEDIA_CACHE (see tests/vm), BOOT_KEEP=1 keeps the
+# VMs running at the end (for debugging; stop them with the pids printed).
+set -u
+
+boot_dir=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "${VMEDIA_CACHE:-/var/cache/vmedia}/logs"
+STATE=$(mktemp -d "${VMEDIA_CACHE:-/var/cache/vmedia}/logs/boot.XXXXXX")
+# shellcheck source=lib.sh
+. "$boot_dir/lib.sh"
+
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+timing() { echo "TIME $1 $2"; }
+info() { echo "boot: $*" >&2; }
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -n "${watchdog:-}" ] && kill "$watchdog" 2>/dev/null
+	if [ "${BOOT_KEEP:-0}" != 1 ]; then
+		stop_qemu "$STATE/target.pid"
+		stop_qemu "$STATE/kvmbox.pid"
+	fi
+	if [ -n "${timed_out:-}" ]; then
+		fail "$timed_out" "gave up: the whole test overran ${BOOT_TIMEOUT:-600} s"
+	fi
+	# Old runs' logs: keep the last five.
+	ls -dt "$cache"/logs/boot.* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+	echo "boot: logs in $STATE" >&2
+	[ "$rc" != 0 ] && [ "$failed" = 0 ] && fail "${current:-setup}" "aborted (exit $rc)"
+	echo "boot: $passed passed, $failed failed"
+	[ "$failed" = 0 ] || exit 1
+	exit 0
+}
+trap finish EXIT
+trap 'timed_out=${current:-setup}; exit 1' USR1
+trap 'exit 130' INT TERM
+
+# The kernel first (a cold cache builds it: minutes), then the clock starts.
+vm_kernel 6.1 > /dev/null || { fail kernel "tests/vm/build-kernel.sh 6.1 patched failed"; exit 1; }
+( trap 'kill $s 2>/dev/null; exit 0' TERM
+  sleep "${BOOT_TIMEOUT:-600}" & s=$!; wait $s; kill -USR1 $$ ) &
+watchdog=$!
+
+# http METHOD PATH [JSON]: prints the status code; the body goes to $STATE/http.out.
+http() {
+	local args=(-s --max-time 30 -o "$STATE/http.out" -w '%{http_code}' -X "$1")
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+	curl "${args[@]}" "$API$2"
+}
+field() { jq -r "$1" "$STATE/http.out" 2>/dev/null; }
+body() { tr -d '\n' < "$STATE/http.out" | cut -c1-300; }
+
+# after_line LOG N: the console of LOG from line N+1 on (cleaned).
+after_line() { console_text "$1" | tail -n +"$(($2 + 1))"; }
+lines_of() { console_text "$1" | wc -l; }
+
+# bad_read_after LOG N NONCE: the first line after line N that shows a read
+# gone wrong: GRUB's error, our READ-FAIL line, or text that is not a probe.
+bad_read_after() {
+	after_line "$1" "$2" | grep -v -E "^(VMEDIA-PROBE $3 [0-9]+)?\$" | head -1
+}
+
+# wait_bad_read LOG N NONCE SECONDS: wait for bad_read_after; 1 on timeout.
+wait_bad_read() {
+	local deadline=$(( $(now_ms) + $4 * 1000 ))
+	until [ -n "$(bad_read_after "$1" "$2" "$3")" ]; do
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		alive "$STATE/target.pid" || return 1
+		sleep 0.05
+	done
+}
+
+# boot_target TAG NAME KIND: power VM 2 on, wait for the marker; checks NAME.
+# KIND is cd or disk. Sets boot_ms (from $t_insert).
+boot_target() {
+	local tag=$1 name=$2 kind=$3 type bootmsg
+	current=$name
+	if ! target_on "$tag" 300; then
+		fail "$name" "VM 2 did not start: $(tail -3 "$STATE/target.qemu.log" 2>/dev/null)"
+		return 1
+	fi
+	if ! wait_line "$TARGET_CONSOLE" "^VMEDIA-MARKER $nonce " 120 "$STATE/target.pid"; then
+		fail "$name" "no marker on VM 2's serial console in 120 s (console: $TARGET_CONSOLE; last: $(console_text "$TARGET_CONSOLE" | tail -2 | tr '\n' '|'))"
+		return 1
+	fi
+	boot_ms=$(( $(now_ms) - t_insert ))
+	pass "$name"
+	# SeaBIOS names the gadget, with the SCSI type the LUN has.
+	case "$kind" in
+	cd) type=5; bootmsg='Booting from DVD/CD' ;;
+	disk) type=0; bootmsg='Booting from Hard Disk' ;;
+	esac
+	current=$name-seabios
+	if grep -a -q "USB MSC vendor='vmedia' product='Virtual Media' rev='[^']*' type=$type removable=1" "$TARGET_SEABIOS" &&
+		grep -a -q "^$bootmsg" "$TARGET_SEABIOS"; then
+		pass "$name-seabios"
+	else
+		fail "$name-seabios" "SeaBIOS log lacks USB MSC vendor='vmedia' ... type=$type or '$bootmsg': $(grep -a -E 'USB MSC|^Booting' "$TARGET_SEABIOS" | tr '\n' '|')"
+	fi
+	# It reads from the medium while it runs (GRUB every 3 s).
+	current=$name-reads
+	if wait_line "$TARGET_CONSOLE" "^VMEDIA-PROBE $nonce 1\$" 60 "$STATE/target.pid"; then
+		pass "$name-reads"
+	else
+		fail "$name-reads" "GRUB did not read /vmedia/probe1.txt from the medium in 60 s"
+		return 1
+	fi
+}
+
+# --- VM 1 --------------------------------------------------------------------
+current=kvmbox-up
+t0=$(now_ms)
+if ! kvmbox_start "${BOOT_TIMEOUT:-600}" || ! exporter_ready 240; then
+	fail kvmbox-up "VM 1 did not get to exporting the gadget in 240 s: $(console_text "$STATE/kvmbox.log" | grep -E 'VMEDIA-KVMBOX|error|Kernel panic' | tail -3 | tr '\n' '|') $(tail -2 "$STATE/kvmbox.qemu.log" | tr '\n' ' ')"
+	exit 1
+fi
+code=$(http GET /status)
+strategy=$(field .backend.features.eject_strategy)
+if [ "$code" = 200 ] && [ "$(field .backend.name)" = configfs ] && [ "$(field .backend.simulated)" = false ]; then
+	pass kvmbox-up
+	timing kvmbox_boot_to_exporter_ms $(( $(now_ms) - t0 ))
+else
+	fail kvmbox-up "GET /status through the forwarded port: $code $(body)"
+	exit 1
+fi
+
+# --- the image ---------------------------------------------------------------
+current=upload
+nonce=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+iso=$STATE/vmedia-boot.iso
+"$boot_dir/make-iso.sh" "$iso" "$nonce" || { fail upload "grub-mkrescue failed"; exit 1; }
+code=$(curl -s --max-time 60 -o "$STATE/http.out" -w '%{http_code}' -T "$iso" "$API/images/vmedia-boot.iso")
+want_sha=$(sha256sum "$iso" | cut -d' ' -f1)
+if [ "$code" = 201 ] && [ "$(field .sha256)" = "$want_sha" ]; then
+	pass upload
+else
+	fail upload "PUT /images/vmedia-boot.iso: $code $(body) (want 201, sha256 $want_sha)"
+	exit 1
+fi
+
+# --- CD-ROM boot -------------------------------------------------------------
+current=insert-cdrom
+exporter_ready 60
+t_insert=$(now_ms)
+code=$(http POST /luns/0/insert '{"image":"vmedia-boot.iso"}')
+if [ "$code" = 200 ] && [ "$(field .cdrom)" = true ] && [ "$(field .state)" = inserted ]; then
+	pass insert-cdrom
+else
+	fail insert-cdrom "POST /luns/0/insert: $code $(body)"
+	exit 1
+fi
+boot_target 1 cdrom-boot cd || exit 1
+timing insert_to_marker_ms "$boot_ms"
+
+# Plain eject while GRUB runs from the medium. SeaBIOS never sends PREVENT
+# MEDIUM REMOVAL (nor does GRUB, which reads through int 13h), so the LUN is
+# not locked and the plain eject goes through; the target's reads then fail.
+current=plain-eject-unlocked
+n=$(lines_of "$TARGET_CONSOLE")
+t0=$(now_ms)
+code=$(http POST /luns/0/eject)
+if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.forced)" = false ] &&
+	[ "$(field .last_eject.ok)" = true ]; then
+	pass plain-eject-unlocked
+	info "plain eject: 200, method $(field .last_eject.method), locked=$(field .locked)"
+elif [ "$code" = 409 ]; then
+	fail plain-eject-unlocked "409: the target locked the medium (PREVENT MEDIUM REMOVAL); SeaBIOS+GRUB were not seen doing that before: $(body)"
+else
+	fail plain-eject-unlocked "POST /luns/0/eject: $code $(body)"
+fi
+current=plain-eject-target-fails
+if wait_bad_read "$TARGET_CONSOLE" "$n" "$nonce" 90; then
+	timing plain_eject_to_target_failure_ms $(( $(now_ms) - t0 ))
+	info "target after the plain eject: $(bad_read_after "$TARGET_CONSOLE" "$n" "$nonce" | cut -c1-80 | cat -v)"
+	pass plain-eject-target-fails
+else
+	fail plain-eject-target-fails "the target kept reading (or died) for 90 s after the eject: $(after_line "$TARGET_CONSOLE" "$n" | tail -2 | tr '\n' '|')"
+fi
+
+# --- forced eject while the target runs from the medium ----------------------
+# SeaBIOS does not recover from the failed transfers: power-cycle the target.
+current=cdrom-reboot
+if ! target_off; then
+	fail cdrom-reboot "could not power VM 2 off / the exporter did not come back"
+	exit 1
+fi
+exporter_ready 60
+t_insert=$(now_ms)
+code=$(http POST /luns/0/insert '{"image":"vmedia-boot.iso"}')
+[ "$code" = 200 ] || { fail cdrom-reboot "re-insert: $code $(body)"; exit 1; }
+boot_target 2 cdrom-reboot cd || exit 1
+
+current=force-eject
+# Let a read or two go by so the eject lands while GRUB is in its loop.
+wait_line "$TARGET_CONSOLE" "^VMEDIA-PROBE $nonce 2\$" 30 "$STATE/target.pid"
+n=$(lines_of "$TARGET_CONSOLE")
+t0=$(now_ms)
+code=$(http POST '/luns/0/eject?force=1')
+method=$(field .last_eject.method)
+elapsed=$(field .last_eject.elapsed_ms)
+if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.forced)" = true ] &&
+	[ "$(field .last_eject.ok)" = true ] && [ -n "$strategy" ] && [ "$method" = "$strategy" ] &&
+	[[ "$elapsed" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+	pass force-eject
+	timing force_eject_kernel_ms "$(printf %.2f "$elapsed")"
+else
+	fail force-eject "POST /luns/0/eject?force=1: $code $(body) (want 200, state empty, method $strategy)"
+fi
+current=force-eject-reported
+code=$(http GET /luns/0)
+if [ "$code" = 200 ] && [ "$(field .image)" = null ] && [ "$(field .last_eject.method)" = "$method" ] &&
+	[ "$(field .last_eject.elapsed_ms)" = "$elapsed" ] && [ "$(field .last_eject.forced)" = true ]; then
+	pass force-eject-reported
+	info "GET /luns/0 last_eject: $(jq -c .last_eject "$STATE/http.out")"
+else
+	fail force-eject-reported "GET /luns/0: $code $(body)"
+fi
+current=force-eject-target-fails
+if wait_bad_read "$TARGET_CONSOLE" "$n" "$nonce" 90; then
+	timing force_eject_to_target_failure_ms $(( $(now_ms) - t0 ))
+	info "target after the forced eject: $(bad_read_after "$TARGET_CONSOLE" "$n" "$nonce" | cut -c1-80 | cat -v)"
+	if wait_line "$TARGET_CONSOLE" '^VMEDIA-READ-FAIL [0-9]+$' 90 "$STATE/target.pid"; then
+		pass force-eject-target-fails
+	else
+		fail force-eject-target-fails "GRUB showed an error but its read did not fail: $(after_line "$TARGET_CONSOLE" "$n" | tail -3 | tr '\n' '|')"
+	fi
+else
+	fail force-eject-target-fails "the target kept reading (or died) for 90 s after the forced eject: $(after_line "$TARGET_CONSOLE" "$n" | tail -2 | tr '\n' '|')"
+fi
+
+# --- flash mode: the same hybrid image as a removable disk -------------------
+current=insert-flash
+if ! target_off; then
+	fail insert-flash "could not power VM 2 off / the exporter did not come back"
+	exit 1
+fi
+exporter_ready 60
+t_insert=$(now_ms)
+code=$(http POST /luns/0/insert '{"image":"vmedia-boot.iso","cdrom":false}')
+if [ "$code" = 200 ] && [ "$(field .cdrom)" = false ] && [ "$(field .state)" = inserted ]; then
+	pass insert-flash
+else
+	fail insert-flash "POST /luns/0/insert cdrom=false: $code $(body)"
+	exit 1
+fi
+if boot_target 3 flash-boot disk; then
+	timing insert_to_marker_flash_ms "$boot_ms"
+	current=flash-boot-root
+	root=$(console_text "$TARGET_CONSOLE" | sed -n "s/^VMEDIA-MARKER $nonce root=//p" | head -1)
+	case "$root" in
+	hd*) pass flash-boot-root ;;
+	*) fail flash-boot-root "GRUB's root is '$root', want a hard disk (hdN)" ;;
+	esac
+fi
+
+# --- clean-up ----------------------------------------------------------------
+current=cleanup
+if [ "${BOOT_KEEP:-0}" = 1 ]; then
+	info "BOOT_KEEP=1: VM 1 pid $(cat "$STATE/kvmbox.pid"), VM 2 pid $(cat "$STATE/target.pid" 2>/dev/null)"
+	exit 0
+fi
+pids="$(cat "$STATE/target.pid" "$STATE/kvmbox.pid" 2>/dev/null)"
+stop_qemu "$STATE/target.pid"
+stop_qemu "$STATE/kvmbox.pid"
+left=""
+for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+if [ -z "$left" ]; then
+	pass cleanup
+else
+	fail cleanup "QEMU still running:$left"
+fi
