@@ -28,7 +28,7 @@ while getopts "k:s:j:" opt; do
 	esac
 done
 if [ -z "$scenarios" ]; then
-	scenarios=$(cd "$here/scenarios" && ls *.sh | sed 's/\.sh$//' | sort -V)
+	scenarios=$(cd "$here/scenarios" && ls *.sh | sed 's/\.sh$//' | sort -t- -k1,1V -k2)
 fi
 
 . "$here/host-lib.sh"
