@@ -30,8 +30,8 @@ suite_unit() {
 		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
 		local rc=$?
 		local ok nok
-		ok=$(grep -c '^ok ' "$log")
-		nok=$(grep -c '^not ok ' "$log")
+		ok=$(grep -ac '^ok ' "$log")
+		nok=$(grep -ac '^not ok ' "$log")
 		if [ "$rc" != 0 ] && [ "$nok" = 0 ]; then nok=1; fi	# crashed
 		p=$((p + ok)); f=$((f + nok))
 		[ "$nok" = 0 ] || { echo "--- $t failed:"; cat "$log"; }
@@ -49,7 +49,7 @@ pytest_suite() {
 	env "${envs[@]}" "$PY" -m pytest -q -p no:cacheprovider -rfE "$@" >"$log" 2>&1
 	local rc=$?
 	local line p f e
-	line=$(grep -E '[0-9]+ (passed|failed|errors?)' "$log" | tail -1)
+	line=$(grep -aE '[0-9]+ (passed|failed|errors?)' "$log" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
 	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
 	e=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+')
@@ -97,11 +97,11 @@ suite_vm() {
 	local log=$OUT/vm.log
 	make --no-print-directory vm-test >"$log" 2>&1
 	local rc=$? line p f
-	line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	line=$(grep -aE '^vm: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 	p=$(sed -nE 's/^vm: ([0-9]+) passed.*/\1/p' <<<"$line"); p=${p:-0}
 	f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line"); f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-	grep -E '^(PASS|FAIL) ' "$log"
+	grep -aE '^(PASS|FAIL) ' "$log"
 	[ "$f" = 0 ] || { echo "--- vm failed (full log: $log):"; tail -80 "$log"; }
 	record vm "$p" "$f"
 }
@@ -111,7 +111,7 @@ suite_fuzz() {
 	local log=$OUT/fuzz.log
 	make --no-print-directory fuzz-smoke >"$log" 2>&1
 	local rc=$? line p f
-	line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	line=$(grep -aE '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
 	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
@@ -124,11 +124,11 @@ suite_boot() {
 	local log=$OUT/boot.log
 	make --no-print-directory boot-test >"$log" 2>&1
 	local rc=$? line p f
-	line=$(grep -E '^boot: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	line=$(grep -aE '^boot: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
 	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-	grep -E '^(PASS|FAIL|TIME) ' "$log"
+	grep -aE '^(PASS|FAIL|TIME) ' "$log"
 	[ "$f" = 0 ] || { echo "--- boot failed (full log: $log):"; tail -80 "$log"; }
 	record boot "$p" "$f"
 }
