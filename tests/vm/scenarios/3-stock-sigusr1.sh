@@ -24,12 +24,7 @@ sleep 2
 info "lun.0/$attr blocked in D state for 2 s"
 
 kill -USR1 "$pid"
-i=0
-while running $tw; do
-	i=$((i + 1))
-	[ $i -le 50 ] || fail "SIGUSR1 did not release lun.0/$attr"
-	sleep 0.1
-done
+wait_for "! running $tw" 5 "SIGUSR1 to release lun.0/$attr"
 out=$(cat /tmp/tw.out)
 info "after SIGUSR1: $out"
 [ "$(twrite_field "$out" "$(lun 0)/$attr" result)" = ok ] || fail "lun.0/$attr after SIGUSR1: $out"
