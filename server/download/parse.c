@@ -10,10 +10,19 @@
 
 void download_redact_url(const char *url, char *out, size_t size)
 {
-	const char *scheme = strstr(url, "://");
-	const char *auth = scheme ? scheme + 3 : url;
-	size_t hostpart = strcspn(auth, "/?#");
+	const char *p = url, *auth = url;
+	size_t hostpart;
 	const char *at = NULL;
+
+	/* "scheme:" then any number of slashes: libcurl also takes "http:/x"
+	 * and "http:\\x" as a host, credentials and all. */
+	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	if (*p == ':' && p > url)
+		auth = p + 1;
+	while (*auth == '/' || *auth == '\\')
+		auth++;
+	hostpart = strcspn(auth, "/?#\\");
 
 	/* The last '@' before the path ends the credentials. */
 	for (size_t i = 0; i < hostpart; i++)

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include "download/download.h"
 
 static void test_credentials_are_redacted(void **state)
@@ -20,6 +22,11 @@ static void test_credentials_are_redacted(void **state)
 	assert_string_equal(out, "http://host/path@x");
 	download_redact_url("http://host", out, sizeof(out));
 	assert_string_equal(out, "http://host");
+	/* Found by the fuzzer: libcurl accepts one slash, or backslashes. */
+	download_redact_url("http:/u:pw@host/", out, sizeof(out));
+	assert_string_equal(out, "http:/***@host/");
+	download_redact_url("http:\\\\u:pw@host/", out, sizeof(out));
+	assert_null(strstr(out, "pw"));
 }
 
 static void test_content_disposition_names(void **state)
