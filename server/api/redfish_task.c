@@ -67,10 +67,9 @@ void rf_staged_get(unsigned lun, char *name, size_t size, bool *ro, bool *cdrom)
 {
 	pthread_mutex_lock(&_lock);
 	snprintf(name, size, "%s", lun < GADGET_MAX_LUNS ? _staged[lun].name : "");
-	if (lun < GADGET_MAX_LUNS) {
-		*ro = _staged[lun].ro;
-		*cdrom = _staged[lun].cdrom;
-	}
+	/* Nothing attached: what an insert would default to (write-protected). */
+	*ro = lun < GADGET_MAX_LUNS && _staged[lun].name[0] ? _staged[lun].ro : true;
+	*cdrom = lun < GADGET_MAX_LUNS && _staged[lun].cdrom;
 	pthread_mutex_unlock(&_lock);
 }
 

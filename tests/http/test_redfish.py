@@ -306,6 +306,9 @@ def test_bad_image_values_are_redfish_errors(make_server, origin):
                       ({"Image": "a.iso", "MediaType": "Floppy"}, "ActionParameterNotSupported")):
         r = rf(api, "POST", target, json=body)
         assert r.status_code == 400 and r.json()["error"]["code"].endswith("." + key), (body, r.json())
+    # A body that is not JSON: the HTTP layer's own 400 (in the spec too).
+    r = api.post(target, data=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
     # A stored image of that name that came from elsewhere is never overwritten.
     api.put("/images/mine.iso", data=b"m" * 100)
     origin.add("mine.iso", b"other")
