@@ -13,8 +13,10 @@ vm_tools() {
 	local tool
 	for tool in hunghost twrite; do
 		if [ ! -x "$bin/$tool" ] || [ "$here/$tool.c" -nt "$bin/$tool" ]; then
+			# Built aside and renamed: another run may be using it.
 			gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
-				-o "$bin/$tool" "$here/$tool.c" ||
+				-o "$bin/$tool.$$" "$here/$tool.c" &&
+				mv "$bin/$tool.$$" "$bin/$tool" ||
 				{ echo "vm: cannot build $tool" >&2; return 1; }
 		fi
 	done

@@ -32,8 +32,11 @@ if [ -z "$scenarios" ]; then
 fi
 
 . "$here/host-lib.sh"
-rm -f "$logs"/*.result
 vm_tools || exit 1
+# One log folder per run, so that runs at the same time do not mix; the ten
+# newest are kept.
+logs=$(mktemp -d "$logs/run-$(date +%Y%m%d-%H%M%S)-XXXX")
+ls -dt "$logs"/../run-* | tail -n +11 | xargs -r rm -rf
 
 header() {	# header FILE KEY: the value of a "# KEY: value" line
 	sed -n "s/^# $2: //p" "$1" | head -1
