@@ -151,7 +151,46 @@ struct _want {
 	const char *image;
 	bool inserted, ro;
 	int cdrom;		/* -1: by the name */
+	const char *user, *password;	/* for the URL's server, or NULL */
 };
+
+/* Appends s percent-encoded (all but RFC 3986's unreserved characters). */
+static void _pct(char *out, size_t size, const char *s)
+{
+	size_t n = strlen(out);
+
+	for (; *s && n + 4 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, size - n, "%%%02X", c);
+	}
+	out[n] = '\0';
+}
+
+/* The URL with UserName/Password as its user:password@ part; false if it
+ * has one already or does not fit. */
+static bool _with_credentials(const struct _want *w, char *out, size_t size)
+{
+	const char *rest = strstr(w->image, "://") + 3;
+	size_t auth = strcspn(rest, "/?#");
+
+	if (memchr(rest, '@', auth))
+		return false;
+	snprintf(out, size, "%.*s", (int)(rest - w->image), w->image);
+	_pct(out, size, w->user ? w->user : "");
+	if (w->password) {
+		strncat(out, ":", size - strlen(out) - 1);
+		_pct(out, size, w->password);
+	}
+	strncat(out, "@", size - strlen(out) - 1);
+	if (strlen(out) + strlen(rest) + 1 > size)
+		return false;
+	strcat(out, rest);
+	return true;
+}
 
 static void _insert(struct http_req *r, const char *base, unsigned lun, const struct _want *w,
 		    bool patch)
@@ -181,10 +220,16 @@ static void _insert(struct http_req *r, const char *base, unsigned lun, const st
 			return;
 		}
 		snprintf(ins.url, sizeof(ins.url), "%s", w->image);
+		if ((w->user || w->password) && !_with_credentials(w, ins.url, sizeof(ins.url))) {
+			rf_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterValueConflict", "#/UserName",
+				 "Give the credentials either in the URL or as UserName/Password.",
+				 "The URL in Image has credentials already, or is too long with them.");
+			return;
+		}
 		ins.cdrom = w->cdrom >= 0 ? w->cdrom : names_is_iso(ins.name);
 		snprintf(ins.target, sizeof(ins.target), "%s/VirtualMedia/%u%s", base, lun,
 			 patch ? "" : "/Actions/VirtualMedia.InsertMedia");
-		download_redact_url(w->image, shown, sizeof(shown));
+		download_redact_url(ins.url, shown, sizeof(shown));
 		if (storage_get(app->storage, ins.name, &img, NULL) == 0) {
 			if (strcmp(img.source, shown) != 0) {
 				rf_error(r, MHD_HTTP_CONFLICT, "ResourceAlreadyExists", "#/Image",
@@ -200,6 +245,12 @@ static void _insert(struct http_req *r, const char *base, unsigned lun, const st
 			}
 		}
 		rf_task_start(r, &ins);
+		return;
+	}
+	if (w->user || w->password) {
+		rf_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported", "#/UserName",
+			 "Leave out UserName and Password for a stored image.",
+			 "UserName and Password apply only to an http(s) URL in Image.");
 		return;
 	}
 	if (!names_valid(w->image, strlen(w->image), why, sizeof(why))) {
@@ -286,20 +337,20 @@ static bool _action_params(struct http_req *r, json_t *body, struct _want *w)
 	json_t *v;
 
 	w->image = NULL;
+	w->user = w->password = NULL;
 	w->inserted = true;
 	w->ro = true;
 	w->cdrom = -1;
 	json_object_foreach(body, k, v) {
 		bool is_bool = !strcmp(k, "Inserted") || !strcmp(k, "WriteProtected");
 		bool is_str = !strcmp(k, "Image") || !strcmp(k, "MediaType") ||
-			      !strcmp(k, "TransferMethod") || !strcmp(k, "TransferProtocolType");
+			      !strcmp(k, "TransferMethod") || !strcmp(k, "TransferProtocolType") ||
+			      !strcmp(k, "UserName") || !strcmp(k, "Password");
 		if (!is_bool && !is_str) {
-			rf_error(r, MHD_HTTP_BAD_REQUEST, strcmp(k, "UserName") && strcmp(k, "Password") ?
-				 "ActionParameterUnknown" : "ActionParameterNotSupported", NULL,
-				 "Use Image, Inserted, WriteProtected, MediaType, TransferMethod.",
-				 "The action InsertMedia does not support the parameter %s%s.", k,
-				 strcmp(k, "UserName") && strcmp(k, "Password") ? "" :
-				 " (put credentials in the URL: https://user:password@host/...)");
+			rf_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterUnknown", NULL,
+				 "Use Image, Inserted, WriteProtected, MediaType, TransferMethod, "
+				 "TransferProtocolType, UserName, Password.",
+				 "The action InsertMedia does not support the parameter %s.", k);
 			return false;
 		}
 		if ((is_bool && !json_is_boolean(v)) || (is_str && !json_is_string(v))) {
@@ -311,6 +362,10 @@ static bool _action_params(struct http_req *r, json_t *body, struct _want *w)
 		const char *s = json_string_value(v);
 		if (!strcmp(k, "Image"))
 			w->image = s;
+		else if (!strcmp(k, "UserName"))
+			w->user = s;
+		else if (!strcmp(k, "Password"))
+			w->password = s;
 		else if (!strcmp(k, "Inserted"))
 			w->inserted = json_is_true(v);
 		else if (!strcmp(k, "WriteProtected"))

@@ -193,6 +193,29 @@ def test_sushy_inserts_a_url_then_ejects(srv, origin):
     assert srv.api.get("/images/boot.iso").content == data2
 
 
+def test_insert_with_credentials_for_the_image_server(srv, origin):
+    origin.add("secret.iso", b"s" * 5000)
+    root = connect(srv, "u", "p")
+    vm = members(root)[1]
+    url = origin.url + "/files/secret.iso"
+    vm.insert_media(url, username="op@site", password="p:w/d")
+    wait_for(lambda: (vm.refresh() or vm.inserted), what="the insert")
+    sent = [h for p, h in origin.requests if p == "/files/secret.iso"]
+    assert sent and sent[-1]["Authorization"] == \
+        "Basic " + base64.b64encode(b"op@site:p:w/d").decode()
+    # The password is used, never shown.
+    for path in (MANAGER + "/VirtualMedia/1", "/redfish/v1/TaskService/Tasks"):
+        assert "p:w/d" not in rf(srv.api, "GET", path).text
+        assert "p%3Aw%2Fd" not in rf(srv.api, "GET", path).text
+    assert "op" not in vm.image.split("/")[2]
+    # Credentials twice (in the URL and as parameters) is refused.
+    vm.eject_media()
+    with pytest.raises(sushy_exc.BadRequestError) as e:
+        vm.insert_media(origin.url.replace("://", "://a:b@") + "/files/secret.iso",
+                        username="op", password="x")
+    assert e.value.code.endswith(".ActionParameterValueConflict")
+
+
 def test_sushy_inserts_a_stored_image_at_once(srv):
     api = srv.api
     assert api.put("/images/disk.img", data=b"\0" * 4096).status_code == 201
