@@ -427,6 +427,14 @@ static int _create(struct _cfs *s, unsigned luns, struct err *err)
 	rc = usbg_create_function(s->gadget, USBG_F_MASS_STORAGE, _INSTANCE, NULL, &s->func);
 	if (rc != USBG_SUCCESS)
 		return _usbg_fail(err, ERR_IO, "creating mass_storage." _INSTANCE " in", s->name, rc);
+	/* configfs functions start with stall=0; with it on, a command cut
+	 * short (break_io) ends with a halted endpoint and a CSW as the
+	 * Bulk-Only spec says, instead of padding. The kernel still turns it
+	 * off for UDCs that cannot halt bulk endpoints. */
+	rc = usbg_f_ms_set_stall(usbg_to_ms_function(s->func), true);
+	if (rc != USBG_SUCCESS)
+		return _usbg_fail(err, ERR_IO, "setting stall on mass_storage." _INSTANCE " in",
+				  s->name, rc);
 	if (_set_paths(s, err) < 0 || _make_luns(s, luns, err) < 0 || _link(s, err) < 0)
 		return -1;
 	log_info(_MOD, "created gadget %s with %u LUN(s)", s->name, luns);
