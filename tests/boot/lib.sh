@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: host side of the two-VM boot bench; sourced (bash) by test.sh,
 # demo.sh and target-power.sh.
 #   VM 1 "kvmbox": the 6.1 kernel patched by kernel-patch/ (cached by
@@ -127,8 +128,8 @@ wait_pidfile() {
 	done
 }
 
+# shellcheck disable=SC2034 # API is for the scripts that source this
 load_ports() {
-	# shellcheck disable=SC1091
 	[ -f "$STATE/ports" ] && eval "$(tr ' ' '\n' < "$STATE/ports")"
 	API=http://127.0.0.1:${API_PORT:-0}
 }
@@ -172,6 +173,7 @@ target_on() {
 	exporter_ready 60 claim || { echo "target: the exporter in VM 1 does not listen" >&2; return 1; }
 	TARGET_CONSOLE=$STATE/target$tag-console.log
 	TARGET_SEABIOS=$STATE/target$tag-seabios.log
+	# shellcheck disable=SC2086 # BOOT_TARGET_EXTRA: a list of QEMU arguments
 	"${launcher[@]}" timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg \
 		-m 256 -smp 1 -nodefaults -display none -vga std ${BOOT_TARGET_EXTRA:-} \
 		-chardev "file,id=ser,path=$TARGET_CONSOLE,append=on" -serial chardev:ser \
@@ -191,4 +193,55 @@ target_off() {
 	stop_qemu "$STATE/target.pid" || return 1
 	# usbredirect notices its client is gone and exits; the loop restarts it.
 	exporter_ready 30 || { echo "target: the exporter did not restart" >&2; return 1; }
+}
+
+# --- the demo ----------------------------------------------------------------
+
+# screenshot OUT.png: VM 2's screen (QEMU screendump, PPM -> PNG in python).
+screenshot() {
+	local ppm=$STATE/screen.ppm out
+	rm -f "$ppm"
+	out=$(monitor "$STATE/target.mon" "screendump $ppm") || return 1
+	[ -s "$ppm" ] || { echo "screendump: $out" >&2; return 1; }
+	python3 - "$ppm" "$1" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+# P6 header: magic, width, height, maxval, each followed by whitespace
+fields, pos = [], 0
+while len(fields) < 4:
+    while data[pos:pos + 1].isspace():
+        pos += 1
+    if data[pos:pos + 1] == b"#":
+        pos = data.index(b"\n", pos)
+        continue
+    end = pos
+    while not data[end:end + 1].isspace():
+        end += 1
+    fields.append(data[pos:end])
+    pos = end
+pos += 1
+assert fields[0] == b"P6" and fields[3] == b"255", fields
+w, h = int(fields[1]), int(fields[2])
+pixels = data[pos:pos + w * h * 3]
+raw = b"".join(b"\0" + pixels[y * w * 3:(y + 1) * w * 3] for y in range(h))
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+open(sys.argv[2], "wb").write(png)
+PY
+	rm -f "$ppm"
+}
+
+demo_state() {
+	STATE=${BOOT_DEMO_DIR:-/tmp/vmedia-demo}
+	mkdir -p "$STATE"
+	load_ports
+	VNC_DISPLAY=$(cat "$STATE/vnc" 2>/dev/null)
+	# With nothing to boot, SeaBIOS retries (a reboot, so a new USB scan)
+	# every 10 s instead of waiting forever.
+	BOOT_TARGET_EXTRA="-boot reboot-timeout=10000"
+	if [ -n "$VNC_DISPLAY" ]; then
+		BOOT_TARGET_EXTRA="$BOOT_TARGET_EXTRA -vnc 127.0.0.1:$VNC_DISPLAY"
+	fi
 }

@@ -33,6 +33,7 @@ finish() {
 		fail "$timed_out" "gave up: the whole test overran ${BOOT_TIMEOUT:-600} s"
 	fi
 	# Old runs' logs: keep the last five.
+	# shellcheck disable=SC2012 # our own mktemp names
 	ls -dt "$cache"/logs/boot.* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 	echo "boot: logs in $STATE" >&2
 	[ "$rc" != 0 ] && [ "$failed" = 0 ] && fail "${current:-setup}" "aborted (exit $rc)"
