@@ -65,16 +65,14 @@ static json_t *_member(struct app *app, const char *base, unsigned lun, char *et
 		image = name;
 
 	snprintf(path, sizeof(path), "%s/VirtualMedia/%u", base, lun);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s,s], s:s}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:[s,s], s:s}",
 			      "@odata.id", path, "@odata.type", "#VirtualMedia.v1_6_0.VirtualMedia",
 			      "@odata.context", "/redfish/v1/$metadata#VirtualMedia.VirtualMedia",
-			      "Id", "",
-			      "Name", "", "Description", "", "MediaTypes", "CD", "USBStick",
-			      "TransferMethod", "Upload");
-	json_object_set_new(o, "Id", json_sprintf("%u", lun));
-	json_object_set_new(o, "Name", json_sprintf("Virtual media on LUN %u", lun));
-	json_object_set_new(o, "Description", json_sprintf(
-		"LUN %u of the USB mass-storage gadget: a CD-ROM or a USB disk", lun));
+			      "Id", json_sprintf("%u", lun),
+			      "Name", json_sprintf("Virtual media on LUN %u", lun),
+			      "Description", json_sprintf("LUN %u of the USB mass-storage gadget: a "
+							  "CD-ROM or a USB disk", lun),
+			      "MediaTypes", "CD", "USBStick", "TransferMethod", "Upload");
 	json_object_set_new(o, "Image", image ? json_string(image) : json_null());
 	json_object_set_new(o, "ImageName", name[0] && !(task && !inserted) ? json_string(name) :
 			    json_null());
