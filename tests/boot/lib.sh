@@ -173,16 +173,27 @@ target_on() {
 	exporter_ready 60 claim || { echo "target: the exporter in VM 1 does not listen" >&2; return 1; }
 	TARGET_CONSOLE=$STATE/target$tag-console.log
 	TARGET_SEABIOS=$STATE/target$tag-seabios.log
+	# TARGET_LINUX=bzImage: the target runs Linux (linux-target-init.sh)
+	# from the host's / instead of booting from the medium.
+	local linux=()
+	if [ -n "${TARGET_LINUX:-}" ]; then
+		linux=(-kernel "$TARGET_LINUX"
+			-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro
+				init=$boot_dir/linux-target-init.sh console=ttyS0 panic=-1 loglevel=4
+				no_timer_check $tsc_args"
+			-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+			-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root)
+	fi
 	# shellcheck disable=SC2086 # BOOT_TARGET_EXTRA: a list of QEMU arguments
 	"${launcher[@]}" timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg \
-		-m 256 -smp 1 -nodefaults -display none -vga std ${BOOT_TARGET_EXTRA:-} \
+		-m ${BOOT_TARGET_MEM:-256} -smp 1 -nodefaults -display none -vga std ${BOOT_TARGET_EXTRA:-} \
 		-chardev "file,id=ser,path=$TARGET_CONSOLE,append=on" -serial chardev:ser \
 		-chardev "file,id=dbg,path=$TARGET_SEABIOS" -device isa-debugcon,iobase=0x402,chardev=dbg \
 		-device qemu-xhci,id=hc \
 		-chardev "socket,id=ur,host=127.0.0.1,port=$USB_PORT" \
 		-device usb-redir,chardev=ur,bus=hc.0,bootindex=0 \
 		-monitor "unix:$STATE/target.mon,server,nowait" -pidfile "$STATE/target.pid" \
-		< /dev/null > "$STATE/target.qemu.log" 2>&1 &
+		"${linux[@]}" < /dev/null > "$STATE/target.qemu.log" 2>&1 &
 	wait_pidfile "$STATE/target.pid" "$STATE/target.qemu.log"
 }
 
