@@ -1,6 +1,7 @@
 /* parse: the pure helpers of downloads: URL redaction, and a name from a
  * Content-Disposition header or a URL's last segment. */
 #include <ctype.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,14 +9,13 @@
 
 #include "download.h"
 
-void download_redact_url(const char *url, char *out, size_t size)
+/* Without libcurl's view: everything between the scheme (and any slashes)
+ * and the last '@' of the authority. For URLs libcurl refuses anyway. */
+static void _redact_by_hand(const char *url, char *out, size_t size)
 {
-	const char *p = url, *auth = url;
+	const char *p = url, *auth = url, *at = NULL;
 	size_t hostpart;
-	const char *at = NULL;
 
-	/* "scheme:" then any number of slashes: libcurl also takes "http:/x"
-	 * and "http:\\x" as a host, credentials and all. */
 	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
 		p++;
 	if (*p == ':' && p > url)
@@ -23,16 +23,55 @@ void download_redact_url(const char *url, char *out, size_t size)
 	while (*auth == '/' || *auth == '\\')
 		auth++;
 	hostpart = strcspn(auth, "/?#\\");
-
-	/* The last '@' before the path ends the credentials. */
 	for (size_t i = 0; i < hostpart; i++)
 		if (auth[i] == '@')
 			at = auth + i;
-	if (!at) {
+	if (!at)
 		snprintf(out, size, "%s", url);
-		return;
+	else
+		snprintf(out, size, "%.*s***%s", (int)(auth - url), url, at);
+}
+
+/* libcurl, which does the transfer, decides what the credentials are: the
+ * URL is parsed with its parser and rebuilt with user "***" and no
+ * password, so no spelling of a URL that curl accepts (one slash,
+ * backslashes, odd escapes) can keep them visible. */
+void download_redact_url(const char *url, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	char *user = NULL, *pass = NULL, *clean = NULL;
+
+	if (!u)
+		abort();
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		_redact_by_hand(url, out, size);
+		goto out_free;
 	}
-	snprintf(out, size, "%.*s***%s", (int)(auth - url), url, at);
+	curl_url_get(u, CURLUPART_USER, &user, 0);
+	curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+	if (!user && !pass) {
+		snprintf(out, size, "%s", url);
+		goto out_free;
+	}
+	if (curl_url_set(u, CURLUPART_USER, "***", 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &clean, 0) != CURLUE_OK) {
+		snprintf(out, size, "(a URL with credentials)");
+		goto out_free;
+	}
+	/* curl writes the placeholder percent-encoded: show it plainly. */
+	char *star = strstr(clean, "%2a%2a%2a");
+	if (!star)
+		star = strstr(clean, "%2A%2A%2A");
+	if (star)
+		snprintf(out, size, "%.*s***%s", (int)(star - clean), clean, star + 9);
+	else
+		snprintf(out, size, "%s", clean);
+out_free:
+	curl_free(user);
+	curl_free(pass);
+	curl_free(clean);
+	curl_url_cleanup(u);
 }
 
 static int _hex(int c)

@@ -21,11 +21,15 @@ fuzz_range_parse_SRCS := server/http/range.c
 fuzz_config_load_json_SRCS := server/core/config.c server/core/err.c
 fuzz_config_load_json_LIBS := -ljansson
 fuzz_download_disposition_name_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_disposition_name_LIBS := -lcurl
 fuzz_download_url_name_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_url_name_LIBS := -lcurl
 fuzz_download_redact_url_SRCS := server/download/parse.c server/core/names.c
 fuzz_download_redact_url_LIBS := -lcurl
-# server.c is compiled into the target itself (to reach a static function).
-fuzz_unescape_SRCS := $(filter-out server/http/server.c,$(LIB_SRCS))
+# server.c is compiled into the target itself (to reach a static function);
+# the rest of the http and core layers, which it sits on, are linked.
+fuzz_unescape_SRCS := $(filter-out server/http/server.c,\
+	$(filter server/http/% server/core/%,$(LIB_SRCS)))
 fuzz_unescape_LIBS = $(PKG_LIBS)
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
