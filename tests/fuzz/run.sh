@@ -64,7 +64,7 @@ run_one() {
 	# Keep only inputs that reach new edges (not new hit counts) beyond the
 	# corpus, so that it stays small; hand-written seeds stay.
 	mkdir -p "$corpus"
-	"$exe" -merge=1 -use_counters=0 "${dict[@]}" "$corpus" "$new" >>"$bin/$t.log" 2>&1
+	"$exe" -merge=1 -use_counters=0 -artifact_prefix="$tmp/art-$t/" "${dict[@]}" "$corpus" "$new" >>"$bin/$t.log" 2>&1
 	local elapsed=$(( $(date +%s) - start_$t ))
 	printf '%s\t%s\t%s\t%s\n' "$t" "$elapsed" "${execs:-0}" "$crashes" >>"$bin/stats.tsv"
 	if [ $rc = 0 ]; then
