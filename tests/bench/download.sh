@@ -40,7 +40,7 @@ download_once() {
 	curl -sS -f -o /dev/null -X DELETE "$B/images/$1"
 }
 
-declare -a V C P CPU_Q CPU_E
+declare -a V C D P CPU_Q CPU_E
 for r in $(seq 1 "$ROUNDS"); do
 	sync
 	read -r s cpu < <(download_once "q$r.img")
@@ -49,6 +49,12 @@ for r in $(seq 1 "$ROUNDS"); do
 	t0=$(now); curl -sS -f -o "$WORK/copy/c.bin" "http://127.0.0.1:$NPORT/src.bin"; t1=$(now)
 	C+=("$(secs "$t0" "$t1")")
 	rm -f "$WORK/copy/c.bin"
+	sync
+	# The same, durable: curl -o, then fsync of the file (coreutils sync FILE).
+	t0=$(now); curl -sS -f -o "$WORK/copy/d.bin" "http://127.0.0.1:$NPORT/src.bin"
+	sync "$WORK/copy/d.bin"; t1=$(now)
+	D+=("$(secs "$t0" "$t1")")
+	rm -f "$WORK/copy/d.bin"
 	# The same download with a client following /events (progress each second).
 	curl -sN "$B/events" >"$WORK/events.txt" &
 	SSE_PID=$!
@@ -56,21 +62,25 @@ for r in $(seq 1 "$ROUNDS"); do
 	read -r s cpu < <(download_once "e$r.img")
 	P+=("$s"); CPU_E+=("$cpu")
 	kill $SSE_PID; wait $SSE_PID 2>/dev/null || true
-	printf 'round %d: vmediad %s MB/s (%s MB/s with /events), curl -o %s MB/s\n' "$r" \
-		"$(mbps "$BYTES" "${V[-1]}")" "$(mbps "$BYTES" "${P[-1]}")" "$(mbps "$BYTES" "${C[-1]}")"
+	printf 'round %d: vmediad %s MB/s (%s MB/s with /events), curl -o %s MB/s, curl -o + fsync %s MB/s\n' \
+		"$r" "$(mbps "$BYTES" "${V[-1]}")" "$(mbps "$BYTES" "${P[-1]}")" \
+		"$(mbps "$BYTES" "${C[-1]}")" "$(mbps "$BYTES" "${D[-1]}")"
 done
 events=$(grep -c '^event: download' "$WORK/events.txt" || true)
-mv=$(median "${V[@]}"); mc=$(median "${C[@]}"); mp=$(median "${P[@]}")
+mv=$(median "${V[@]}"); mc=$(median "${C[@]}"); mp=$(median "${P[@]}"); md=$(median "${D[@]}")
 cq=$(median "${CPU_Q[@]}"); ce=$(median "${CPU_E[@]}")
 echo
 printf 'download of %d MiB from a local nginx, median of %d rounds:\n' "$SIZE_MIB" "$ROUNDS"
 printf '  %-40s %6s MB/s\n' "vmediad download (durable, sha256)" "$(mbps "$BYTES" "$mv")" \
-	"curl -o to the same disk (not durable)" "$(mbps "$BYTES" "$mc")"
-python3 - "$mv" "$mc" "$mp" "$cq" "$ce" "$events" <<'PY'
+	"curl -o to the same disk (not durable)" "$(mbps "$BYTES" "$mc")" \
+	"curl -o, then fsync (durable)" "$(mbps "$BYTES" "$md")"
+python3 - "$mv" "$mc" "$mp" "$cq" "$ce" "$events" "$md" <<'PY'
 import sys
 v, c, p, cq, ce = map(float, sys.argv[1:6])
 events = int(sys.argv[6])
+d = float(sys.argv[7])
 print(f"  vmediad / curl -o                        {c / v:.2f}x")
+print(f"  vmediad / curl -o + fsync                {d / v:.2f}x")
 print(f"  vmediad CPU per download, no listener    {cq:.2f} s")
 print(f"  vmediad CPU per download, /events open   {ce:.2f} s ({events} download events in the last round)")
 print(f"  progress reporting cost                  {(ce - cq) / max(cq, 1e-9) * 100:+.1f}% CPU")

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from conftest import SPEC, VMEDIAD, check_response
+from test_images import wait_for
 
 PASSWORD = "correct horse battery"
 
@@ -82,7 +83,8 @@ def test_basic_and_bearer_are_accepted(secured):
     out = subprocess.run(["curl", "-s", "-u", "alice:" + PASSWORD, "-X", "POST",
                           srv.url + "/luns/0/eject?force=1"], capture_output=True, text=True)
     assert '"id":0' in out.stdout
-    assert "alice POST /luns/0/eject" in srv.log()
+    # The access log line is written once the reply has gone out.
+    assert wait_for(lambda: "alice POST /luns/0/eject" in srv.log())
 
 
 def test_web_ui_and_events_need_credentials_too(secured):

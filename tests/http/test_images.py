@@ -247,7 +247,7 @@ def test_dropped_connection_mid_upload_leaves_nothing(server, api):
     s.close()
     assert wait_for(lambda: tmp_files(server) == [])
     assert api.get("/images").json()["images"] == []
-    assert "upload abandoned" in server.log()
+    assert wait_for(lambda: "upload abandoned" in server.log())
 
 
 def test_upload_in_progress_is_listed_incomplete_and_its_name_is_busy(server, api):
