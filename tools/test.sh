@@ -92,46 +92,25 @@ suite_lint_api() {
 	fi
 }
 
-suite_vm() {
-	if [ ! -f tests/vm/vm.mk ]; then return; fi
-	local log=$OUT/vm.log
-	make --no-print-directory vm-test >"$log" 2>&1
+# make_suite NAME TARGET [LINES]: runs `make TARGET`, whose last line is
+# "NAME: N passed, N failed"; LINES (a regex) picks lines worth echoing.
+make_suite() {
+	local name=$1 target=$2 show=${3:-}
+	local log=$OUT/$name.log
+	make --no-print-directory "$target" >"$log" 2>&1
 	local rc=$? line p f
-	line=$(grep -aE '^vm: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	p=$(sed -nE 's/^vm: ([0-9]+) passed.*/\1/p' <<<"$line"); p=${p:-0}
-	f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line"); f=${f:-0}
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-	grep -aE '^(PASS|FAIL) ' "$log"
-	[ "$f" = 0 ] || { echo "--- vm failed (full log: $log):"; tail -80 "$log"; }
-	record vm "$p" "$f"
-}
-
-suite_fuzz() {
-	[ -f tests/fuzz/fuzz.mk ] || return 0
-	local log=$OUT/fuzz.log
-	make --no-print-directory fuzz-smoke >"$log" 2>&1
-	local rc=$? line p f
-	line=$(grep -aE '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	line=$(grep -aE "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
 	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-	[ "$f" = 0 ] || { echo "--- fuzz failed (full log: $log):"; tail -60 "$log"; }
-	record fuzz "$p" "$f"
+	[ -z "$show" ] || grep -aE "$show" "$log"
+	[ "$f" = 0 ] || { echo "--- $name failed (full log: $log):"; tail -80 "$log"; }
+	record "$name" "$p" "$f"
 }
 
-suite_boot() {
-	[ -f tests/boot/boot.mk ] || return 0
-	local log=$OUT/boot.log
-	make --no-print-directory boot-test >"$log" 2>&1
-	local rc=$? line p f
-	line=$(grep -aE '^boot: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
-	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-	grep -aE '^(PASS|FAIL|TIME) ' "$log"
-	[ "$f" = 0 ] || { echo "--- boot failed (full log: $log):"; tail -80 "$log"; }
-	record boot "$p" "$f"
-}
+suite_vm() { [ -f tests/vm/vm.mk ] && make_suite vm vm-test '^(PASS|FAIL) '; }
+suite_fuzz() { [ -f tests/fuzz/fuzz.mk ] && make_suite fuzz fuzz-smoke; }
+suite_boot() { [ -f tests/boot/boot.mk ] && make_suite boot boot-test '^(PASS|FAIL|TIME) '; }
 
 suite_browser() {
 	[ -d tests/browser ] || return 0
