@@ -175,8 +175,9 @@ target_on() {
 	TARGET_SEABIOS=$STATE/target$tag-seabios.log
 	# TARGET_LINUX=bzImage: the target runs Linux (linux-target-init.sh)
 	# from the host's / instead of booting from the medium.
-	local linux=()
+	local linux=() bootindex=,bootindex=0
 	if [ -n "${TARGET_LINUX:-}" ]; then
+		bootindex=""	# -kernel takes bootindex 0 itself
 		linux=(-kernel "$TARGET_LINUX"
 			-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro
 				init=$boot_dir/linux-target-init.sh console=ttyS0 panic=-1 loglevel=4
@@ -191,7 +192,7 @@ target_on() {
 		-chardev "file,id=dbg,path=$TARGET_SEABIOS" -device isa-debugcon,iobase=0x402,chardev=dbg \
 		-device qemu-xhci,id=hc \
 		-chardev "socket,id=ur,host=127.0.0.1,port=$USB_PORT" \
-		-device usb-redir,chardev=ur,bus=hc.0,bootindex=0 \
+		-device "usb-redir,chardev=ur,bus=hc.0$bootindex" \
 		-monitor "unix:$STATE/target.mon,server,nowait" -pidfile "$STATE/target.pid" \
 		"${linux[@]}" < /dev/null > "$STATE/target.qemu.log" 2>&1 &
 	wait_pidfile "$STATE/target.pid" "$STATE/target.qemu.log"

@@ -47,6 +47,7 @@ trap 'exit 130' INT TERM
 
 # The kernel first (a cold cache builds it: minutes), then the clock starts.
 vm_kernel 6.1 > /dev/null || { fail kernel "tests/vm/build-kernel.sh 6.1 patched failed"; exit 1; }
+target_kernel=$("$boot_dir/build-target-kernel.sh") || target_kernel=""
 ( trap 'kill $s 2>/dev/null; exit 0' TERM
   sleep "${BOOT_TIMEOUT:-600}" & s=$!; wait $s; kill -USR1 $$ ) &
 watchdog=$!
@@ -74,6 +75,16 @@ bad_read_after() {
 wait_bad_read() {
 	local deadline=$(( $(now_ms) + $4 * 1000 ))
 	until [ -n "$(bad_read_after "$1" "$2" "$3")" ]; do
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		alive "$STATE/target.pid" || return 1
+		sleep 0.05
+	done
+}
+
+# wait_after LOG N REGEX SECONDS: wait for a line matching REGEX after line N.
+wait_after() {
+	local deadline=$(( $(now_ms) + $4 * 1000 ))
+	until after_line "$1" "$2" | grep -qE "$3"; do
 		[ "$(now_ms)" -lt "$deadline" ] || return 1
 		alive "$STATE/target.pid" || return 1
 		sleep 0.05
@@ -262,6 +273,79 @@ if boot_target 3 flash-boot disk; then
 	*) fail flash-boot-root "GRUB's root is '$root', want a hard disk (hdN)" ;;
 	esac
 fi
+
+# --- a Linux target: locks the medium, and sees a re-insert without a reboot --
+linux_target() {
+	local n code t0 nonce2 iso2
+	current=linux-boot
+	if [ -z "$target_kernel" ]; then
+		fail linux-boot "no target kernel (tests/boot/build-target-kernel.sh failed)"
+		return
+	fi
+	target_off || { fail linux-boot "could not power VM 2 off"; return; }
+	exporter_ready 60
+	code=$(http POST /luns/0/eject)	# the flash-mode medium; nobody holds it
+	[ "$code" = 200 ] || { fail linux-boot "eject: $code $(body)"; return; }
+	code=$(http POST /luns/0/insert '{"image":"vmedia-boot.iso"}')
+	[ "$code" = 200 ] || { fail linux-boot "insert: $code $(body)"; return; }
+	if ! TARGET_LINUX=$target_kernel target_on 4 300; then
+		fail linux-boot "VM 2 (Linux) did not start"
+		return
+	fi
+	if wait_line "$TARGET_CONSOLE" "^LINUX-READ ok VMEDIA-PROBE $nonce 1\$" 150 "$STATE/target.pid" &&
+		wait_line "$TARGET_CONSOLE" '^LINUX-TARGET holding /dev/sr0' 5; then
+		pass linux-boot
+	else
+		fail linux-boot "the Linux target did not read the medium in 150 s: $(console_text "$TARGET_CONSOLE" | grep -E 'LINUX|usb|sr|Kernel panic' | tail -4 | tr '\n' '|')"
+		return
+	fi
+
+	# It holds /dev/sr0 open: Linux's cdrom driver sent PREVENT MEDIUM REMOVAL.
+	current=linux-plain-eject-409
+	code=$(http POST /luns/0/eject)
+	if [ "$code" = 409 ] && [ "$(field .error.code)" = medium_locked ]; then
+		pass linux-plain-eject-409
+	else
+		fail linux-plain-eject-409 "POST /luns/0/eject while Linux holds the medium: $code $(body) (want 409 medium_locked)"
+	fi
+
+	current=linux-force-eject
+	n=$(lines_of "$TARGET_CONSOLE")
+	t0=$(now_ms)
+	code=$(http POST '/luns/0/eject?force=1')
+	if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.method)" = "$strategy" ]; then
+		pass linux-force-eject
+	else
+		fail linux-force-eject "POST /luns/0/eject?force=1: $code $(body)"
+	fi
+	current=linux-force-eject-target-fails
+	if wait_after "$TARGET_CONSOLE" "$n" '^LINUX-READ-FAIL ' 60; then
+		timing linux_force_eject_to_target_failure_ms $(( $(now_ms) - t0 ))
+		info "Linux after the forced eject: $(after_line "$TARGET_CONSOLE" "$n" | grep -m1 '^LINUX-READ-FAIL')"
+		pass linux-force-eject-target-fails
+	else
+		fail linux-force-eject-target-fails "no failed read on the Linux target in 60 s"
+	fi
+
+	# A different image inserted: the running target reads it, no reboot.
+	current=linux-reinsert
+	nonce2=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	iso2=$STATE/vmedia-boot2.iso
+	"$boot_dir/make-iso.sh" "$iso2" "$nonce2" || { fail linux-reinsert "grub-mkrescue failed"; return; }
+	code=$(curl -s --max-time 60 -o "$STATE/http.out" -w '%{http_code}' -T "$iso2" "$API/images/vmedia-boot2.iso")
+	[ "$code" = 201 ] || { fail linux-reinsert "upload: $code $(body)"; return; }
+	t0=$(now_ms)
+	code=$(http POST /luns/0/insert '{"image":"vmedia-boot2.iso"}')
+	if [ "$code" = 200 ] &&
+		wait_line "$TARGET_CONSOLE" "^LINUX-READ ok VMEDIA-PROBE $nonce2 1\$" 60 "$STATE/target.pid" &&
+		[ "$(console_text "$TARGET_CONSOLE" | grep -c '^LINUX-TARGET up')" = 1 ]; then
+		timing linux_reinsert_to_read_ms $(( $(now_ms) - t0 ))
+		pass linux-reinsert
+	else
+		fail linux-reinsert "insert $code; the running Linux target did not read the new image in 60 s: $(after_line "$TARGET_CONSOLE" "$n" | tail -3 | tr '\n' '|')"
+	fi
+}
+linux_target
 
 # --- clean-up ----------------------------------------------------------------
 current=cleanup
