@@ -19,6 +19,14 @@ def insert(api, lun, image, **kw):
     return api.post("/luns/%d/insert" % lun, json=body)
 
 
+def media_in_both_luns(api):
+    """a.img in LUN 0, b.img in LUN 1."""
+    put(api, "a.img")
+    put(api, "b.img")
+    insert(api, 0, "a.img")
+    insert(api, 1, "b.img")
+
+
 def host(api, lun, **kw):
     q = "&".join("%s=%d" % (k, v) for k, v in kw.items())
     r = api.post("/sim/luns/%d/host?%s" % (lun, q))
@@ -156,10 +164,7 @@ def test_locked_medium_refuses_plain_eject_and_force_wins(api):
 
 
 def test_force_eject_of_a_hung_lun_with_break_io_leaves_the_other_lun_alone(api):
-    put(api, "a.img")
-    put(api, "b.img")
-    insert(api, 0, "a.img")
-    insert(api, 1, "b.img")
+    media_in_both_luns(api)
     host(api, 1, lock=1)
     host(api, 0, hang=1)
     t0 = time.time()
@@ -173,10 +178,7 @@ def test_force_eject_of_a_hung_lun_with_break_io_leaves_the_other_lun_alone(api)
 
 
 def test_force_eject_behind_another_luns_hang_falls_back_to_sigusr1(api):
-    put(api, "a.img")
-    put(api, "b.img")
-    insert(api, 0, "a.img")
-    insert(api, 1, "b.img")
+    media_in_both_luns(api)
     host(api, 0, hang=1)
     r = api.post("/luns/1/eject?force=1")
     assert r.status_code == 200
@@ -197,10 +199,7 @@ def test_forced_eject_of_a_hung_lun_without_break_io(make_server, flags, method,
     api = make_server(flags + ["--eject-wait-ms", "300"]).api
     assert api.get("/status").json()["backend"]["features"]["eject_strategy"] == \
         "forced_eject+sigusr1"
-    put(api, "a.img")
-    put(api, "b.img")
-    insert(api, 0, "a.img")
-    insert(api, 1, "b.img")
+    media_in_both_luns(api)
     host(api, 1, lock=1)
     host(api, 0, hang=1)
     r = api.post("/luns/0/eject?force=1")
