@@ -154,6 +154,7 @@ int main(int argc, char **argv)
 	struct storage_options so = {
 		.dir = cfg.storage, .reserve = cfg.reserve,
 		.max_image_size = cfg.max_image_size, .max_uploads = (int)cfg.max_uploads,
+		.buffered_io = cfg.buffered_io,
 	};
 	if (storage_open(&so, &app.storage, &err) < 0)
 		goto out_fail;

@@ -54,6 +54,9 @@ static const struct _opt _opts[] = {
 	  "times a download resumes after a network error", 0, 100 },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
+	{ "buffered-io", _BOOL, _O(buffered_io), NULL,
+	  "write images through the page cache instead of with O_DIRECT (for devices "
+	  "where direct writes are slow)", 0, 0 },
 	{ "auth-file", _STR, _O(auth_file), "FILE",
 	  "credentials file (users for HTTP Basic, tokens for Bearer); required when "
 	  "listening off loopback", 0, 0 },

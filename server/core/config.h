@@ -28,6 +28,7 @@ struct config {
 	int64_t download_timeout;	/* seconds below 1 KiB/s before giving up */
 	int64_t download_retries;	/* resume attempts after network errors */
 	int64_t reserve;		/* bytes kept free on the storage fs */
+	bool buffered_io;		/* no O_DIRECT for image writes */
 	char *gadget;			/* configfs gadget name */
 	char *function;			/* adopt: existing mass_storage function */
 	char *udc;			/* UDC to bind to; "" = first */

@@ -352,6 +352,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	s->reserve = opts->reserve;
 	s->max_image_size = opts->max_image_size;
 	s->max_uploads = opts->max_uploads;
+	s->buffered_io = opts->buffered_io;
 	pthread_mutex_init(&s->lock, NULL);
 	s->dir = realpath(opts->dir, NULL);
 	if (!s->dir) {

@@ -16,6 +16,7 @@ struct storage {
 	int dir_fd, meta_fd, tmp_fd, partial_fd, lock_fd;
 	int64_t reserve, max_image_size;
 	int max_uploads;
+	bool buffered_io;
 
 	pthread_mutex_t lock;	/* guards everything below */
 	struct _entry *entries;
@@ -34,5 +35,16 @@ int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *e
 bool _storage_upload_in_progress(struct storage *s, const char *name);
 int _storage_hash_fd(int fd, char hex[65]);
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
+
+/* sink.c: an upload's ordered writes on a thread of its own. _sink_new
+ * takes the buffered fd (borrowed) and an O_DIRECT one (owned; -1 for
+ * none); write and flush return 0 or the errno of the first failed write. */
+struct _sink;
+struct _sink *_sink_new(int fd, int direct_fd, int64_t offset);
+int _sink_write(struct _sink *k, const void *data, size_t len);
+int _sink_flush(struct _sink *k);
+void _sink_reset(struct _sink *k, int64_t offset);
+int64_t _sink_direct_bytes(struct _sink *k);
+void _sink_free(struct _sink *k);
 
 #endif

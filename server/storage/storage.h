@@ -45,6 +45,7 @@ struct storage_options {
 	int64_t reserve;	/* bytes always left free */
 	int64_t max_image_size;
 	int max_uploads;
+	bool buffered_io;	/* no O_DIRECT: everything through the page cache */
 };
 
 /* Called for "image_added", "image_removed", "image_changed" (attach state)

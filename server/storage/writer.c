@@ -1,5 +1,6 @@
 /* writer: every new image is streamed through here: hidden temporary file,
- * SHA-256 while streaming, write-back as it goes, fsync, rename. */
+ * SHA-256 while streaming, the disk writes on a thread of their own
+ * (sink.c), fsync, rename. */
 #include "internal.h"
 
 #include <errno.h>
@@ -17,14 +18,6 @@
 
 #define _MOD "STORAGE"
 
-/* Data is pushed to the disk in windows of this size while the upload
- * streams, and the writer waits for the window _LAG windows behind, so at
- * most about _WINDOW * _LAG bytes of an upload are ever dirty in the page
- * cache: a small board does not fill its RAM with one ISO, and the final
- * fsync has little left to do. */
-#define _WINDOW ((int64_t)8 << 20)
-#define _LAG 4
-
 struct storage_upload {
 	struct storage *s;
 	struct storage_upload *next;
@@ -38,8 +31,8 @@ struct storage_upload {
 	bool preallocated;
 	int fd;
 	int64_t expected;
-	int64_t written;
-	int64_t flushed;	/* write-back started up to here */
+	int64_t written;	/* received and hashed; the sink may lag */
+	struct _sink *sink;
 	int64_t started;	/* epoch seconds */
 	struct timespec last_progress;
 	EVP_MD_CTX *md;
@@ -123,6 +116,7 @@ static void _release(struct storage_upload *u)
 
 static void _free_upload(struct storage_upload *u)
 {
+	_sink_free(u->sink);
 	if (u->fd >= 0)
 		close(u->fd);
 	EVP_MD_CTX_free(u->md);
@@ -185,22 +179,36 @@ static int _resume(struct storage_upload *u, struct err *err)
 		u->written += n;
 	}
 	free(buf);
-	u->flushed = u->written - u->written % _WINDOW;
 	return 0;
+}
+
+/* Maps a write error from the sink. */
+static int _write_error(struct storage_upload *u, int rc, struct err *err)
+{
+	if (rc == ENOSPC || rc == EDQUOT)
+		return err_set(err, ERR_NO_SPACE, "insufficient_storage",
+			       "the storage file system is full after %lld bytes of %s",
+			       (long long)u->written, u->name);
+	return err_set(err, ERR_IO, "io_error", "writing %s: %s", u->name, strerror(rc));
 }
 
 int storage_upload_restart(struct storage_upload *u, struct err *err)
 {
+	_sink_reset(u->sink, 0);
 	if (ftruncate(u->fd, 0) < 0)
 		return err_set(err, ERR_IO, "io_error", "%s: %s", u->tmpname, strerror(errno));
 	EVP_DigestInit_ex(u->md, EVP_sha256(), NULL);
-	u->written = u->flushed = 0;
+	u->written = 0;
 	u->preallocated = false;
 	return 0;
 }
 
 void storage_upload_suspend(struct storage_upload *u)
 {
+	/* What did not reach the file is simply fetched again: the resume
+	 * starts where the file ends. */
+	if (u->sink)
+		_sink_flush(u->sink);
 	if (u->fd >= 0)
 		fdatasync(u->fd);
 	log_info(_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
@@ -274,25 +282,14 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	if (u->expected > u->written &&
 	    fallocate(u->fd, FALLOC_FL_KEEP_SIZE, 0, u->expected) == 0)
 		u->preallocated = true;
-	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already)",
+	int dfd = s->buffered_io ? -1 :
+		  openat(u->tmpdir_fd, u->tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	u->sink = _sink_new(u->fd, dfd, u->written);
+	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s)",
 		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->expected,
-		 (long long)u->written);
+		 (long long)u->written, dfd < 0 ? ", through the page cache" : "");
 	*out = u;
 	return 0;
-}
-
-static void _write_back(struct storage_upload *u)
-{
-	while (u->written - u->flushed >= _WINDOW) {
-		sync_file_range(u->fd, u->flushed, _WINDOW, SYNC_FILE_RANGE_WRITE);
-		int64_t old = u->flushed - _LAG * _WINDOW;
-		if (old >= 0) {
-			sync_file_range(u->fd, old, _WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE |
-					SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-			posix_fadvise(u->fd, old, _WINDOW, POSIX_FADV_DONTNEED);
-		}
-		u->flushed += _WINDOW;
-	}
 }
 
 static void _progress(struct storage_upload *u)
@@ -310,31 +307,16 @@ static void _progress(struct storage_upload *u)
 
 int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err)
 {
-	const char *p = data;
-	size_t left = len;
+	int rc;
 
 	if (u->written + (int64_t)len > u->s->max_image_size)
 		return err_set(err, ERR_TOO_LARGE, "too_large",
 			       "the image is larger than the %lld bytes this server accepts",
 			       (long long)u->s->max_image_size);
-	while (left > 0) {
-		ssize_t n = pwrite(u->fd, p, left, u->written + (int64_t)(len - left));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (errno == ENOSPC || errno == EDQUOT)
-				return err_set(err, ERR_NO_SPACE, "insufficient_storage",
-					       "the storage file system is full after %lld bytes of %s",
-					       (long long)u->written, u->name);
-			return err_set(err, ERR_IO, "io_error", "writing %s: %s", u->name,
-				       strerror(errno));
-		}
-		p += n;
-		left -= (size_t)n;
-	}
+	if ((rc = _sink_write(u->sink, data, len)) != 0)
+		return _write_error(u, rc, err);
 	EVP_DigestUpdate(u->md, data, len);
 	u->written += (int64_t)len;
-	_write_back(u);
 	_progress(u);
 	return 0;
 }
@@ -349,11 +331,16 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 	unsigned char md[32];
 	unsigned int mdlen;
 	struct stat st;
+	int rc;
 
 	if (u->expected >= 0 && u->written != u->expected)
 		return err_set(err, ERR_INVALID, "incomplete_body",
 			       "received %lld of %lld announced bytes", (long long)u->written,
 			       (long long)u->expected);
+	if ((rc = _sink_flush(u->sink)) != 0)
+		return _write_error(u, rc, err);
+	log_debug(_MOD, "%s: %lld of %lld bytes written with O_DIRECT", u->name,
+		  (long long)_sink_direct_bytes(u->sink), (long long)u->written);
 	if ((u->preallocated && ftruncate(u->fd, u->written) < 0) || fsync(u->fd) < 0 ||
 	    fstat(u->fd, &st) < 0)
 		return err_set(err, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO,

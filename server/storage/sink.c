@@ -1,0 +1,274 @@
+/* sink: the disk side of one upload, on a thread of its own.
+ *
+ * The receiving thread (an HTTP connection, or a download worker) copies
+ * what arrives into a small ring of chunk buffers and goes back to the
+ * network; the sink thread writes full chunks to the file in order. So the
+ * network, the SHA-256 (done by the receiver on the data it copies) and the
+ * disk work at the same time instead of one after the other, on a board's
+ * second core.
+ *
+ * Chunks are written with O_DIRECT where the file system allows it: the
+ * data goes to the device without filling the page cache (an ISO is not
+ * worth evicting everything else for on a board with 512 MiB), and the
+ * write itself is the flow control. The pieces O_DIRECT cannot take (a
+ * start or an end not on a 4 KiB boundary) go through the page cache, and
+ * everything goes that way where O_DIRECT is refused (tmpfs), with the
+ * same bounded write-back as before: at most _WINDOW * _LAG dirty bytes.
+ *
+ *   producer: [fill k] -> submit -> [fill k+1] ... waits when all _NCHUNK
+ *             chunks are submitted and not yet written
+ *   sink:     takes chunks in submission order, writes, frees them
+ *
+ * An error is sticky: the sink stops writing and the producer sees it at
+ * its next write or flush. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _CHUNK ((size_t)512 << 10)
+#define _NCHUNK 4
+#define _ALIGN ((int64_t)4096)
+#define _WINDOW ((int64_t)8 << 20)
+#define _LAG 4
+
+struct _chunk {
+	char *buf;
+	int64_t off;
+	size_t len;
+};
+
+struct _sink {
+	int fd;			/* buffered */
+	int dfd;		/* O_DIRECT, or -1 */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t more;	/* the sink waits for chunks */
+	pthread_cond_t room;	/* the producer waits for a free chunk, or a flush */
+	struct _chunk chunks[_NCHUNK];
+	unsigned fill;		/* the chunk the producer fills */
+	unsigned next;		/* the chunk the sink writes next */
+	unsigned queued;	/* submitted, not yet written */
+	bool stop;
+	int error;		/* errno of the first failed write */
+	int64_t flushed;	/* buffered write-back started up to here */
+	int64_t direct_bytes;
+};
+
+static int _pwrite_all(int fd, const char *p, size_t len, int64_t off, size_t *done)
+{
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = pwrite(fd, p + *done, len - *done, off + (int64_t)*done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Bounded write-back of buffered data (see writer.c's header). */
+static void _write_back(struct _sink *k, int64_t end)
+{
+	while (end - k->flushed >= _WINDOW) {
+		sync_file_range(k->fd, k->flushed, _WINDOW, SYNC_FILE_RANGE_WRITE);
+		int64_t old = k->flushed - _LAG * _WINDOW;
+		if (old >= 0) {
+			sync_file_range(k->fd, old, _WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE |
+					SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+			posix_fadvise(k->fd, old, _WINDOW, POSIX_FADV_DONTNEED);
+		}
+		k->flushed += _WINDOW;
+	}
+}
+
+static int _put(struct _sink *k, const struct _chunk *c)
+{
+	size_t direct = 0, done;
+	int rc;
+
+	if (k->dfd >= 0 && c->off % _ALIGN == 0)
+		direct = c->len & ~(size_t)(_ALIGN - 1);
+	if (direct > 0) {
+		rc = _pwrite_all(k->dfd, c->buf, direct, c->off, &done);
+		if (rc == EINVAL && done == 0) {
+			/* The device wants a larger alignment, or the file
+			 * system changed its mind: buffered from now on. */
+			close(k->dfd);
+			k->dfd = -1;
+			k->flushed = c->off - c->off % _WINDOW;
+		} else if (rc != 0 && rc != EINVAL) {
+			return rc;
+		}
+		/* A short direct write leaves the rest to the page cache. */
+		direct = done;
+		k->direct_bytes += (int64_t)done;
+	}
+	if (c->len > direct) {
+		rc = _pwrite_all(k->fd, c->buf + direct, c->len - direct, c->off + (int64_t)direct,
+				 &done);
+		if (rc != 0)
+			return rc;
+		if (k->dfd < 0)
+			_write_back(k, c->off + (int64_t)c->len);
+	}
+	return 0;
+}
+
+static void *_run(void *arg)
+{
+	struct _sink *k = arg;
+
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (k->queued == 0 && !k->stop)
+			pthread_cond_wait(&k->more, &k->lock);
+		if (k->queued == 0)
+			break;
+		struct _chunk *c = &k->chunks[k->next];
+		int rc = 0;
+		if (k->error == 0) {
+			pthread_mutex_unlock(&k->lock);
+			rc = _put(k, c);
+			pthread_mutex_lock(&k->lock);
+		}
+		if (rc != 0 && k->error == 0)
+			k->error = rc;
+		c->len = 0;
+		k->next = (k->next + 1) % _NCHUNK;
+		k->queued--;
+		pthread_cond_signal(&k->room);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+struct _sink *_sink_new(int fd, int direct_fd, int64_t offset)
+{
+	struct _sink *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		abort();
+	k->fd = fd;
+	k->dfd = direct_fd;
+	for (unsigned i = 0; i < _NCHUNK; i++)
+		if (posix_memalign((void **)&k->chunks[i].buf, (size_t)_ALIGN, _CHUNK) != 0)
+			abort();
+	k->chunks[0].off = offset;
+	k->flushed = offset - offset % _WINDOW;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->more, NULL);
+	pthread_cond_init(&k->room, NULL);
+	if (pthread_create(&k->thread, NULL, _run, k) != 0)
+		abort();
+	pthread_setname_np(k->thread, "vmedia-sink");
+	return k;
+}
+
+/* Hands the chunk being filled to the sink (caller holds the lock) and
+ * waits until the next one is free. */
+static void _submit(struct _sink *k)
+{
+	struct _chunk *c = &k->chunks[k->fill];
+	int64_t end = c->off + (int64_t)c->len;
+
+	k->queued++;
+	pthread_cond_signal(&k->more);
+	k->fill = (k->fill + 1) % _NCHUNK;
+	while (k->queued == _NCHUNK)
+		pthread_cond_wait(&k->room, &k->lock);
+	k->chunks[k->fill].off = end;
+	k->chunks[k->fill].len = 0;
+}
+
+int _sink_write(struct _sink *k, const void *data, size_t len)
+{
+	const char *p = data;
+	int rc;
+
+	while (len > 0) {
+		struct _chunk *c = &k->chunks[k->fill];
+		/* Chunks end on multiples of _CHUNK in the file, so after an
+		 * odd start only the first one is unaligned. */
+		size_t room = _CHUNK - (size_t)((c->off + (int64_t)c->len) % (int64_t)_CHUNK);
+		size_t n = len < room ? len : room;
+
+		memcpy(c->buf + c->len, p, n);
+		c->len += n;
+		p += n;
+		len -= n;
+		if (n == room) {
+			pthread_mutex_lock(&k->lock);
+			_submit(k);
+			rc = k->error;
+			pthread_mutex_unlock(&k->lock);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int _sink_flush(struct _sink *k)
+{
+	int rc;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->chunks[k->fill].len > 0)
+		_submit(k);
+	while (k->queued > 0)
+		pthread_cond_wait(&k->room, &k->lock);
+	rc = k->error;
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+void _sink_reset(struct _sink *k, int64_t offset)
+{
+	_sink_flush(k);
+	pthread_mutex_lock(&k->lock);
+	k->error = 0;
+	k->chunks[k->fill].off = offset;
+	k->chunks[k->fill].len = 0;
+	k->flushed = offset - offset % _WINDOW;
+	pthread_mutex_unlock(&k->lock);
+}
+
+int64_t _sink_direct_bytes(struct _sink *k)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&k->lock);
+	n = k->direct_bytes;
+	pthread_mutex_unlock(&k->lock);
+	return n;
+}
+
+/* Stops the thread and drops the chunks not yet written; closes the
+ * O_DIRECT descriptor (it owns that one), not the other. */
+void _sink_free(struct _sink *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	k->error = k->error ? k->error : ECANCELED;
+	pthread_cond_signal(&k->more);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	pthread_mutex_destroy(&k->lock);
+	pthread_cond_destroy(&k->more);
+	pthread_cond_destroy(&k->room);
+	for (unsigned i = 0; i < _NCHUNK; i++)
+		free(k->chunks[i].buf);
+	if (k->dfd >= 0)
+		close(k->dfd);
+	free(k);
+}
