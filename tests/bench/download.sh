@@ -25,17 +25,10 @@ B=http://127.0.0.1:$VPORT
 
 # download_once NAME -> prints "seconds cpu_seconds"
 download_once() {
-	local c0 t0 id state
+	local c0 s
 	c0=$(cpu_seconds "$VPID")
-	t0=$(now)
-	id=$(curl -sS -f -X POST -d "{\"url\":\"http://127.0.0.1:$NPORT/src.bin\",\"name\":\"$1\"}" \
-		"$B/downloads" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-	while :; do
-		state=$(curl -sS "$B/downloads/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
-		case $state in done) break ;; failed|cancelled) echo "download $state" >&2; exit 1 ;; esac
-		sleep 0.05
-	done
-	echo "$(secs "$t0" "$(now)") $(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$c0" "$(cpu_seconds "$VPID")")"
+	s=$(python3 tests/bench/fetch_wait.py "$B" "http://127.0.0.1:$NPORT/src.bin" "$1")
+	echo "$s $(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$c0" "$(cpu_seconds "$VPID")")"
 	cmp -s "$WORK/nginx/dav/src.bin" "$WORK/vmedia/$1" || { echo "wrong bytes" >&2; exit 1; }
 	curl -sS -f -o /dev/null -X DELETE "$B/images/$1"
 }

@@ -17,8 +17,10 @@ cpu_seconds() {
 # start_vmediad DIR -> sets VPORT, VPID
 start_vmediad() {
 	VPORT=$(free_port)
-	"$ROOT/build/vmediad" --listen 127.0.0.1:$VPORT --storage "$1" --log-level warn \
-		--max-image-size 64G 2>"$WORK/vmediad.log" &
+	# VMEDIAD_BIN and VMEDIAD_ARGS: compare another build or settings.
+	# shellcheck disable=SC2086
+	"${VMEDIAD_BIN:-$ROOT/build/vmediad}" --listen 127.0.0.1:$VPORT --storage "$1" \
+		--log-level warn --max-image-size 64G ${VMEDIAD_ARGS:-} 2>"$WORK/vmediad.log" &
 	VPID=$!
 }
 
