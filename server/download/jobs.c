@@ -281,8 +281,11 @@ int downloads_create(const struct download_options *opts, struct storage *storag
 	if (!d->threads)
 		abort();
 	for (unsigned i = 0; i < opts->workers; i++)
+	{
 		if (pthread_create(&d->threads[i], NULL, _worker, d) != 0)
 			abort();
+		pthread_setname_np(d->threads[i], "vmedia-dl");
+	}
 	*out = d;
 	return 0;
 }

@@ -123,6 +123,7 @@ static int _eject_stock(struct gadget *g, struct _lun *l, struct gadget_eject *o
 	pthread_cond_init(&b->c, NULL);
 	if (pthread_create(&t, NULL, _bounded_main, b) != 0)
 		abort();
+	pthread_setname_np(t, "vmedia-eject");
 	pthread_detach(t);
 	snprintf(out->method, sizeof(out->method), "forced_eject");
 	if (!_bounded_wait(b, (int)g->opts.eject_wait_ms)) {

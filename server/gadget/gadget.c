@@ -175,6 +175,9 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 		l->snap.locked = -1;
 		if (pthread_create(&l->thread, NULL, _worker, l) != 0)
 			abort();
+		char tname[16];
+		snprintf(tname, sizeof(tname), "vmedia-lun%u", i % 100);
+		pthread_setname_np(l->thread, tname);
 	}
 	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s; "
 		 "forced eject strategy: %s", ops->name, ops->simulated ? " (SIMULATED)" : "",

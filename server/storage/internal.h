@@ -36,11 +36,13 @@ bool _storage_upload_in_progress(struct storage *s, const char *name);
 int _storage_hash_fd(int fd, char hex[65]);
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
 
-/* sink.c: an upload's ordered writes on a thread of its own. _sink_new
- * takes the buffered fd (borrowed) and an O_DIRECT one (owned; -1 for
- * none); write and flush return 0 or the errno of the first failed write. */
+/* sink.c: an upload's digest and ordered writes on threads of their own.
+ * _sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1
+ * for none) and the digest to update (borrowed; read it after a flush);
+ * write and flush return 0 or the errno of the first failed write. */
 struct _sink;
-struct _sink *_sink_new(int fd, int direct_fd, int64_t offset);
+struct evp_md_ctx_st;
+struct _sink *_sink_new(int fd, int direct_fd, struct evp_md_ctx_st *md, int64_t offset);
 int _sink_write(struct _sink *k, const void *data, size_t len);
 int _sink_flush(struct _sink *k);
 void _sink_reset(struct _sink *k, int64_t offset);

@@ -1,11 +1,13 @@
-/* sink: the disk side of one upload, on a thread of its own.
+/* sink: the digest and disk side of one upload, on two threads of its own.
  *
  * The receiving thread (an HTTP connection, or a download worker) copies
  * what arrives into a small ring of chunk buffers and goes back to the
- * network; the sink thread writes full chunks to the file in order. So the
- * network, the SHA-256 (done by the receiver on the data it copies) and the
- * disk work at the same time instead of one after the other, on a board's
- * second core.
+ * network; a hasher thread feeds full chunks to SHA-256 and a writer
+ * thread writes them to the file, both in order and at the same time. So
+ * the network, the digest and the disk overlap instead of taking turns:
+ * on a board without SHA instructions (a Raspberry Pi 4 hashes at about
+ * the speed of its gigabit port) that is the difference between the two
+ * adding up and the slower one setting the pace.
  *
  * Chunks are written with O_DIRECT where the file system allows it: the
  * data goes to the device without filling the page cache (an ISO is not
@@ -15,16 +17,19 @@
  * everything goes that way where O_DIRECT is refused (tmpfs), with the
  * same bounded write-back as before: at most _WINDOW * _LAG dirty bytes.
  *
- *   producer: [fill k] -> submit -> [fill k+1] ... waits when all _NCHUNK
- *             chunks are submitted and not yet written
- *   sink:     takes chunks in submission order, writes, frees them
+ *   producer: [fill seq n] -> submit -> [fill n+1] ... waits while chunk
+ *             n+1 (the same buffer as n+1-_NCHUNK) is still in use
+ *   hasher:   takes chunks in order, updates the digest
+ *   writer:   takes chunks in order, writes them
+ *   a chunk is free again once both have passed it.
  *
- * An error is sticky: the sink stops writing and the producer sees it at
- * its next write or flush. */
+ * An error is sticky: the sink stops writing and hashing, and the producer
+ * sees it at its next write or flush. */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,14 +49,14 @@ struct _chunk {
 struct _sink {
 	int fd;			/* buffered */
 	int dfd;		/* O_DIRECT, or -1 */
-	pthread_t thread;
+	EVP_MD_CTX *md;		/* borrowed */
+	pthread_t writer, hasher;
 	pthread_mutex_t lock;
-	pthread_cond_t more;	/* the sink waits for chunks */
+	pthread_cond_t more;	/* the consumers wait for chunks */
 	pthread_cond_t room;	/* the producer waits for a free chunk, or a flush */
-	struct _chunk chunks[_NCHUNK];
-	unsigned fill;		/* the chunk the producer fills */
-	unsigned next;		/* the chunk the sink writes next */
-	unsigned queued;	/* submitted, not yet written */
+	struct _chunk chunks[_NCHUNK];	/* sequence number n lives in [n % _NCHUNK] */
+	uint64_t nsub;		/* chunks submitted; the producer fills number nsub */
+	uint64_t nwritten, nhashed;
 	bool stop;
 	int error;		/* errno of the first failed write */
 	int64_t flushed;	/* buffered write-back started up to here */
@@ -122,35 +127,60 @@ static int _put(struct _sink *k, const struct _chunk *c)
 	return 0;
 }
 
-static void *_run(void *arg)
+static int _hash(struct _sink *k, const struct _chunk *c)
 {
-	struct _sink *k = arg;
+	return EVP_DigestUpdate(k->md, c->buf, c->len) == 1 ? 0 : EIO;
+}
 
+/* One consumer: does work on every submitted chunk in order, counting in
+ * *done, until stopped with nothing left. */
+static void _consume(struct _sink *k, uint64_t *done,
+		     int (*work)(struct _sink *, const struct _chunk *))
+{
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
-		while (k->queued == 0 && !k->stop)
+		while (*done == k->nsub && !k->stop)
 			pthread_cond_wait(&k->more, &k->lock);
-		if (k->queued == 0)
+		if (*done == k->nsub)
 			break;
-		struct _chunk *c = &k->chunks[k->next];
+		const struct _chunk *c = &k->chunks[*done % _NCHUNK];
 		int rc = 0;
 		if (k->error == 0) {
 			pthread_mutex_unlock(&k->lock);
-			rc = _put(k, c);
+			rc = work(k, c);
 			pthread_mutex_lock(&k->lock);
 		}
 		if (rc != 0 && k->error == 0)
 			k->error = rc;
-		c->len = 0;
-		k->next = (k->next + 1) % _NCHUNK;
-		k->queued--;
+		(*done)++;
 		pthread_cond_signal(&k->room);
 	}
 	pthread_mutex_unlock(&k->lock);
+}
+
+static void *_run_writer(void *arg)
+{
+	struct _sink *k = arg;
+
+	_consume(k, &k->nwritten, _put);
 	return NULL;
 }
 
-struct _sink *_sink_new(int fd, int direct_fd, int64_t offset)
+static void *_run_hasher(void *arg)
+{
+	struct _sink *k = arg;
+
+	_consume(k, &k->nhashed, _hash);
+	return NULL;
+}
+
+/* Chunks submitted and not yet passed by both consumers (lock held). */
+static uint64_t _in_use(const struct _sink *k)
+{
+	return k->nsub - (k->nwritten < k->nhashed ? k->nwritten : k->nhashed);
+}
+
+struct _sink *_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
 {
 	struct _sink *k = calloc(1, sizeof(*k));
 
@@ -158,6 +188,7 @@ struct _sink *_sink_new(int fd, int direct_fd, int64_t offset)
 		abort();
 	k->fd = fd;
 	k->dfd = direct_fd;
+	k->md = md;
 	for (unsigned i = 0; i < _NCHUNK; i++)
 		if (posix_memalign((void **)&k->chunks[i].buf, (size_t)_ALIGN, _CHUNK) != 0)
 			abort();
@@ -166,9 +197,11 @@ struct _sink *_sink_new(int fd, int direct_fd, int64_t offset)
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->more, NULL);
 	pthread_cond_init(&k->room, NULL);
-	if (pthread_create(&k->thread, NULL, _run, k) != 0)
+	if (pthread_create(&k->writer, NULL, _run_writer, k) != 0 ||
+	    pthread_create(&k->hasher, NULL, _run_hasher, k) != 0)
 		abort();
-	pthread_setname_np(k->thread, "vmedia-sink");
+	pthread_setname_np(k->writer, "vmedia-write");
+	pthread_setname_np(k->hasher, "vmedia-hash");
 	return k;
 }
 
@@ -176,16 +209,16 @@ struct _sink *_sink_new(int fd, int direct_fd, int64_t offset)
  * waits until the next one is free. */
 static void _submit(struct _sink *k)
 {
-	struct _chunk *c = &k->chunks[k->fill];
+	struct _chunk *c = &k->chunks[k->nsub % _NCHUNK];
 	int64_t end = c->off + (int64_t)c->len;
 
-	k->queued++;
-	pthread_cond_signal(&k->more);
-	k->fill = (k->fill + 1) % _NCHUNK;
-	while (k->queued == _NCHUNK)
+	k->nsub++;
+	pthread_cond_broadcast(&k->more);
+	while (_in_use(k) == _NCHUNK)
 		pthread_cond_wait(&k->room, &k->lock);
-	k->chunks[k->fill].off = end;
-	k->chunks[k->fill].len = 0;
+	c = &k->chunks[k->nsub % _NCHUNK];
+	c->off = end;
+	c->len = 0;
 }
 
 int _sink_write(struct _sink *k, const void *data, size_t len)
@@ -194,7 +227,7 @@ int _sink_write(struct _sink *k, const void *data, size_t len)
 	int rc;
 
 	while (len > 0) {
-		struct _chunk *c = &k->chunks[k->fill];
+		struct _chunk *c = &k->chunks[k->nsub % _NCHUNK];
 		/* Chunks end on multiples of _CHUNK in the file, so after an
 		 * odd start only the first one is unaligned. */
 		size_t room = _CHUNK - (size_t)((c->off + (int64_t)c->len) % (int64_t)_CHUNK);
@@ -221,9 +254,9 @@ int _sink_flush(struct _sink *k)
 	int rc;
 
 	pthread_mutex_lock(&k->lock);
-	if (k->chunks[k->fill].len > 0)
+	if (k->chunks[k->nsub % _NCHUNK].len > 0)
 		_submit(k);
-	while (k->queued > 0)
+	while (_in_use(k) > 0)
 		pthread_cond_wait(&k->room, &k->lock);
 	rc = k->error;
 	pthread_mutex_unlock(&k->lock);
@@ -235,8 +268,8 @@ void _sink_reset(struct _sink *k, int64_t offset)
 	_sink_flush(k);
 	pthread_mutex_lock(&k->lock);
 	k->error = 0;
-	k->chunks[k->fill].off = offset;
-	k->chunks[k->fill].len = 0;
+	k->chunks[k->nsub % _NCHUNK].off = offset;
+	k->chunks[k->nsub % _NCHUNK].len = 0;
 	k->flushed = offset - offset % _WINDOW;
 	pthread_mutex_unlock(&k->lock);
 }
@@ -260,9 +293,10 @@ void _sink_free(struct _sink *k)
 	pthread_mutex_lock(&k->lock);
 	k->stop = true;
 	k->error = k->error ? k->error : ECANCELED;
-	pthread_cond_signal(&k->more);
+	pthread_cond_broadcast(&k->more);
 	pthread_mutex_unlock(&k->lock);
-	pthread_join(k->thread, NULL);
+	pthread_join(k->writer, NULL);
+	pthread_join(k->hasher, NULL);
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->more);
 	pthread_cond_destroy(&k->room);

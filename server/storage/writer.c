@@ -31,7 +31,7 @@ struct storage_upload {
 	bool preallocated;
 	int fd;
 	int64_t expected;
-	int64_t written;	/* received and hashed; the sink may lag */
+	int64_t written;	/* received; the sink's digest and file may lag */
 	struct _sink *sink;
 	int64_t started;	/* epoch seconds */
 	struct timespec last_progress;
@@ -284,7 +284,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		u->preallocated = true;
 	int dfd = s->buffered_io ? -1 :
 		  openat(u->tmpdir_fd, u->tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	u->sink = _sink_new(u->fd, dfd, u->written);
+	u->sink = _sink_new(u->fd, dfd, u->md, u->written);
 	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s)",
 		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->expected,
 		 (long long)u->written, dfd < 0 ? ", through the page cache" : "");
@@ -315,7 +315,6 @@ int storage_upload_write(struct storage_upload *u, const void *data, size_t len,
 			       (long long)u->s->max_image_size);
 	if ((rc = _sink_write(u->sink, data, len)) != 0)
 		return _write_error(u, rc, err);
-	EVP_DigestUpdate(u->md, data, len);
 	u->written += (int64_t)len;
 	_progress(u);
 	return 0;

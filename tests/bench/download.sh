@@ -33,7 +33,7 @@ download_once() {
 	curl -sS -f -o /dev/null -X DELETE "$B/images/$1"
 }
 
-declare -a V C D P CPU_Q CPU_E
+declare -a V C D P CPU_Q CPU_E SSE_MS
 for r in $(seq 1 "$ROUNDS"); do
 	sync
 	read -r s cpu < <(download_once "q$r.img")
@@ -48,12 +48,22 @@ for r in $(seq 1 "$ROUNDS"); do
 	sync "$WORK/copy/d.bin"; t1=$(now)
 	D+=("$(secs "$t0" "$t1")")
 	rm -f "$WORK/copy/d.bin"
-	# The same download with a client following /events (progress each second).
+	# The same download with a client following /events (progress each
+	# second). perf counts the CPU time of the threads that exist when it
+	# starts: the /events stream's connection thread is the only
+	# MHD-connection thread among them, so its figure is what delivering
+	# the progress to a client costs, to the microsecond.
 	curl -sN "$B/events" >"$WORK/events.txt" &
 	SSE_PID=$!
+	sleep 0.3
 	sync
+	perf stat --per-thread -e task-clock -x, -o "$WORK/perf.txt" -p "$VPID" 2>/dev/null &
+	PERF_PID=$!
+	sleep 0.2
 	read -r s cpu < <(download_once "e$r.img")
+	kill -INT $PERF_PID; wait $PERF_PID 2>/dev/null || true
 	P+=("$s"); CPU_E+=("$cpu")
+	SSE_MS+=("$(awk -F, '/^MHD-connection/ {ms += $2} END {printf "%.3f", ms}' "$WORK/perf.txt")")
 	kill $SSE_PID; wait $SSE_PID 2>/dev/null || true
 	printf 'round %d: vmediad %s MB/s (%s MB/s with /events), curl -o %s MB/s, curl -o + fsync %s MB/s\n' \
 		"$r" "$(mbps "$BYTES" "${V[-1]}")" "$(mbps "$BYTES" "${P[-1]}")" \
@@ -67,14 +77,16 @@ printf 'download of %d MiB from a local nginx, median of %d rounds:\n' "$SIZE_MI
 printf '  %-40s %6s MB/s\n' "vmediad download (durable, sha256)" "$(mbps "$BYTES" "$mv")" \
 	"curl -o to the same disk (not durable)" "$(mbps "$BYTES" "$mc")" \
 	"curl -o, then fsync (durable)" "$(mbps "$BYTES" "$md")"
-python3 - "$mv" "$mc" "$mp" "$cq" "$ce" "$events" "$md" <<'PY'
+python3 - "$mv" "$mc" "$mp" "$cq" "$ce" "$events" "$md" "$(median "${SSE_MS[@]}")" <<'PY'
 import sys
 v, c, p, cq, ce = map(float, sys.argv[1:6])
 events = int(sys.argv[6])
 d = float(sys.argv[7])
+sse_ms = float(sys.argv[8])
 print(f"  vmediad / curl -o                        {c / v:.2f}x")
 print(f"  vmediad / curl -o + fsync                {d / v:.2f}x")
 print(f"  vmediad CPU per download, no listener    {cq:.2f} s")
 print(f"  vmediad CPU per download, /events open   {ce:.2f} s ({events} download events in the last round)")
-print(f"  progress reporting cost                  {(ce - cq) / max(cq, 1e-9) * 100:+.1f}% CPU")
+print(f"  CPU with /events open - without          {(ce - cq) / max(cq, 1e-9) * 100:+.1f}% (run-to-run noise is a few %)")
+print(f"  the /events thread's CPU per download    {sse_ms:.2f} ms = {sse_ms / 10 / max(ce, 1e-9):.3f}% of vmediad's CPU")
 PY

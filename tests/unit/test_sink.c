@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,16 @@ static void _fill(unsigned char *p, size_t n, unsigned seed)
 	}
 }
 
+static void _digest(const void *p, size_t n, unsigned char out[32])
+{
+	unsigned int len;
+
+	assert_int_equal(EVP_Digest(p, n, out, &len, EVP_sha256(), NULL), 1);
+}
+
 /* Writes want[start..size) through a sink in pieces of the given sizes
- * (cycled), after start bytes already in the file, and checks the file. */
+ * (cycled), after start bytes already in the file (and in the digest, as
+ * the writer's resume does), and checks the file and the digest. */
 static int64_t _roundtrip(size_t size, size_t start, const size_t *pieces, size_t npieces,
 			  bool direct)
 {
@@ -58,13 +67,18 @@ static int64_t _roundtrip(size_t size, size_t start, const size_t *pieces, size_
 	struct _sink *k;
 	int64_t direct_bytes;
 	size_t off = start;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char got_md[32], want_md[32];
+	unsigned int mdlen;
 
 	assert_non_null(want);
 	assert_non_null(got);
 	assert_true(fd >= 0);
 	_fill(want, size, (unsigned)(size ^ start));
 	assert_int_equal(pwrite(fd, want, start, 0), (ssize_t)start);
-	k = _sink_new(fd, dfd, (int64_t)start);
+	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	EVP_DigestUpdate(md, want, start);
+	k = _sink_new(fd, dfd, md, (int64_t)start);
 	for (size_t i = 0; off < size; i++) {
 		size_t n = pieces[i % npieces];
 		if (n > size - off)
@@ -74,6 +88,10 @@ static int64_t _roundtrip(size_t size, size_t start, const size_t *pieces, size_
 	}
 	assert_int_equal(_sink_flush(k), 0);
 	direct_bytes = _sink_direct_bytes(k);
+	EVP_DigestFinal_ex(md, got_md, &mdlen);
+	_digest(want, size, want_md);
+	assert_memory_equal(got_md, want_md, 32);
+	EVP_MD_CTX_free(md);
 	_sink_free(k);
 	assert_int_equal(pread(fd, got, size, 0), (ssize_t)size);
 	struct stat st;
@@ -145,7 +163,11 @@ static void test_a_failed_write_is_reported_and_sticks(void **state)
 {
 	char *buf = calloc(1, 1 << 20);
 	int fd = open(path, O_RDONLY);	/* every write fails with EBADF */
-	struct _sink *k = _sink_new(fd, -1, 0);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct _sink *k;
+
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	k = _sink_new(fd, -1, md, 0);
 	int rc = 0;
 
 	(void)state;
@@ -162,6 +184,7 @@ static void test_a_failed_write_is_reported_and_sticks(void **state)
 	_sink_reset(k, 0);
 	assert_int_equal(_sink_flush(k), 0);
 	_sink_free(k);
+	EVP_MD_CTX_free(md);
 	close(fd);
 	free(buf);
 }
@@ -170,9 +193,12 @@ static void test_free_with_chunks_queued_drops_them_and_returns(void **state)
 {
 	char *buf = malloc(1 << 20);
 	int fd = open(path, O_RDWR | O_TRUNC);
-	struct _sink *k = _sink_new(fd, -1, 0);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct _sink *k;
 
 	(void)state;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	k = _sink_new(fd, -1, md, 0);
 	memset(buf, 'x', 1 << 20);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(_sink_write(k, buf, 1 << 20), 0);
@@ -183,6 +209,7 @@ static void test_free_with_chunks_queued_drops_them_and_returns(void **state)
 	fstat(fd, &st2);
 	assert_int_equal(st1.st_size, st2.st_size);
 	assert_true(st1.st_size <= 4 << 20);
+	EVP_MD_CTX_free(md);
 	close(fd);
 	free(buf);
 }
