@@ -47,6 +47,8 @@ int _sink_write(struct _sink *k, const void *data, size_t len);
 int _sink_flush(struct _sink *k);
 void _sink_reset(struct _sink *k, int64_t offset);
 int64_t _sink_direct_bytes(struct _sink *k);
+/* How long the receiver waited for a full ring, and for which consumer. */
+void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms);
 void _sink_free(struct _sink *k);
 
 #endif

@@ -338,8 +338,6 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 			       (long long)u->expected);
 	if ((rc = _sink_flush(u->sink)) != 0)
 		return _write_error(u, rc, err);
-	log_debug(_MOD, "%s: %lld of %lld bytes written with O_DIRECT", u->name,
-		  (long long)_sink_direct_bytes(u->sink), (long long)u->written);
 	if ((u->preallocated && ftruncate(u->fd, u->written) < 0) || fsync(u->fd) < 0 ||
 	    fstat(u->fd, &st) < 0)
 		return err_set(err, errno == ENOSPC ? ERR_NO_SPACE : ERR_IO,
@@ -402,8 +400,14 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 	_unlink_upload(s, u);
 	pthread_mutex_unlock(&s->lock);
 
-	log_info(_MOD, "%s: stored, %lld bytes, sha256 %s", e.img.name, (long long)e.img.size,
-		 e.img.sha256);
+	/* Where the time went, for whoever wonders why a board is slow: the
+	 * network (no waits), the disk or the digest. */
+	double disk_ms, hash_ms;
+	_sink_waited(u->sink, &disk_ms, &hash_ms);
+	log_info(_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s; the receiver "
+		 "waited %.0f ms for the disk, %.0f ms for SHA-256", e.img.name,
+		 (long long)e.img.size, (long long)_sink_direct_bytes(u->sink), e.img.sha256,
+		 disk_ms, hash_ms);
 	_storage_notify(s, "image_added", &e.img);
 	_free_upload(u);
 	return 0;
