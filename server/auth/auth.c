@@ -95,9 +95,10 @@ static int _parse(const char *line, struct _cred *c, struct err *err)
 	size_t len;
 
 	memset(c, 0, sizeof(*c));
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (!*line || *line == '#' || *line == '\n')
+	/* Any white space, as sscanf skips it: a file saved with CRLF line
+	 * ends has blank lines that are just "\r\n". */
+	line += strspn(line, " \t\r\n\v\f");
+	if (!*line || *line == '#')
 		return 0;
 	int k = sscanf(line, "%7s %127s %31s %159s %159s %159s %1s", kind, name, scheme, a, b, d,
 		       extra);
