@@ -142,9 +142,9 @@ static void test_an_unaligned_resume_point_only_costs_its_first_chunk(void **sta
 		assert_int_equal(d, 0);
 		return;
 	}
-	/* Everything from the first 512 KiB boundary after the start to the
+	/* Everything from the first 1 MiB (chunk) boundary after the start to the
 	 * last 4 KiB boundary went around the page cache. */
-	int64_t first = ((int64_t)start / (512 << 10) + 1) * (512 << 10);
+	int64_t first = ((int64_t)start / (1 << 20) + 1) * (1 << 20);
 	int64_t last = (int64_t)size & ~(int64_t)4095;
 	assert_int_equal(d, last - first);
 }
