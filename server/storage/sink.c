@@ -4,10 +4,11 @@
  * what arrives into a small ring of chunk buffers and goes back to the
  * network; a hasher thread feeds full chunks to SHA-256 and a writer
  * thread writes them to the file, both in order and at the same time. So
- * the network, the digest and the disk overlap instead of taking turns:
- * on a board without SHA instructions (a Raspberry Pi 4 hashes at about
- * the speed of its gigabit port) that is the difference between the two
- * adding up and the slower one setting the pace.
+ * the network, the digest and the disk overlap instead of taking turns,
+ * and the slowest of the three sets the pace rather than their sum. That
+ * matters most on a board whose CPU has no SHA instructions (a Raspberry
+ * Pi 4's Cortex-A72 has none), where the digest alone can take as long as
+ * the network.
  *
  * Chunks are written with O_DIRECT where the file system allows it: the
  * data goes to the device without filling the page cache (an ISO is not
@@ -367,7 +368,7 @@ void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* Stops the thread and drops the chunks not yet written; closes the
+/* Stops both threads and drops the chunks not yet passed; closes the
  * O_DIRECT descriptor (it owns that one), not the other. */
 void _sink_free(struct _sink *k)
 {
