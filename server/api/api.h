@@ -41,6 +41,7 @@ void api_luns_insert(struct http_req *r);
 void api_luns_eject(struct http_req *r);
 void api_gadget_reconnect(struct http_req *r);
 void api_sim_host(struct http_req *r);
+void api_sim_replug(struct http_req *r);
 void api_events_get(struct http_req *r);
 void api_downloads_add(struct http_req *r);
 void api_downloads_list(struct http_req *r);

@@ -192,3 +192,25 @@ void api_sim_host(struct http_req *r)
 	http_reply_json(r, MHD_HTTP_OK, json_pack("{s:i, s:b, s:b}", "lun", (int)id,
 						  "locked", locked, "hung", hung));
 }
+
+void api_sim_replug(struct http_req *r)
+{
+	struct app *app = http_req_app(r);
+	const char *q = http_req_query(r, "ms");
+	unsigned long ms = 1500;
+
+	if (!app->sim) {
+		http_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				 "the simulated host exists only with --backend sim");
+		return;
+	}
+	if (q && (!*q || strlen(q) > 5 || strspn(q, "0123456789") != strlen(q))) {
+		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "ms must be a whole number of milliseconds, 0..99999");
+		return;
+	}
+	if (q)
+		ms = strtoul(q, NULL, 10);
+	gadget_sim_replug(app->sim, (unsigned)ms);
+	http_reply_json(r, MHD_HTTP_ACCEPTED, json_pack("{s:I}", "away_ms", (json_int_t)ms));
+}

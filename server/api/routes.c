@@ -18,6 +18,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/downloads/*", api_downloads_get, NULL },
 	{ "DELETE", "/downloads/*", api_downloads_cancel, NULL },
 	{ "POST", "/sim/luns/*/host", api_sim_host, NULL },
+	{ "POST", "/sim/replug", api_sim_replug, NULL },
 	{ "GET", "/redfish", api_redfish, NULL },
 	{ "GET", "/redfish/**", api_redfish, NULL },
 	{ "POST", "/redfish/**", api_redfish, NULL },

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct _cfs {
 	unsigned nluns;
 	char name[USBG_MAX_NAME_LENGTH + 1];
 	char udc[USBG_MAX_STR_LENGTH];	/* "" when unbound */
+	int state_fd;			/* /sys/class/udc/UDC/state, watched */
 	char gadget_dir[PATH_MAX];
 	char lun_dir[GADGET_MAX_LUNS][PATH_MAX];
 };
@@ -270,6 +272,42 @@ static const char *_udc_name(void *be)
 	return s->udc[0] ? s->udc : NULL;
 }
 
+/* The UDC core calls sysfs_notify() on "state" at every state it is
+ * given, and the composite layer gives "configured" at every
+ * SET_CONFIGURATION: so a notification that ends in "configured" means
+ * the host has (re)configured the device, even when it went through
+ * "default" too fast for anyone to read it. */
+static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, bool *changed)
+{
+	struct _cfs *s = be;
+	char path[PATH_MAX];
+	ssize_t n;
+
+	*changed = false;
+	if (s->state_fd < 0 && s->udc[0]) {
+		snprintf(path, sizeof(path), "/sys/class/udc/%s/state", s->udc);
+		s->state_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (s->state_fd >= 0 && pread(s->state_fd, buf, size - 1, 0) < 0) {
+			close(s->state_fd);	/* a read arms the notification */
+			s->state_fd = -1;
+		}
+	}
+	if (s->state_fd < 0)
+		return -1;
+	struct pollfd p = { .fd = s->state_fd, .events = POLLPRI | POLLERR };
+	if (poll(&p, 1, (int)timeout_ms) > 0 && (p.revents & (POLLPRI | POLLERR)))
+		*changed = true;
+	n = pread(s->state_fd, buf, size - 1, 0);
+	if (n <= 0) {
+		close(s->state_fd);	/* the UDC went away: open it again next time */
+		s->state_fd = -1;
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
 /* Leaves the gadget bound and its media in: see the top of the file. */
 static void _destroy(void *be)
 {
@@ -279,6 +317,8 @@ static void _destroy(void *be)
 		return;
 	if (s->state)
 		usbg_cleanup(s->state);
+	if (s->state_fd >= 0)
+		close(s->state_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -296,6 +336,7 @@ const struct gadget_backend gadget_configfs_ops = {
 	.reconnect = _reconnect,
 	.gadget_name = _gadget_name,
 	.udc_name = _udc_name,
+	.usb_state = _usb_state,
 	.destroy = _destroy,
 };
 
@@ -591,6 +632,7 @@ void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err
 	if (!s)
 		abort();
 	pthread_mutex_init(&s->lock, NULL);
+	s->state_fd = -1;
 	s->nluns = opts->luns;
 	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET;
 	if (strlen(name) >= sizeof(s->name) || strchr(name, '/') || name[0] == '.') {

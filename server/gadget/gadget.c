@@ -129,6 +129,78 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* The host learns a LUN's device type from INQUIRY, which it sends when it
+ * configures the device. Any (re)configuration will do, not only the
+ * reconnects vmediad makes: a target that powers off and on, a host that
+ * resets the port or re-authorizes the device. The backend tells when the
+ * UDC announced a state change that ended in "configured"; every LUN's
+ * type is then what the host sees, and a type_change_pending warning is
+ * over. The state itself shows in /status (is the target there at all?). */
+#define _WATCH_MS 500
+
+static void _host_enumerated(struct gadget *g)
+{
+	struct gadget_lun changed[GADGET_MAX_LUNS];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < g->nluns; i++) {
+		struct _lun *l = &g->luns[i];
+		if (l->busy)
+			continue;	/* its operation sets the type itself */
+		l->enumerated_cdrom = l->snap.cdrom;
+		if (strcmp(l->snap.warning_code, "type_change_pending") == 0) {
+			l->snap.warning[0] = '\0';
+			l->snap.warning_code[0] = '\0';
+			changed[n++] = l->snap;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	for (unsigned i = 0; i < n; i++) {
+		log_info(_MOD, "LUN %u: the host enumerated the device again and now sees a %s",
+			 changed[i].id, changed[i].cdrom ? "CD-ROM" : "disk");
+		if (g->ops->locked)
+			changed[i].locked = g->ops->locked(g->be, changed[i].id);
+		if (g->listener)
+			g->listener(g->listener_ctx, &changed[i], NULL);
+	}
+}
+
+static void *_watch(void *arg)
+{
+	struct gadget *g = arg;
+	char now[32], before[32];
+	struct timespec dl;
+	bool changed;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping) {
+		pthread_mutex_unlock(&g->lock);
+		int rc = g->ops->usb_state(g->be, _WATCH_MS, now, sizeof(now), &changed);
+		if (rc < 0) {
+			now[0] = '\0';
+			changed = false;
+		}
+		pthread_mutex_lock(&g->lock);
+		snprintf(before, sizeof(before), "%s", g->usb_state);
+		snprintf(g->usb_state, sizeof(g->usb_state), "%s", now);
+		pthread_mutex_unlock(&g->lock);
+		if (strcmp(before, now) != 0)
+			log_info(_MOD, "USB device state: %s -> %s", before[0] ? before : "unknown",
+				 now[0] ? now : "unknown");
+		if (changed && strcmp(now, "configured") == 0)
+			_host_enumerated(g);
+		pthread_mutex_lock(&g->lock);
+		if (rc < 0) {	/* nothing to wait on: pace the retries */
+			clock_deadline(&dl, _WATCH_MS);
+			while (!g->stopping && pthread_cond_timedwait(&g->cond, &g->lock, &dl) == 0)
+				;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
 static void *_worker(void *arg)
 {
 	struct _lun *l = arg;
@@ -179,6 +251,15 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 		snprintf(tname, sizeof(tname), "vmedia-lun%u", i % 100);
 		pthread_setname_np(l->thread, tname);
 	}
+	if (ops->usb_state) {
+		bool changed;	/* the state at start, so /status has it at once */
+		if (ops->usb_state(be, 0, g->usb_state, sizeof(g->usb_state), &changed) < 0)
+			g->usb_state[0] = '\0';
+		if (pthread_create(&g->watcher, NULL, _watch, g) != 0)
+			abort();
+		pthread_setname_np(g->watcher, "vmedia-usb");
+		g->watching = true;
+	}
 	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s; "
 		 "forced eject strategy: %s", ops->name, ops->simulated ? " (SIMULATED)" : "",
 		 g->nluns, g->features.break_io ? "yes" : "no",
@@ -206,6 +287,8 @@ void gadget_destroy(struct gadget *g)
 	}
 	for (unsigned i = 0; i < g->nluns; i++)
 		pthread_join(g->luns[i].thread, NULL);
+	if (g->watching)
+		pthread_join(g->watcher, NULL);
 	g->ops->destroy(g->be);
 	pthread_mutex_destroy(&g->lock);
 	pthread_cond_destroy(&g->cond);
@@ -415,12 +498,17 @@ json_t *gadget_backend_json(struct gadget *g)
 {
 	const char *gname = g->ops->gadget_name ? g->ops->gadget_name(g->be) : NULL;
 	const char *udc = g->ops->udc_name ? g->ops->udc_name(g->be) : NULL;
+	char usb[32];
 
-	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:{s:b, s:b, s:s}}",
+	pthread_mutex_lock(&g->lock);
+	snprintf(usb, sizeof(usb), "%s", g->usb_state);
+	pthread_mutex_unlock(&g->lock);
+	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:s}}",
 			 "name", g->ops->name, "simulated", g->ops->simulated,
 			 "luns", (int)g->nluns,
 			 "gadget", gname ? json_string(gname) : json_null(),
 			 "udc", udc ? json_string(udc) : json_null(),
+			 "usb_state", usb[0] ? json_string(usb) : json_null(),
 			 "features", "break_io", g->features.break_io && !g->opts.hide_break_io,
 			 "forced_eject", g->features.forced_eject,
 			 "eject_strategy", gadget_strategy(g));

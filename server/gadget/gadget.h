@@ -76,6 +76,12 @@ struct gadget_backend {
 	int (*reconnect)(void *be, struct err *err);
 	const char *(*gadget_name)(void *be);
 	const char *(*udc_name)(void *be);
+	/* Waits up to timeout_ms for the UDC to announce a USB device state
+	 * change, then gives the state ("configured", "not attached",
+	 * "default", "suspended" ...) in buf and whether anything was
+	 * announced. 0, or -1 if unknown (it has then not waited). May be
+	 * NULL. Only the gadget's watcher thread calls it. */
+	int (*usb_state)(void *be, unsigned timeout_ms, char *buf, size_t size, bool *changed);
 	void (*destroy)(void *be);
 };
 
@@ -153,5 +159,8 @@ void *gadget_sim_new(unsigned luns, const char *kernel /* patched|stock|old */);
 extern const struct gadget_backend gadget_sim_ops;
 int gadget_sim_host(void *be, unsigned lun, int lock, int hang, bool *locked, bool *hung,
 		    struct err *err);
+/* The simulated host goes away for ms (its USB state "not attached"), as a
+ * target that powers off and on, then enumerates the device again. */
+void gadget_sim_replug(void *be, unsigned ms);
 
 #endif

@@ -39,6 +39,11 @@ struct gadget {
 	struct _lun luns[GADGET_MAX_LUNS];
 	gadget_listener_fn listener;
 	void *listener_ctx;
+
+	/* The USB state watcher (backends with usb_state). */
+	pthread_t watcher;
+	bool watching;
+	char usb_state[32];	/* last seen; "" unknown */
 };
 
 /* Runs an eject on the LUN's worker: plain, or forced with the strategy

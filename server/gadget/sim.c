@@ -21,6 +21,8 @@
 
 #include "gadget.h"
 
+#include "../core/clock.h"
+
 enum _kernel { K_PATCHED, K_STOCK, K_OLD };
 
 struct _sim_lun {
@@ -29,6 +31,9 @@ struct _sim_lun {
 };
 
 struct _sim {
+	double unplugged_until;	/* clock_now_ms(): a replugged host is away till then */
+	unsigned replugs, replugs_seen;	/* by the watcher */
+	bool away_seen;
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	enum _kernel kernel;
@@ -208,6 +213,45 @@ static const char *_gadget_name(void *be)
 	return "sim";
 }
 
+static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, bool *changed)
+{
+	struct _sim *s = be;
+	struct timespec dl;
+
+	clock_deadline(&dl, timeout_ms);
+	pthread_mutex_lock(&s->m);
+	/* Woken early by a replug; otherwise the host comes back by time. */
+	while (s->replugs == s->replugs_seen && !s->away_seen &&
+	       pthread_cond_timedwait(&s->c, &s->m, &dl) == 0)
+		;
+	while (s->away_seen && clock_now_ms() < s->unplugged_until &&
+	       pthread_cond_timedwait(&s->c, &s->m, &dl) != ETIMEDOUT)
+		;
+	bool away = clock_now_ms() < s->unplugged_until;
+	*changed = away != s->away_seen || (!away && s->replugs != s->replugs_seen);
+	s->away_seen = away;
+	if (!away)
+		s->replugs_seen = s->replugs;
+	pthread_mutex_unlock(&s->m);
+	snprintf(buf, size, "%s", away ? "not attached" : "configured");
+	return 0;
+}
+
+void gadget_sim_replug(void *be, unsigned ms)
+{
+	struct _sim *s = be;
+
+	pthread_mutex_lock(&s->m);
+	s->unplugged_until = clock_now_ms() + ms;
+	s->replugs++;
+	for (unsigned i = 0; i < s->n; i++) {
+		s->luns[i].hung = false;	/* a host that goes away drops it all */
+		s->luns[i].locked = false;
+	}
+	pthread_cond_broadcast(&s->c);
+	pthread_mutex_unlock(&s->m);
+}
+
 static void _destroy(void *be)
 {
 	struct _sim *s = be;
@@ -254,5 +298,6 @@ const struct gadget_backend gadget_sim_ops = {
 	.reconnect = _reconnect,
 	.gadget_name = _gadget_name,
 	.udc_name = NULL,
+	.usb_state = _usb_state,
 	.destroy = _destroy,
 };

@@ -88,6 +88,41 @@ def test_a_changed_device_type_warns_until_reconnect(api):
     assert "warning" not in lun
 
 
+def test_a_host_that_enumerates_again_by_itself_clears_the_type_warning(api, server):
+    # The target powers off and on (no reconnect by vmediad): its USB state
+    # goes "not attached" and back to "configured", and it has read every
+    # LUN's type anew. The warning goes, and clients are told.
+    assert api.get("/status").json()["backend"]["usb_state"] == "configured"
+    put(api, "d.iso")
+    insert(api, 0, "d.iso")
+    insert(api, 1, "d.iso", cdrom=False)
+    assert api.get("/luns/0").json()["warning_code"] == "type_change_pending"
+    sse = SSE(server.port)
+    sse.next()	# state
+    r = api.post("/sim/replug?ms=1200")
+    assert r.status_code == 202 and r.json() == {"away_ms": 1200}
+    assert wait_for(lambda: api.get("/status").json()["backend"]["usb_state"] == "not attached", 3)
+    # Still away: the warning stays until the host is back.
+    assert api.get("/luns/0").json()["warning_code"] == "type_change_pending"
+    _, lun = sse.wait_for(lambda t, d: t == "lun" and d["id"] == 0 and "warning" not in d)
+    assert lun["cdrom"] is True and lun["image"] == "d.iso"
+    assert api.get("/status").json()["backend"]["usb_state"] == "configured"
+    assert "warning" not in api.get("/luns/0").json()
+    assert "warning" not in api.get("/luns/1").json()
+    assert "now sees a CD-ROM" in server.log()
+    sse.close()
+    # A later change of type warns again, as the host has not seen that one.
+    assert api.post("/luns/0/eject").status_code == 200
+    assert insert(api, 0, "d.iso", cdrom=False).json()["warning_code"] == "type_change_pending"
+
+
+def test_sim_replug_checks_its_argument(api):
+    for bad in ("", "-1", "1e3", "123456", "abc"):
+        r = api.post("/sim/replug?ms=" + bad)
+        assert r.status_code == 400, bad
+        assert r.json()["error"]["code"] == "bad_request"
+
+
 def test_insert_errors(server, api):
     put(api, "a.img")
     r = insert(api, 0, "missing.img")

@@ -70,5 +70,36 @@ code=$(http POST /gadget/reconnect)
 wait_for '[ -n "$(disk_of 1)" ] && cmp -n 65536 $(disk_of 1) /tmp/x.img' 20 \
 	"the host to read LUN 1 after the reconnect"
 info "reconnect: $(cat /tmp/http.out)"
+
+# The host configures the device again on its own (as a target that powers
+# off and on does; here it de- and re-authorizes it): the UDC announces
+# "configured" anew, and vmediad drops the type-change warning, since the
+# host has now asked every LUN what it is.
+code=$(http GET /status)
+[ "$(field .backend.usb_state)" = configured ] ||
+	fail_with_log "usb_state: want configured, got $(field .backend.usb_state)"
+scsi_type() { cat /sys/bus/scsi/devices/*:0:0:"$1"/type 2>/dev/null | head -n1; }
+[ "$(scsi_type 0)" = 0 ] || fail_with_log "LUN 0 should be a disk to the host, type $(scsi_type 0)"
+code=$(http POST /luns/0/insert '{"image":"x.img","cdrom":true}')
+[ "$code" = 200 ] || fail_with_log "insert as CD-ROM: $code $(cat /tmp/http.out)"
+[ "$(field .warning_code)" = type_change_pending ] ||
+	fail_with_log "no type_change_pending warning: $(cat /tmp/http.out)"
+usbdev=
+for d in /sys/bus/usb/devices/*; do
+	[ "$(cat "$d/idVendor" 2>/dev/null):$(cat "$d/idProduct" 2>/dev/null)" = 1d6b:0104 ] &&
+		usbdev=$d
+done
+[ -n "$usbdev" ] || fail_with_log "the host has no 1d6b:0104 device"
+echo 0 > "$usbdev/authorized"	# SET_CONFIGURATION 0; the driver lets go
+sleep 1.5
+code=$(http GET /luns/0)
+[ "$(field .warning_code)" = type_change_pending ] ||
+	fail_with_log "the warning went before the host configured the device again"
+echo 1 > "$usbdev/authorized"	# SET_CONFIGURATION 1, INQUIRY again
+wait_for 'http GET /luns/0 >/dev/null; [ "$(field .warning_code)" = null ]' 10 \
+	"the type_change_pending warning to clear"
+wait_for '[ "$(scsi_type 0)" = 5 ]' 20 "the host to see LUN 0 as a CD-ROM (SCSI type 5)"
+grep -q "now sees a CD-ROM" /tmp/vmediad.log || fail_with_log "no log line for the re-enumeration"
+info "re-enumerated by the host: LUN 0 is a CD-ROM to it, warning cleared"
 stop_vmediad
 info "vmediad restarted; LUN 1 kept $before"
