@@ -3,7 +3,9 @@
 # what the host reads; a plain eject of a medium the host holds open is
 # refused with 409; a forced one goes through (break_io+forced_eject on the
 # patched kernel, forced_eject on stock); a restart of vmediad takes the
-# gadget over without ejecting what the host has; a reconnect re-enumerates.
+# gadget over without ejecting what the host has; a reconnect re-enumerates;
+# a host that configures the device again by itself ends a type-change
+# warning and sees the new type.
 # kernels: patched stock
 # timeout: 240
 
