@@ -106,8 +106,18 @@ ms_below() {
 	awk -v v="$1" -v l="$2" 'BEGIN { exit !(v != "" && v + 0 < l + 0) }'
 }
 
+# host_probed: every sd disk of the host has finished probing. While sd
+# reads the partition table it holds a removable medium locked (PREVENT
+# MEDIUM REMOVAL); a device taken from it in between (as hunghost does)
+# never gets the unlock, and the gadget refuses ejects with EBUSY.
+host_probed() {
+	n=$(ls -d /sys/block/sd* 2>/dev/null | wc -l)
+	[ "$n" -gt 0 ] && [ "$(dmesg | grep -c 'Attached SCSI')" -ge "$n" ]
+}
+
 # start_hunghost ARGS...: run hunghost in the background until it is hung.
 start_hunghost() {
+	wait_for host_probed 20 "the host to finish probing its disks"
 	"$VMTEST_BIN/hunghost" -i $VID:$PID "$@" > /tmp/hunghost.out 2>&1 &
 	HUNGHOST=$!
 	wait_for "grep -q '^hunghost: hung' /tmp/hunghost.out" 10 "hunghost to hang"
