@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ struct _cfs {
 	char name[USBG_MAX_NAME_LENGTH + 1];
 	char udc[USBG_MAX_STR_LENGTH];	/* "" when unbound */
 	int state_fd;			/* /sys/class/udc/UDC/state, watched */
+	int wake_fd;			/* eventfd: ends the watcher's poll */
 	char gadget_dir[PATH_MAX];
 	char lun_dir[GADGET_MAX_LUNS][PATH_MAX];
 };
@@ -294,8 +296,10 @@ static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, boo
 	}
 	if (s->state_fd < 0)
 		return -1;
-	struct pollfd p = { .fd = s->state_fd, .events = POLLPRI | POLLERR };
-	if (poll(&p, 1, (int)timeout_ms) > 0 && (p.revents & (POLLPRI | POLLERR)))
+	struct pollfd p[2] = { { .fd = s->state_fd, .events = POLLPRI | POLLERR },
+			       { .fd = s->wake_fd, .events = POLLIN } };
+	if (poll(p, s->wake_fd >= 0 ? 2 : 1, (int)timeout_ms) > 0 &&
+	    (p[0].revents & (POLLPRI | POLLERR)))
 		*changed = true;
 	n = pread(s->state_fd, buf, size - 1, 0);
 	if (n <= 0) {
@@ -306,6 +310,15 @@ static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, boo
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+static void _usb_state_wake(void *be)
+{
+	struct _cfs *s = be;
+	uint64_t one = 1;
+
+	if (s->wake_fd >= 0 && write(s->wake_fd, &one, sizeof(one)) < 0)
+		log_warn(_MOD, "cannot wake the USB state watcher: %s", strerror(errno));
 }
 
 /* Leaves the gadget bound and its media in: see the top of the file. */
@@ -319,6 +332,8 @@ static void _destroy(void *be)
 		usbg_cleanup(s->state);
 	if (s->state_fd >= 0)
 		close(s->state_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -337,6 +352,7 @@ const struct gadget_backend gadget_configfs_ops = {
 	.gadget_name = _gadget_name,
 	.udc_name = _udc_name,
 	.usb_state = _usb_state,
+	.usb_state_wake = _usb_state_wake,
 	.destroy = _destroy,
 };
 
@@ -633,6 +649,7 @@ void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err
 		abort();
 	pthread_mutex_init(&s->lock, NULL);
 	s->state_fd = -1;
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->nluns = opts->luns;
 	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET;
 	if (strlen(name) >= sizeof(s->name) || strchr(name, '/') || name[0] == '.') {

@@ -281,6 +281,8 @@ void gadget_destroy(struct gadget *g)
 		stuck |= g->luns[i].busy;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
+	if (g->watching && g->ops->usb_state_wake)
+		g->ops->usb_state_wake(g->be);
 	if (stuck) {
 		log_warn(_MOD, "a LUN operation is still inside the kernel; not waiting for it");
 		return;

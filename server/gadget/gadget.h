@@ -82,6 +82,8 @@ struct gadget_backend {
 	 * announced. 0, or -1 if unknown (it has then not waited). May be
 	 * NULL. Only the gadget's watcher thread calls it. */
 	int (*usb_state)(void *be, unsigned timeout_ms, char *buf, size_t size, bool *changed);
+	/* Ends a usb_state wait now, and every later one (shutdown). */
+	void (*usb_state_wake)(void *be);
 	void (*destroy)(void *be);
 };
 

@@ -34,6 +34,7 @@ struct _sim {
 	double unplugged_until;	/* clock_now_ms(): a replugged host is away till then */
 	unsigned replugs, replugs_seen;	/* by the watcher */
 	bool away_seen;
+	bool woken;		/* shutting down: usb_state returns at once */
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	enum _kernel kernel;
@@ -221,10 +222,10 @@ static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, boo
 	clock_deadline(&dl, timeout_ms);
 	pthread_mutex_lock(&s->m);
 	/* Woken early by a replug; otherwise the host comes back by time. */
-	while (s->replugs == s->replugs_seen && !s->away_seen &&
+	while (!s->woken && s->replugs == s->replugs_seen && !s->away_seen &&
 	       pthread_cond_timedwait(&s->c, &s->m, &dl) == 0)
 		;
-	while (s->away_seen && clock_now_ms() < s->unplugged_until &&
+	while (!s->woken && s->away_seen && clock_now_ms() < s->unplugged_until &&
 	       pthread_cond_timedwait(&s->c, &s->m, &dl) != ETIMEDOUT)
 		;
 	bool away = clock_now_ms() < s->unplugged_until;
@@ -235,6 +236,16 @@ static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, boo
 	pthread_mutex_unlock(&s->m);
 	snprintf(buf, size, "%s", away ? "not attached" : "configured");
 	return 0;
+}
+
+static void _usb_state_wake(void *be)
+{
+	struct _sim *s = be;
+
+	pthread_mutex_lock(&s->m);
+	s->woken = true;
+	pthread_cond_broadcast(&s->c);
+	pthread_mutex_unlock(&s->m);
 }
 
 void gadget_sim_replug(void *be, unsigned ms)
@@ -299,5 +310,6 @@ const struct gadget_backend gadget_sim_ops = {
 	.gadget_name = _gadget_name,
 	.udc_name = NULL,
 	.usb_state = _usb_state,
+	.usb_state_wake = _usb_state_wake,
 	.destroy = _destroy,
 };
