@@ -91,7 +91,8 @@ static int _pwrite_all(int fd, const char *p, size_t len, int64_t off, size_t *d
 	return 0;
 }
 
-/* Bounded write-back of buffered data (see writer.c's header). */
+/* Bounded write-back of buffered data (see the top of this file): at most
+ * _WINDOW * _LAG dirty bytes, so the final fsync has little left to do. */
 static void _write_back(struct _sink *k, int64_t end)
 {
 	while (end - k->flushed >= _WINDOW) {
