@@ -28,6 +28,8 @@ struct http_req {
 	struct MHD_Connection *conn;
 	const char *method;
 	char *path;
+	const char *raw_end;	/* where the raw request target's C string ends */
+	bool started_request;	/* _start_request has run */
 	const struct http_route *route;
 	char *params[HTTP_MAX_PARAMS];
 	char *body;

@@ -139,19 +139,34 @@ static bool _authorized(struct http_req *r)
 	return false;
 }
 
-static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
-			   const char *url, const char *method, void **con_cls)
+/* Called by libmicrohttpd with the raw request target, before it splits off
+ * the query or decodes anything; what it returns becomes the request's
+ * context. A raw NUL byte in the target would cut every later view of it
+ * short ("DELETE /images/keep.img<NUL>.bak" would name keep.img). The target
+ * is NUL-terminated where its separating space was, right before the
+ * version string, so a target with a NUL of its own ends earlier than that:
+ * remember where it ends and compare in _start_request. */
+static void *_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
 
 	_must(r != NULL);
-	r->srv = srv;
+	r->srv = cls;
 	r->conn = conn;
+	r->raw_end = uri + strlen(uri);
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	return r;
+}
+
+static void _start_request(struct http_req *r, const char *url, const char *method,
+			   const char *version)
+{
+	struct MHD_Connection *conn = r->conn;
+
+	r->started_request = true;
 	r->method = method;
 	r->path = strdup(url);
 	_must(r->path != NULL);
-	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	*con_cls = r;
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -162,6 +177,16 @@ static void _start_request(struct http_server *srv, struct MHD_Connection *conn,
 	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
 	_peer_addr(conn, r->peer, sizeof(r->peer));
 
+	if (!version[0]) {
+		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "the request line has no HTTP version");
+		return;
+	}
+	if (r->raw_end + 1 != version) {
+		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "the request target contains a NUL byte");
+		return;
+	}
 	if (!_authorized(r))
 		return;
 
@@ -237,9 +262,10 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 {
 	struct http_req *r = *con_cls;
 
-	(void)version;
-	if (!r) {
-		_start_request(cls, conn, url, method, con_cls);
+	(void)cls;
+	(void)conn;
+	if (!r->started_request) {
+		_start_request(r, url, method, version);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -268,6 +294,11 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - r->started.tv_sec) * 1000 +
 		  (now.tv_nsec - r->started.tv_nsec) / 1000000;
+	if (!r->started_request) {	/* the request line or headers were refused */
+		free(r);
+		*con_cls = NULL;
+		return;
+	}
 	bool quiet = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_info(_MOD, "%s%s%s %s %s: connection ended early (code %d) after %ld ms",
@@ -423,6 +454,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
 		MHD_OPTION_NOTIFY_COMPLETED, _completed, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, _unescape, srv,
+		MHD_OPTION_URI_LOG_CALLBACK, _uri_log, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		err_set(err, ERR_IO, "listen_failed", "cannot start the HTTP%s server on %s%s",
