@@ -9,6 +9,9 @@
 #   condition: idle     the host holds the disk open (locked), no I/O
 #              reading  the same, while dd reads the disk in a loop
 #              hung     hunghost locked the medium and hangs in a READ
+# Every try runs in a subshell: a try that fails prints its VMTEST FAIL line
+# and the next one runs; at the end any failed try fails the run, so that
+# bench-eject.sh reports each one and exits non-zero.
 TRIES=${TRIES:-25}
 FALLBACK_MS=100
 case "$VMTEST_KERNEL" in *-stock) method=stock ;; *) method=patch ;; esac
@@ -19,7 +22,8 @@ wait_for '[ -n "$(disk_of 0)" ]' 20 "the host to see LUN 0"
 disk=$(disk_of 0)
 FSG_PID=$(fsg_pid)
 
-# eject_once CONDITION: eject LUN 0 and print the figure.
+# eject_once CONDITION: eject LUN 0; the figure goes to $ms (try prints it
+# once the whole try has worked).
 eject_once() {
 	if [ $method = patch ]; then
 		out=$("$VMTEST_BIN/twrite" "$(lun 0)/break_io" "1$NL" "$(lun 0)/forced_eject" "1$NL")
@@ -30,7 +34,7 @@ eject_once() {
 	fi
 	[ "$(twrite_field "$out" "$(lun 0)/forced_eject" result)" = ok ] ||
 		fail "$method eject ($1): $out"
-	echo "VMBENCH $method $1 $ms"
+	[ -n "$ms" ] || fail "$method eject ($1): no figure in: $out"
 }
 
 # insert_and_lock: new medium, wait until the host reads it, lock it.
@@ -40,32 +44,77 @@ insert_and_lock() {
 	exec 3< "$disk"
 }
 
-for cond in idle reading; do
-	for i in $(seq "$TRIES"); do
-		insert_and_lock
-		if [ $cond = reading ]; then
-			( while :; do dd if="$disk" of=/dev/null bs=64k 2>/dev/null; done ) &
-			reader=$!
-			sleep 0.3
-		fi
-		eject_once $cond
-		if [ $cond = reading ]; then
-			kill $reader
-			wait $reader 2>/dev/null
-		fi
-		exec 3<&-
-	done
-done
+# try_idle, try_reading: one try with the host holding the disk open.
+try_idle() {
+	insert_and_lock
+	eject_once idle
+}
 
-for i in $(seq "$TRIES"); do
-	echo /tmp/a.img > "$(lun 0)/file" 2>/dev/null
-	start_hunghost -p 0 -l 0 > /dev/null
+try_reading() {
+	insert_and_lock
+	( while :; do dd if="$disk" of=/dev/null bs=64k 2>/dev/null; done ) &
+	reader=$!
+	sleep 0.3
+	eject_once reading
+}
+
+# try_hung: hunghost takes the device from usb-storage, locks LUN 0 and
+# hangs in a READ; then the eject.  The first PREVENT after an insert gets
+# the medium change's unit attention (status 1), hence a second one.
+try_hung() {
+	echo /tmp/a.img > "$(lun 0)/file" || fail "insert"
+	start_hunghost -p 0 -p 0 -l 0
+	grep -q '^hunghost: prevent lun=0 status=0' /tmp/hunghost.out ||
+		fail "hunghost could not lock LUN 0: $(cat /tmp/hunghost.out)"
 	eject_once hung
 	if [ $method = patch ]; then
-		finish_hunghost > /dev/null
+		finish_hunghost
+		[ "$HUNGHOST_RC" = 0 ] || fail "hunghost after the eject: exit $HUNGHOST_RC"
 	else
 		# Stock sends no CSW after SIGUSR1: nothing to read.
 		kill "$HUNGHOST"
 		wait "$HUNGHOST"
 	fi
+	HUNGHOST=
+}
+
+# try CONDITION: run try_CONDITION in a subshell that stops what it started.
+failed=0
+try() {
+	if ! (
+		reader= HUNGHOST=
+		trap '[ -z "$reader" ] || kill $reader 2>/dev/null
+			[ -z "$HUNGHOST" ] || kill $HUNGHOST 2>/dev/null
+			wait' EXIT
+		"try_$1" || fail "$1: status $?"
+		echo "VMBENCH $method $1 $ms"
+	); then
+		failed=$((failed + 1))
+		echo "VMBENCH-FAILED $method $1 try $i"
+	fi
+}
+
+# replug: after hunghost the host has no usb-storage device (and after a
+# failed try the gadget may be in any state): unbind and rebind the UDC and
+# wait until usb-storage has probed the disk anew.  host_probed counts
+# "Attached SCSI" lines, hence the cleared log.
+replug() {
+	dmesg -C
+	echo "" > "$GADGET/UDC" || fail "unbind the UDC"
+	echo dummy_udc.0 > "$GADGET/UDC" || fail "bind to dummy_udc.0 again"
+	wait_for host_probed 20 "the host to probe the replugged gadget"
+	FSG_PID=$(fsg_pid)
+}
+
+for cond in idle reading; do
+	for i in $(seq "$TRIES"); do
+		try $cond
+	done
 done
+
+for i in $(seq "$TRIES"); do
+	try hung
+	replug
+done
+
+[ "$failed" = 0 ] || fail "$failed of $((3 * TRIES)) tries failed"
