@@ -7,7 +7,6 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t configfs configfs /sys/kernel/config
 
@@ -20,6 +19,21 @@ for arg in $(cat /proc/cmdline); do
 done
 VMTEST_DIR=$(dirname "$(dirname "$0")")
 export VMTEST_SCENARIO VMTEST_KERNEL VMTEST_BIN VMTEST_DIR
+
+# Scratch space on /tmp.  A checkout (or helper directory) under the build
+# host's /tmp would be hidden by it: bind each such top directory back from
+# the 9p root, read-only like the rest of it.
+mkdir /run/host-root && mount --bind / /run/host-root
+mount -t tmpfs tmpfs /tmp
+for p in "$VMTEST_DIR" "$VMTEST_BIN"; do
+	case "$p" in /tmp/?*) ;; *) continue ;; esac
+	top=${p#/tmp/}
+	top=/tmp/${top%%/*}
+	[ -d "$top" ] && continue
+	mkdir "$top" && mount --bind "/run/host-root$top" "$top" ||
+		echo "VMTEST FAIL cannot bind $top back over the scratch /tmp"
+done
+umount /run/host-root && rmdir /run/host-root
 
 echo "VMTEST-START $VMTEST_KERNEL $VMTEST_SCENARIO"
 (
