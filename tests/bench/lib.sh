@@ -25,12 +25,15 @@ start_vmediad() {
 }
 
 # start_nginx -> sets NPORT, NPID; serves and accepts WebDAV PUTs in $WORK/nginx/dav
+# Its worker runs as whoever runs the benchmark (by default nginx started as
+# root switches to www-data, which cannot reach a checkout under /root), so
+# that $WORK can be anywhere, on the same disk as vmediad's storage.
 start_nginx() {
 	NPORT=$(free_port)
 	mkdir -p "$WORK/nginx/dav" "$WORK/nginx/tmp"
-	chmod 777 "$WORK/nginx/dav" "$WORK/nginx/tmp"
 	cat >"$WORK/nginx.conf" <<CONF
 daemon off;
+user $(id -un) $(id -gn);
 worker_processes 1;
 error_log $WORK/nginx/error.log warn;
 pid $WORK/nginx/nginx.pid;
