@@ -14,15 +14,91 @@
 
 #define _MOD "GADGET"
 
+/* Calls the listener unless gadget_destroy has begun; never with the lock
+ * held. gadget_destroy waits for the calls that did start. */
+static void _notify(struct gadget *g, struct gadget_lun *snap, const char *released)
+{
+	pthread_mutex_lock(&g->lock);
+	gadget_listener_fn fn = g->closed ? NULL : g->listener;
+	void *ctx = g->listener_ctx;
+	if (fn)
+		g->in_listener++;
+	pthread_mutex_unlock(&g->lock);
+	if (!fn)
+		return;
+	if (g->ops->locked)
+		snap->locked = g->ops->locked(g->be, snap->id);
+	fn(ctx, snap, released);
+	pthread_mutex_lock(&g->lock);
+	if (--g->in_listener == 0)
+		pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* Every LUN's state, after a reconnect changed what the host sees. */
+static void _notify_all(struct gadget *g)
+{
+	for (unsigned i = 0; i < g->nluns; i++) {
+		struct gadget_lun snap;
+		pthread_mutex_lock(&g->lock);
+		snap = g->luns[i].snap;
+		pthread_mutex_unlock(&g->lock);
+		_notify(g, &snap, NULL);
+	}
+}
+
+static bool _force_pending(const struct _lun *l)
+{
+	return l->force_seq > l->force_done;
+}
+
+/* Another insert or plain eject would have to wait: g->lock held. */
+static bool _lun_busy(const struct _lun *l)
+{
+	return l->op != OP_NONE || _force_pending(l) || l->running != RUN_IDLE;
+}
+
+/* Marks the start of a kernel call on l's worker; g->lock held. */
+static void _run_begin(struct gadget *g, struct _lun *l, enum _run what)
+{
+	l->running = what;
+	l->run_since = clock_now_ms();
+	l->broke_io = false;
+	l->sigusr1s = 0;
+	l->next_signal_at = l->run_since + g->opts.eject_wait_ms;
+	pthread_cond_broadcast(&g->cond);	/* the breaker may have work */
+}
+
+static void _free(struct gadget *g)
+{
+	g->ops->destroy(g->be);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->cond);
+	free(g);
+}
+
+/* A worker's or gadget_destroy's last act; g->lock held, and released. */
+static void _put(struct gadget *g)
+{
+	bool last = --g->refs == 0 && g->orphaned;
+
+	pthread_mutex_unlock(&g->lock);
+	if (last)
+		_free(g);
+}
+
 static int _do_reconnect(struct gadget *g, struct err *err)
 {
+	struct gadget_features f;
+
 	if (!g->ops->reconnect)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable",
 			       "this backend cannot reconnect the gadget");
 	if (g->ops->reconnect(g->be, err) < 0)
 		return -1;
-	g->ops->features(g->be, &g->features);	/* a new kernel module may be there */
+	g->ops->features(g->be, &f);	/* a new kernel module may be there */
 	pthread_mutex_lock(&g->lock);
+	g->features = f;
 	for (unsigned i = 0; i < g->nluns; i++) {
 		g->luns[i].enumerated_cdrom = g->luns[i].snap.cdrom;
 		g->luns[i].snap.warning[0] = '\0';
@@ -33,100 +109,334 @@ static int _do_reconnect(struct gadget *g, struct err *err)
 	return 0;
 }
 
-/* Runs the queued operation with the lock released; returns the image the
- * LUN let go of (static per LUN), or NULL. */
+/* The gadget-wide worker: runs reconnects, one at a time. */
+static void *_gworker(void *arg)
+{
+	struct gadget *g = arg;
+	struct err err;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		while (!g->stopping && g->gw_seq == g->gw_done)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->stopping)
+			break;
+		uint64_t seq = g->gw_seq;	/* every request made so far */
+		g->gw_running = true;
+		pthread_mutex_unlock(&g->lock);
+		double t0 = clock_now_ms();
+		memset(&err, 0, sizeof(err));
+		int rc = _do_reconnect(g, &err);
+		double ms = clock_now_ms() - t0;
+		if (rc == 0)
+			_notify_all(g);
+		pthread_mutex_lock(&g->lock);
+		g->gw_running = false;
+		g->gw_rc = rc;
+		g->gw_err = err;
+		g->gw_elapsed_ms = ms;
+		g->gw_done = seq;
+		pthread_cond_broadcast(&g->cond);
+	}
+	_put(g);
+	return NULL;
+}
+
+/* Asks the gadget worker for a reconnect that starts after this call and
+ * waits for it: at most wait_ms if bounded, else until it is done or
+ * vmediad stops. g->lock held. 0 done, -1 failed, 1 still running. */
+static int _reconnect_locked(struct gadget *g, bool bounded, unsigned wait_ms, double *ms,
+			     struct err *err)
+{
+	struct timespec dl;
+	uint64_t seq = ++g->gw_seq;
+
+	clock_deadline(&dl, wait_ms);
+	pthread_cond_broadcast(&g->cond);
+	while (g->gw_done < seq && !g->stopping) {
+		if (!bounded)
+			pthread_cond_wait(&g->cond, &g->lock);
+		else if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (g->gw_done < seq) {
+		if (g->stopping)
+			return err_set(err, ERR_UNAVAILABLE, "unavailable", "vmediad is stopping");
+		return 1;
+	}
+	if (ms)
+		*ms = g->gw_elapsed_ms;
+	if (g->gw_rc < 0 && err)
+		*err = g->gw_err;
+	return g->gw_rc < 0 ? -1 : 0;
+}
+
+/* Runs the queued insert or plain eject: g->lock held on entry and exit,
+ * released around the kernel calls. */
 static void _run_op(struct gadget *g, struct _lun *l)
 {
 	struct err err = { 0 };
 	struct gadget_eject ej = { 0 };
 	char released[NAMES_MAX + 1] = "";
+	char image[NAMES_MAX + 1];
 	int rc = 0;
-	double t0 = clock_now_ms();
+	enum _op op = l->op;
+	bool cdrom = l->op_cdrom, ro = l->op_ro, reconnect = l->op_reconnect;
+	unsigned id = l->snap.id;
 
-	switch (l->op) {
-	case OP_INSERT:
-		rc = g->ops->set_flags(g->be, l->snap.id, l->op_cdrom, l->op_ro, &err);
+	snprintf(image, sizeof(image), "%s", l->op_image);
+	_run_begin(g, l, RUN_OP);
+	pthread_mutex_unlock(&g->lock);
+
+	if (op == OP_INSERT) {
+		rc = g->ops->set_flags(g->be, id, cdrom, ro, &err);
 		if (rc == 0)
-			rc = g->ops->set_file(g->be, l->snap.id, l->op_path, &err);
-		if (rc == 0 && l->op_force)
-			rc = _do_reconnect(g, &err);
+			rc = g->ops->set_file(g->be, id, l->op_path, &err);
+		if (rc == 0 && reconnect) {
+			pthread_mutex_lock(&g->lock);
+			rc = _reconnect_locked(g, false, 0, NULL, &err);
+			pthread_mutex_unlock(&g->lock);
+		}
 		if (rc < 0)
-			snprintf(released, sizeof(released), "%s", l->op_image);
-		log_info(_MOD, "LUN %u: insert %s (%s, %s) %s%s", l->snap.id, l->op_image,
-			 l->op_cdrom ? "cdrom" : "disk", l->op_ro ? "ro" : "rw",
+			snprintf(released, sizeof(released), "%s", image);
+		log_info(_MOD, "LUN %u: insert %s (%s, %s) %s%s", id, image,
+			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw",
 			 rc == 0 ? "done" : "failed: ", rc == 0 ? "" : err.message);
-		break;
-	case OP_EJECT:
-		rc = _gadget_do_eject(g, l, l->op_force, &ej, &err);
-		break;
-	case OP_RECONNECT:
-		rc = _do_reconnect(g, &err);
-		break;
-	case OP_NONE:
-		break;
+	} else {
+		rc = _gadget_do_eject(g, l, false, &ej, &err);
 	}
 
 	pthread_mutex_lock(&g->lock);
+	l->running = RUN_IDLE;
 	struct gadget_lun *s = &l->snap;
-	if (l->op == OP_INSERT) {
+	bool forcing = _force_pending(l);
+	if (op == OP_INSERT) {
 		if (rc == 0) {
-			snprintf(s->image, sizeof(s->image), "%s", l->op_image);
-			s->cdrom = l->op_cdrom;
-			s->ro = l->op_ro;
-			s->state = LUN_INSERTED;
-			if (l->op_force)	/* reconnected: the host saw the new type */
+			snprintf(s->image, sizeof(s->image), "%s", image);
+			s->cdrom = cdrom;
+			s->ro = ro;
+			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
+			if (reconnect)	/* the host saw the new type */
 				l->enumerated_cdrom = s->cdrom;
-			if (s->cdrom != l->enumerated_cdrom)
+			if (s->cdrom != l->enumerated_cdrom) {
 				snprintf(s->warning_code, sizeof(s->warning_code),
 					 "type_change_pending");
-			if (s->cdrom != l->enumerated_cdrom)
 				snprintf(s->warning, sizeof(s->warning),
 					 "the host still sees a %s: it learns the new device type "
 					 "only after a reconnect (insert with \"reconnect\": true, "
 					 "or POST /gadget/reconnect)",
 					 l->enumerated_cdrom ? "CD-ROM" : "disk");
+			}
 		} else {
+			s->image[0] = '\0';
 			s->state = LUN_EMPTY;
 		}
-	} else if (l->op == OP_EJECT) {
-		s->last_eject = ej;
+	} else {
 		if (rc == 0) {
+			/* A forced eject waiting for this one is done as well. */
+			if (forcing)
+				_gadget_eject_preempted(l, &ej);
 			snprintf(released, sizeof(released), "%s", s->image);
 			s->image[0] = '\0';
 			s->warning[0] = '\0';
 			s->warning_code[0] = '\0';
 			s->state = LUN_EMPTY;
 		} else {
-			s->state = LUN_INSERTED;
+			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
 		}
+		s->last_eject = ej;
 	}
 	l->op_rc = rc;
 	l->op_err = err;
-	l->op_elapsed_ms = clock_now_ms() - t0;
 	struct gadget_lun snap = *s;
 	pthread_mutex_unlock(&g->lock);
 
 	/* The listener runs before the caller is told the operation is done,
 	 * so by then the image pins and the events are up to date. */
-	if (g->ops->locked)
-		snap.locked = g->ops->locked(g->be, snap.id);
-	if (g->listener)
-		g->listener(g->listener_ctx, &snap, released[0] ? released : NULL);
-
-	/* A reconnect changed what the host sees on every LUN. */
-	if ((l->op == OP_RECONNECT || (l->op == OP_INSERT && l->op_force)) && rc == 0 && g->listener)
-		for (unsigned i = 0; i < g->nluns; i++) {
-			struct gadget_lun other;
-			if (i != snap.id && gadget_get(g, i, &other, NULL) == 0)
-				g->listener(g->listener_ctx, &other, NULL);
-		}
+	_notify(g, &snap, released[0] ? released : NULL);
 
 	pthread_mutex_lock(&g->lock);
 	l->done_seq = l->op_seq;
-	l->busy = false;
 	l->op = OP_NONE;
+	if (forcing && s->state == LUN_EMPTY) {
+		l->force_rc = 0;
+		l->force_done = l->force_seq;
+	}
 	pthread_cond_broadcast(&g->cond);
+}
+
+/* Runs the pending forced eject: g->lock held on entry and exit. */
+static void _run_force(struct gadget *g, struct _lun *l)
+{
+	struct err err = { 0 };
+	struct gadget_eject ej = { 0 };
+	char released[NAMES_MAX + 1] = "";
+	uint64_t seq = l->force_seq;
+	int rc = 0;
+
+	if (l->snap.state == LUN_EMPTY || !l->snap.image[0]) {
+		l->snap.state = LUN_EMPTY;
+		l->force_rc = 0;
+		l->force_done = seq;
+		pthread_cond_broadcast(&g->cond);
+		return;
+	}
+	l->snap.state = LUN_EJECTING;
+	_run_begin(g, l, RUN_FORCE);
 	pthread_mutex_unlock(&g->lock);
+
+	rc = _gadget_do_eject(g, l, true, &ej, &err);
+
+	pthread_mutex_lock(&g->lock);
+	l->running = RUN_IDLE;
+	struct gadget_lun *s = &l->snap;
+	s->last_eject = ej;
+	if (rc == 0) {
+		snprintf(released, sizeof(released), "%s", s->image);
+		s->image[0] = '\0';
+		s->warning[0] = '\0';
+		s->warning_code[0] = '\0';
+		s->state = LUN_EMPTY;
+	} else {
+		s->state = LUN_INSERTED;
+	}
+	struct gadget_lun snap = *s;
+	pthread_mutex_unlock(&g->lock);
+
+	_notify(g, &snap, released[0] ? released : NULL);
+
+	pthread_mutex_lock(&g->lock);
+	l->force_rc = rc;
+	l->force_err = err;
+	l->force_done = seq;
+	pthread_cond_broadcast(&g->cond);
+}
+
+static void *_worker(void *arg)
+{
+	struct _lun *l = arg;
+	struct gadget *g = l->g;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		while (!g->stopping && !(l->op != OP_NONE && l->op_seq > l->done_seq) &&
+		       !_force_pending(l))
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->stopping)
+			break;
+		if (l->op != OP_NONE && l->op_seq > l->done_seq)
+			_run_op(g, l);
+		else
+			_run_force(g, l);
+	}
+	_put(g);
+	return NULL;
+}
+
+/* The breaker. A forced eject must not wait for the kernel call in front
+ * of it (a plain eject or an insert behind a stalled host), nor for its
+ * own forced_eject stuck behind one: this thread ends the stalled command
+ * from outside the worker. With break_io it first breaks that LUN's I/O
+ * (only that LUN's); if the call is still inside the kernel eject_wait_ms
+ * later, it sends SIGUSR1, which breaks every LUN's, and again at doubling
+ * intervals (at most every 5 s) while the call stays stuck. On the patched
+ * kernel a forced_eject is first given the kernel's own bound. */
+#define BREAK_MAX_INTERVAL_MS 5000.0
+#define KERNEL_EJECT_BOUND_MS 1000.0	/* the patched forced_eject's own */
+
+int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
+{
+	int count = 0;
+
+	/* Counted before it is sent: the call it ends may return at once, and
+	 * its record must say that every LUN was affected. */
+	pthread_mutex_lock(&g->lock);
+	l->sigusr1s++;
+	double interval = (double)g->opts.eject_wait_ms * (double)(1u << (l->sigusr1s < 5 ?
+									 l->sigusr1s : 5));
+	l->next_signal_at = clock_now_ms() +
+		(interval < BREAK_MAX_INTERVAL_MS ? interval : BREAK_MAX_INTERVAL_MS);
+	pthread_mutex_unlock(&g->lock);
+	if (g->ops->signal_io(g->be, &count, err) < 0) {
+		pthread_mutex_lock(&g->lock);
+		l->sigusr1s--;
+		pthread_mutex_unlock(&g->lock);
+		log_warn(_MOD, "LUN %u: SIGUSR1 could not be sent: %s", l->snap.id, err->message);
+		return -1;
+	}
+	log_warn(_MOD, "LUN %u: sent SIGUSR1 to %d file-storage thread(s): this breaks the I/O "
+		 "of every LUN of the function, not only this one", l->snap.id, count);
+	return 0;
+}
+
+/* When the breaker sends l's next SIGUSR1; g->lock held. */
+static double _signal_at(const struct gadget *g, const struct _lun *l, bool patched)
+{
+	double at = l->next_signal_at;
+
+	if (l->running == RUN_OP && at < l->force_at + g->opts.eject_wait_ms)
+		at = l->force_at + g->opts.eject_wait_ms;
+	if (l->running == RUN_FORCE && patched && l->sigusr1s == 0 &&
+	    at < l->run_since + KERNEL_EJECT_BOUND_MS + g->opts.eject_wait_ms)
+		at = l->run_since + KERNEL_EJECT_BOUND_MS + g->opts.eject_wait_ms;
+	return at;
+}
+
+static void *_breaker(void *arg)
+{
+	struct gadget *g = arg;
+	struct timespec dl;
+	struct err err;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping) {
+		double now = clock_now_ms(), next = now + 60000;
+		bool patched = strcmp(_gadget_strategy_locked(g), "break_io+forced_eject") == 0;
+		struct _lun *act = NULL;
+		bool use_break_io = false;
+
+		for (unsigned i = 0; i < g->nluns && !act; i++) {
+			struct _lun *l = &g->luns[i];
+			if (!_force_pending(l) || l->running == RUN_IDLE)
+				continue;
+			if (l->running == RUN_OP && patched && !l->broke_io) {
+				act = l;
+				use_break_io = true;
+				l->broke_io = true;
+				break;
+			}
+			double at = _signal_at(g, l, patched);
+			if (now >= at)
+				act = l;
+			else if (at < next)
+				next = at;
+		}
+		if (!act) {
+			clock_deadline(&dl, (unsigned)(next - now) + 1);
+			pthread_cond_timedwait(&g->cond, &g->lock, &dl);
+			continue;
+		}
+		unsigned id = act->snap.id;
+		pthread_mutex_unlock(&g->lock);
+		memset(&err, 0, sizeof(err));
+		if (!use_break_io) {
+			log_warn(_MOD, "LUN %u: the kernel call a forced eject waits for has not "
+				 "returned; breaking it with SIGUSR1", id);
+			if (_gadget_signal(g, act, &err) < 0) {
+				pthread_mutex_lock(&g->lock);	/* try again later */
+				act->next_signal_at = clock_now_ms() + g->opts.eject_wait_ms;
+				continue;
+			}
+		} else if (g->ops->break_io(g->be, id, &err) < 0) {
+			log_warn(_MOD, "LUN %u: break_io: %s", id, err.message);
+		} else {
+			log_info(_MOD, "LUN %u: a forced eject broke the stalled I/O of the operation "
+				 "before it (break_io)", id);
+		}
+		pthread_mutex_lock(&g->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
 }
 
 /* The host learns a LUN's device type from INQUIRY, which it sends when it
@@ -146,7 +456,7 @@ static void _host_enumerated(struct gadget *g)
 	pthread_mutex_lock(&g->lock);
 	for (unsigned i = 0; i < g->nluns; i++) {
 		struct _lun *l = &g->luns[i];
-		if (l->busy)
+		if (_lun_busy(l))
 			continue;	/* its operation sets the type itself */
 		l->enumerated_cdrom = l->snap.cdrom;
 		if (strcmp(l->snap.warning_code, "type_change_pending") == 0) {
@@ -159,10 +469,7 @@ static void _host_enumerated(struct gadget *g)
 	for (unsigned i = 0; i < n; i++) {
 		log_info(_MOD, "LUN %u: the host enumerated the device again and now sees a %s",
 			 changed[i].id, changed[i].cdrom ? "CD-ROM" : "disk");
-		if (g->ops->locked)
-			changed[i].locked = g->ops->locked(g->be, changed[i].id);
-		if (g->listener)
-			g->listener(g->listener_ctx, &changed[i], NULL);
+		_notify(g, &changed[i], NULL);
 	}
 }
 
@@ -201,23 +508,11 @@ static void *_watch(void *arg)
 	return NULL;
 }
 
-static void *_worker(void *arg)
+static void _start_thread(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
 {
-	struct _lun *l = arg;
-	struct gadget *g = l->g;
-
-	pthread_mutex_lock(&g->lock);
-	for (;;) {
-		while (!g->stopping && !(l->busy && l->op_seq > l->done_seq))
-			pthread_cond_wait(&g->cond, &g->lock);
-		if (g->stopping)
-			break;
-		pthread_mutex_unlock(&g->lock);
-		_run_op(g, l);
-		pthread_mutex_lock(&g->lock);
-	}
-	pthread_mutex_unlock(&g->lock);
-	return NULL;
+	if (pthread_create(t, NULL, fn, arg) != 0)
+		abort();
+	pthread_setname_np(*t, name);
 }
 
 int gadget_create(const struct gadget_options *opts, const struct gadget_backend *ops, void *be,
@@ -238,26 +533,29 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 	g->nluns = opts->luns;
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
+	g->refs = g->nluns + 2;	/* the LUN workers, the gadget worker, destroy */
 	ops->features(be, &g->features);
+	if (ops->usb_state) {
+		bool changed;	/* the state at start, so /status has it at once */
+		if (ops->usb_state(be, 0, g->usb_state, sizeof(g->usb_state), &changed) < 0)
+			g->usb_state[0] = '\0';
+	}
 	for (unsigned i = 0; i < g->nluns; i++) {
 		struct _lun *l = &g->luns[i];
 		l->g = g;
 		l->snap.id = i;
 		l->snap.removable = true;
 		l->snap.locked = -1;
-		if (pthread_create(&l->thread, NULL, _worker, l) != 0)
-			abort();
+	}
+	for (unsigned i = 0; i < g->nluns; i++) {
 		char tname[16];
 		snprintf(tname, sizeof(tname), "vmedia-lun%u", i % 100);
-		pthread_setname_np(l->thread, tname);
+		_start_thread(&g->luns[i].thread, _worker, &g->luns[i], tname);
 	}
+	_start_thread(&g->gworker, _gworker, g, "vmedia-gadget");
+	_start_thread(&g->breaker, _breaker, g, "vmedia-break");
 	if (ops->usb_state) {
-		bool changed;	/* the state at start, so /status has it at once */
-		if (ops->usb_state(be, 0, g->usb_state, sizeof(g->usb_state), &changed) < 0)
-			g->usb_state[0] = '\0';
-		if (pthread_create(&g->watcher, NULL, _watch, g) != 0)
-			abort();
-		pthread_setname_np(g->watcher, "vmedia-usb");
+		_start_thread(&g->watcher, _watch, g, "vmedia-usb");
 		g->watching = true;
 	}
 	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s; "
@@ -268,33 +566,46 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 	return 0;
 }
 
-/* Workers blocked in a kernel call cannot be joined; they are detached and
- * the process exit ends them. */
+/* From here on no listener call starts, and the ones running have ended
+ * when this returns: what the listener uses (events, storage) may be freed
+ * next. A worker stuck inside the kernel cannot be joined: the workers are
+ * detached then, and the last of them to leave frees the gadget and the
+ * backend. */
 void gadget_destroy(struct gadget *g)
 {
 	if (!g)
 		return;
 	pthread_mutex_lock(&g->lock);
 	g->stopping = true;
-	bool stuck = false;
-	for (unsigned i = 0; i < g->nluns; i++)
-		stuck |= g->luns[i].busy;
+	g->closed = true;
 	pthread_cond_broadcast(&g->cond);
+	while (g->in_listener > 0)
+		pthread_cond_wait(&g->cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
 	if (g->watching && g->ops->usb_state_wake)
 		g->ops->usb_state_wake(g->be);
-	if (stuck) {
-		log_warn(_MOD, "a LUN operation is still inside the kernel; not waiting for it");
-		return;
-	}
-	for (unsigned i = 0; i < g->nluns; i++)
-		pthread_join(g->luns[i].thread, NULL);
+	pthread_join(g->breaker, NULL);
 	if (g->watching)
 		pthread_join(g->watcher, NULL);
-	g->ops->destroy(g->be);
-	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->cond);
-	free(g);
+
+	pthread_mutex_lock(&g->lock);
+	bool stuck = g->gw_running;
+	for (unsigned i = 0; i < g->nluns; i++)
+		stuck |= g->luns[i].running != RUN_IDLE;
+	if (stuck) {
+		log_warn(_MOD, "a LUN operation is still inside the kernel; not waiting for it");
+		g->orphaned = true;
+		for (unsigned i = 0; i < g->nluns; i++)
+			pthread_detach(g->luns[i].thread);
+		pthread_detach(g->gworker);
+		_put(g);
+		return;
+	}
+	pthread_mutex_unlock(&g->lock);
+	for (unsigned i = 0; i < g->nluns; i++)
+		pthread_join(g->luns[i].thread, NULL);
+	pthread_join(g->gworker, NULL);
+	_free(g);
 }
 
 void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro)
@@ -313,8 +624,10 @@ void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdro
 
 void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx)
 {
+	pthread_mutex_lock(&g->lock);
 	g->listener = fn;
 	g->listener_ctx = ctx;
+	pthread_mutex_unlock(&g->lock);
 }
 
 unsigned gadget_lun_count(const struct gadget *g)
@@ -342,42 +655,6 @@ int gadget_get(struct gadget *g, unsigned lun, struct gadget_lun *out, struct er
 	return 0;
 }
 
-/* Queues the op already filled into l (lock held), waits at most the API
- * bound, and unlocks. */
-static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun *out,
-			    struct err *err)
-{
-	struct timespec dl;
-	uint64_t seq = ++l->op_seq;
-	int rc = 1;
-
-	l->busy = true;
-	clock_deadline(&dl, g->opts.api_wait_ms);
-	/* Clients see the operation begin (state inserting or ejecting) before
-	 * the worker may even have picked it up. */
-	if (l->op != OP_RECONNECT && g->listener) {
-		struct gadget_lun starting = l->snap;
-		pthread_mutex_unlock(&g->lock);
-		g->listener(g->listener_ctx, &starting, NULL);
-		pthread_mutex_lock(&g->lock);
-	}
-	pthread_cond_broadcast(&g->cond);
-	while (l->done_seq < seq)
-		if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
-			break;
-	if (l->done_seq >= seq) {
-		rc = l->op_rc;
-		if (rc < 0 && err)
-			*err = l->op_err;
-	}
-	if (out)
-		*out = l->snap;
-	pthread_mutex_unlock(&g->lock);
-	if (out && g->ops->locked)
-		out->locked = g->ops->locked(g->be, l->snap.id);
-	return rc < 0 ? -1 : rc;
-}
-
 static const char *_state_name(enum gadget_lun_state s)
 {
 	switch (s) {
@@ -389,11 +666,62 @@ static const char *_state_name(enum gadget_lun_state s)
 	return "?";
 }
 
+/* Tells the clients the operation has begun (state inserting or ejecting)
+ * before the worker may even have picked it up; g->lock held, released and
+ * taken again. */
+static void _announce(struct gadget *g, struct _lun *l)
+{
+	struct gadget_lun starting = l->snap;
+
+	pthread_mutex_unlock(&g->lock);
+	_notify(g, &starting, NULL);
+	pthread_mutex_lock(&g->lock);
+}
+
+/* Waits until *done reaches seq or the API bound passes; g->lock held, and
+ * released on return. Fills out with the LUN's state. */
+static int _wait_done(struct gadget *g, struct _lun *l, const uint64_t *done, uint64_t seq,
+		      const int *rc_slot, const struct err *err_slot, struct gadget_lun *out,
+		      struct err *err)
+{
+	struct timespec dl;
+	int rc = 1;
+
+	clock_deadline(&dl, g->opts.api_wait_ms);
+	pthread_cond_broadcast(&g->cond);
+	while (*done < seq)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &dl) == ETIMEDOUT)
+			break;
+	if (*done >= seq) {
+		rc = *rc_slot;
+		if (rc < 0 && err)
+			*err = *err_slot;
+	}
+	if (out)
+		*out = l->snap;
+	pthread_mutex_unlock(&g->lock);
+	if (out && g->ops->locked)
+		out->locked = g->ops->locked(g->be, l->snap.id);
+	return rc < 0 ? -1 : rc;
+}
+
+/* Queues the op already filled into l (lock held), waits at most the API
+ * bound, and unlocks. */
+static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun *out,
+			    struct err *err)
+{
+	uint64_t seq = ++l->op_seq;
+
+	_announce(g, l);
+	return _wait_done(g, l, &l->done_seq, seq, &l->op_rc, &l->op_err, out, err);
+}
+
 static int _busy(struct gadget *g, struct _lun *l, struct err *err)
 {
 	int rc = err_set(err, ERR_CONFLICT, "busy",
 			 "LUN %u is busy (%s): an earlier operation is still inside the kernel; "
-			 "wait for it to finish", l->snap.id, _state_name(l->snap.state));
+			 "wait for it, or eject with force=1, which pre-empts it",
+			 l->snap.id, _state_name(l->snap.state));
 	pthread_mutex_unlock(&g->lock);
 	return rc;
 }
@@ -405,7 +733,7 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 		return -1;
 	pthread_mutex_lock(&g->lock);
 	struct _lun *l = &g->luns[lun];
-	if (l->busy)
+	if (_lun_busy(l))
 		return _busy(g, l, err);
 	if (l->snap.state != LUN_EMPTY) {
 		int rc = err_set(err, ERR_CONFLICT, "lun_not_empty",
@@ -424,12 +752,30 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 	snprintf(l->op_image, sizeof(l->op_image), "%s", req->image);
 	l->op_cdrom = req->cdrom;
 	l->op_ro = req->ro;
-	l->op_force = req->reconnect;
+	l->op_reconnect = req->reconnect;
 	l->snap.state = LUN_INSERTING;
 	snprintf(l->snap.image, sizeof(l->snap.image), "%s", req->image);
 	l->snap.warning[0] = '\0';
 	l->snap.warning_code[0] = '\0';
 	return _submit_and_wait(g, l, out, err);
+}
+
+/* A forced eject joins the pending one, or asks for a new one; it runs on
+ * the LUN's worker after whatever runs there now, which the breaker ends. */
+static int _force_eject(struct gadget *g, struct _lun *l, struct gadget_lun *out,
+			struct err *err)
+{
+	if (!_force_pending(l)) {
+		l->force_seq++;
+		l->force_at = clock_now_ms();
+		if (l->running == RUN_OP)
+			log_info(_MOD, "LUN %u: forced eject pre-empts the %s in progress",
+				 l->snap.id, l->op == OP_INSERT ? "insert" : "plain eject");
+	}
+	uint64_t seq = l->force_seq;
+	l->snap.state = LUN_EJECTING;
+	_announce(g, l);
+	return _wait_done(g, l, &l->force_done, seq, &l->force_rc, &l->force_err, out, err);
 }
 
 int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *out,
@@ -439,16 +785,17 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 		return -1;
 	pthread_mutex_lock(&g->lock);
 	struct _lun *l = &g->luns[lun];
-	if (l->busy)
-		return _busy(g, l, err);
-	if (l->snap.state == LUN_EMPTY) {
+	if (l->snap.state == LUN_EMPTY && !_lun_busy(l)) {
 		if (out)
 			*out = l->snap;
 		pthread_mutex_unlock(&g->lock);
 		return 0;
 	}
+	if (force)
+		return _force_eject(g, l, out, err);
+	if (_lun_busy(l))
+		return _busy(g, l, err);
 	l->op = OP_EJECT;
-	l->op_force = force;
 	l->snap.state = LUN_EJECTING;
 	return _submit_and_wait(g, l, out, err);
 }
@@ -456,12 +803,8 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 int gadget_reconnect(struct gadget *g, double *elapsed_ms, struct err *err)
 {
 	pthread_mutex_lock(&g->lock);
-	struct _lun *l = &g->luns[0];
-	if (l->busy)
-		return _busy(g, l, err);
-	l->op = OP_RECONNECT;
-	int rc = _submit_and_wait(g, l, NULL, err);
-	*elapsed_ms = l->op_elapsed_ms;
+	int rc = _reconnect_locked(g, true, g->opts.api_wait_ms, elapsed_ms, err);
+	pthread_mutex_unlock(&g->lock);
 	return rc;
 }
 
@@ -504,6 +847,8 @@ json_t *gadget_backend_json(struct gadget *g)
 
 	pthread_mutex_lock(&g->lock);
 	snprintf(usb, sizeof(usb), "%s", g->usb_state);
+	struct gadget_features f = g->features;
+	const char *strategy = _gadget_strategy_locked(g);
 	pthread_mutex_unlock(&g->lock);
 	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:s}}",
 			 "name", g->ops->name, "simulated", g->ops->simulated,
@@ -511,7 +856,6 @@ json_t *gadget_backend_json(struct gadget *g)
 			 "gadget", gname ? json_string(gname) : json_null(),
 			 "udc", udc ? json_string(udc) : json_null(),
 			 "usb_state", usb[0] ? json_string(usb) : json_null(),
-			 "features", "break_io", g->features.break_io && !g->opts.hide_break_io,
-			 "forced_eject", g->features.forced_eject,
-			 "eject_strategy", gadget_strategy(g));
+			 "features", "break_io", f.break_io && !g->opts.hide_break_io,
+			 "forced_eject", f.forced_eject, "eject_strategy", strategy);
 }

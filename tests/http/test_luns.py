@@ -275,7 +275,7 @@ def test_old_kernel_uses_sigusr1_then_file(make_server):
 def test_a_kernel_write_that_never_returns_is_answered_within_2_s(api, server):
     put(api, "a.img")
     insert(api, 0, "a.img")
-    host(api, 0, hang=1)
+    host(api, 0, lock=0, hang=1)
     sse = SSE(server.port)
     sse.next()	# state
     t0 = time.time()
@@ -285,16 +285,100 @@ def test_a_kernel_write_that_never_returns_is_answered_within_2_s(api, server):
     assert 1.9 <= took < 2.6
     lun = r.json()
     assert lun["state"] == "ejecting" and "background" in lun["message"]
-    # Other requests are still served, and the LUN refuses a second op.
+    # Other requests are still served, and the LUN refuses another plain op.
     assert api.get("/status").status_code == 200
-    r = api.post("/luns/0/eject?force=1")
+    r = api.post("/luns/0/eject")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "busy"
+    assert "force=1" in r.json()["error"]["message"]
+    r = api.post("/luns/0/insert", json={"image": "a.img"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "busy"
     # The host lets go: the eject completes and is announced.
     host(api, 0, hang=0)
     _, data = sse.wait_for(lambda t, d: t == "lun" and d["id"] == 0 and d["state"] == "empty")
-    assert data["last_eject"]["ok"] is True
+    assert data["last_eject"]["ok"] is True and data["last_eject"]["method"] == "file"
     assert api.get("/luns/0").json()["state"] == "empty"
     sse.close()
+
+
+def attached(api, name):
+    return [i for i in api.get("/images").json()["images"] if i["name"] == name][0]["attached_to"]
+
+
+@pytest.mark.parametrize("flags,method,others", [
+    ([], "break_io+file", False),
+    (["--sim-kernel", "stock"], "sigusr1+file", True),
+    (["--sim-kernel", "old"], "sigusr1+file", True),
+])
+def test_force_pre_empts_a_plain_eject_stuck_in_the_kernel(make_server, flags, method, others):
+    """The plain eject sleeps behind a host that hangs without locking; a
+    forced eject breaks the stalled command from outside the LUN's worker
+    and wins within the bound instead of answering 409 busy."""
+    srv = make_server(flags + ["--eject-wait-ms", "300"])
+    api = srv.api
+    media_in_both_luns(api)
+    host(api, 1, lock=1)
+    host(api, 0, lock=0, hang=1)
+    assert api.post("/luns/0/eject").status_code == 202
+    t0 = time.time()
+    r = api.post("/luns/0/eject?force=1")
+    took = time.time() - t0
+    assert r.status_code == 200, r.text
+    assert took < 1.5
+    lun = r.json()
+    assert lun["state"] == "empty" and lun["image"] is None
+    ej = lun["last_eject"]
+    assert ej["forced"] and ej["ok"] and ej["method"] == method
+    assert ej["other_luns_affected"] is others
+    # The medium is really out, and its image is free again.
+    assert attached(api, "a.img") == []
+    assert api.delete("/images/a.img").status_code == 204
+    other = api.get("/luns/1").json()
+    assert other["image"] == "b.img" and other["state"] == "inserted"
+    assert other["locked"] is (not others)	# SIGUSR1 clears every LUN's lock
+
+
+def test_two_forced_ejects_of_a_stuck_lun_share_one_and_neither_is_409(make_server):
+    api = make_server(["--sim-kernel", "stock", "--eject-wait-ms", "300"]).api
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, lock=1, hang=1)
+    results = []
+
+    def force():
+        results.append(api.post("/luns/0/eject?force=1"))
+    ts = [threading.Thread(target=force) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200, 200, 200], [r.text for r in results]
+    assert api.get("/luns/0").json()["state"] == "empty"
+
+
+def test_force_pre_empts_an_insert_stuck_in_the_kernel(make_server):
+    """A stock kernel's `file` write sleeps while another LUN's command is
+    stalled: the insert sticks; a forced eject of that LUN still wins."""
+    api = make_server(["--sim-kernel", "stock", "--eject-wait-ms", "300"]).api
+    put(api, "a.img")
+    put(api, "b.img")
+    insert(api, 1, "b.img")
+    host(api, 1, hang=1)
+    r = api.post("/luns/0/insert", json={"image": "a.img"})
+    assert r.status_code == 202 and r.json()["state"] == "inserting"
+    r = api.post("/luns/0/eject?force=1")
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "empty"
+    assert attached(api, "a.img") == []
+
+
+def test_reconnect_is_served_while_lun_0_is_stuck(api):
+    put(api, "a.img")
+    insert(api, 0, "a.img")
+    host(api, 0, lock=0, hang=1)
+    assert api.post("/luns/0/eject").status_code == 202
+    r = api.post("/gadget/reconnect")
+    assert r.status_code == 200, r.text
+    assert r.json()["reconnected"] is True
 
 
 def test_sse_starts_with_full_state_and_reaches_two_clients(api, server):
