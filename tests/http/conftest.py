@@ -126,6 +126,10 @@ class Server:
         self.proc = None
         self.port = None
         self.log_path = log_path
+        # Every stop: (signal sent, exit code, had to be SIGKILLed after the
+        # signal was not obeyed); make_server checks them at the end.
+        self.stops = []
+        self.stop_timeout = 60 if os.environ.get("VMEDIAD_WRAPPER") else 10
 
     def start(self, port=0):
         self.logf = open(self.log_path, "a")
@@ -157,16 +161,43 @@ class Server:
             return f.read()
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
+        """Sends sig (SIGKILL only where a test means it) and returns the
+        exit code; None if it was not running."""
+        if not self.proc:
+            return None
+        sent, forced = None, False
+        if self.proc.poll() is None:
+            sent = sig
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(60 if os.environ.get("VMEDIAD_WRAPPER") else 10)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
+                forced = True
                 self.proc.kill()
                 self.proc.wait()
-        code = self.proc.returncode if self.proc else None
+        code = self.proc.returncode
+        self.stops.append((sent, code, forced))
         self.proc = None
         return code
+
+    def stop_problems(self):
+        """What went wrong with the stops so far: a vmediad that ignored its
+        signal and had to be SIGKILLed, one that had exited by itself
+        before it was stopped, or an exit code other than 0 (or -9 after a
+        deliberate SIGKILL)."""
+        problems = []
+        for sent, code, forced in self.stops:
+            if forced:
+                problems.append("did not exit within the time limit after %s and had to be "
+                                "SIGKILLed" % signal.Signals(sent).name)
+            elif sent is None:
+                problems.append("had already exited (code %s) when it was to be stopped" % code)
+            elif sent == signal.SIGKILL:
+                if code != -signal.SIGKILL:
+                    problems.append("exited with %s when SIGKILLed" % code)
+            elif code != 0:
+                problems.append("exited with %s after %s" % (code, signal.Signals(sent).name))
+        return problems
 
     def restart(self, sig=signal.SIGTERM):
         port = self.port
@@ -192,15 +223,19 @@ def make_server(tmpdir_path):
         return srv.start()
 
     yield make
-    for srv in servers:
-        code = srv.stop()
-        # A clean exit on SIGTERM, and (in the sanitizer build) no report.
+    problems = []
+    for n, srv in enumerate(servers):
+        srv.stop()
+        # A clean exit on every SIGTERM (a SIGKILL only where the test sent
+        # one), and (in the sanitizer build) no report.
         log = srv.log()
         assert "ERROR: AddressSanitizer" not in log, log
         assert "runtime error:" not in log, log
         assert not re.search(r"ERROR SUMMARY: [1-9]", log), log	# valgrind
         assert "definitely lost: 0" in log or "definitely lost" not in log, log
-        assert code in (0, None, -9), "vmediad exited with %s\n%s" % (code, log)
+        problems += ["vmediad %d %s" % (n, p) for p in srv.stop_problems()]
+    assert not problems, "\n".join(problems + ["--- log of vmediad %d (end):\n%s" % (n, s.log()[-4000:])
+                                            for n, s in enumerate(servers)])
 
 
 @pytest.fixture
