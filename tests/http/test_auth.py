@@ -37,20 +37,50 @@ def secured(make_server, creds):
     return make_server(["--auth-file", path, "--auth-max-failures", "1000"]), token
 
 
+# A sample value for every path parameter of the spec (a new parameter fails
+# test_the_operation_list_is_the_spec until it is given one here).
+PATH_SAMPLES = {"name": "x.img", "n": "0", "id": "1", "system_id": "target",
+                "manager_id": "vmedia", "media_id": "0", "task_id": "1", "path": "Chassis"}
+# OpenAPI 3.1's operation fields of a path item, and the other fields it may have.
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+PATH_ITEM_FIELDS = ("summary", "description", "servers", "parameters", "$ref")
+
+
 def _concrete(template):
-    return (template.replace("{name}", "x.img").replace("{n}", "0").replace("{id}", "1"))
+    return re.sub(r"\{([^}]+)\}", lambda m: PATH_SAMPLES.get(m.group(1), "1"), template)
+
+
+def _all_operations():
+    """Every method of every path in the spec, with its security."""
+    for template, item in SPEC["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield method.upper(), template, op.get("security")
 
 
 def _operations():
+    # security: [] marks what is public by design (Redfish's service root).
+    return sorted((m, t) for m, t, sec in _all_operations() if sec != [])
+
+
+def _public_operations():
+    return sorted((m, t) for m, t, sec in _all_operations() if sec == [])
+
+
+def test_the_operation_list_is_the_spec():
+    """The parametrized tests below cover every operation: nothing in a path
+    item is skipped for being unknown, every path parameter has a sample."""
     for template, item in SPEC["paths"].items():
-        for method in item:
-            # security: [] marks what is public by design (Redfish's service root).
-            if method in ("get", "put", "post", "delete", "head") and \
-                    item[method].get("security") != []:
-                yield method.upper(), template
+        unknown = set(item) - set(HTTP_METHODS) - set(PATH_ITEM_FIELDS)
+        assert not unknown, (template, unknown)
+        for param in re.findall(r"\{([^}]+)\}", template):
+            assert param in PATH_SAMPLES, "no sample value for {%s} of %s" % (param, template)
+    ops = list(_all_operations())
+    assert len(ops) == len(_operations()) + len(_public_operations())
+    assert {m for m, _, _ in ops} >= {"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"}
 
 
-@pytest.mark.parametrize("method,template", sorted(_operations()))
+@pytest.mark.parametrize("method,template", _operations())
 def test_every_operation_refuses_missing_and_wrong_credentials(secured, method, template):
     srv, token = secured
     path = _concrete(template)
@@ -62,6 +92,13 @@ def test_every_operation_refuses_missing_and_wrong_credentials(secured, method, 
         if method != "HEAD":
             assert r.json()["error"]["code"] == "unauthorized"
         assert any("Basic" in v for k, v in r.headers.items() if k.lower() == "www-authenticate")
+
+
+@pytest.mark.parametrize("method,template", _public_operations())
+def test_public_operations_need_no_credentials(secured, method, template):
+    srv, _ = secured
+    r = srv.api.request(method, _concrete(template), timeout=10)
+    assert r.status_code != 401, (method, template, r.status_code)
 
 
 def test_credentials_file_holds_no_secret_and_is_private(creds):
