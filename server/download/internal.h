@@ -12,6 +12,12 @@ struct _job {
 	char full_url[4096];		/* with credentials: never logged */
 	char etag[256];			/* to resume only the same file */
 	bool cancel;			/* asked to stop and forget */
+	/* Threads that use the job outside the table's lock: its worker, or
+	 * a request still publishing it. A finished job forgotten while it
+	 * has users leaves the table at once and is freed by the last of
+	 * them, who also publishes "removed": so that is its last event. */
+	unsigned users;
+	bool forgotten;
 };
 
 struct downloads {

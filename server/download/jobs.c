@@ -85,8 +85,9 @@ void _download_forget_files(struct downloads *d, unsigned id)
 	unlinkat(d->partial_fd, name, 0);
 }
 
-static struct _job *_new_job(struct downloads *d, const char *url, const char *name,
-			     const char *sha256, bool insecure)
+/* A new job, not yet in the table: the caller gives it its id. */
+static struct _job *_alloc_job(const char *url, const char *name, const char *sha256,
+			       bool insecure)
 {
 	struct _job *j = calloc(1, sizeof(*j));
 
@@ -99,12 +100,37 @@ static struct _job *_new_job(struct downloads *d, const char *url, const char *n
 	j->pub.insecure = insecure;
 	j->pub.total = -1;
 	j->pub.state = DL_QUEUED;
-	j->pub.id = d->next_id++;
+	return j;
+}
+
+static void _link_job(struct downloads *d, struct _job *j)
+{
 	struct _job **p = &d->jobs;	/* append: the queue is FIFO */
+
 	while (*p)
 		p = &(*p)->next;
 	*p = j;
-	return j;
+}
+
+/* Frees a job that has left the table and has no users, and says so. */
+static void _forget(struct downloads *d, struct _job *j)
+{
+	struct download_job gone = j->pub;
+
+	gone.state = DL_REMOVED;
+	free(j);
+	if (d->listener)
+		d->listener(d->ctx, &gone);
+}
+
+/* Ends a use of the job begun under the lock (users++). */
+static void _release(struct downloads *d, struct _job *j)
+{
+	pthread_mutex_lock(&d->lock);
+	bool last = --j->users == 0 && j->forgotten;
+	pthread_mutex_unlock(&d->lock);
+	if (last)
+		_forget(d, j);
 }
 
 /* True for "dl-<id><suffix>" exactly. */
@@ -141,12 +167,12 @@ static void _load(struct downloads *d)
 			json_decref(o);
 			continue;
 		}
-		unsigned keep = d->next_id;
-		d->next_id = id;
-		struct _job *j = _new_job(d, url, name[0] ? name : NULL, sha[0] ? sha : NULL,
-					  insecure);
+		struct _job *j = _alloc_job(url, name[0] ? name : NULL, sha[0] ? sha : NULL,
+					    insecure);
+		j->pub.id = id;
 		snprintf(j->etag, sizeof(j->etag), "%s", etag);
-		d->next_id = keep > id + 1 ? keep : id + 1;
+		_link_job(d, j);
+		d->next_id = d->next_id > id + 1 ? d->next_id : id + 1;
 		log_info(_MOD, "job %u: %s left unfinished by the last run; resuming", id, j->pub.url);
 		json_decref(o);
 	}
@@ -203,8 +229,8 @@ static void _run(struct downloads *d, struct _job *j)
 		enum _outcome out = _download_attempt(d, j);
 		switch (out) {
 		case OUT_DONE:
-			_finish(d, j, DL_DONE);
 			_download_forget_files(d, j->pub.id);
+			_finish(d, j, DL_DONE);
 			return;
 		case OUT_FAILED:
 			_finish(d, j, DL_FAILED);
@@ -248,9 +274,11 @@ static void *_worker(void *arg)
 			continue;
 		}
 		j->pub.state = DL_RUNNING;
+		j->users++;
 		pthread_mutex_unlock(&d->lock);
 		_download_notify(d, j);
 		_run(d, j);
+		_release(d, j);
 		pthread_mutex_lock(&d->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -349,23 +377,33 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	if (req->name && storage_get(d->storage, req->name, &img, NULL) == 0)
 		return err_set(err, ERR_CONFLICT, "image_exists",
 			       "image %s exists; delete it first or choose another name", req->name);
+	/* The job file is written before the job is in the table: nobody can
+	 * start, cancel or forget it half-saved. */
+	struct _job *j = _alloc_job(req->url, req->name, req->sha256, req->insecure);
 	pthread_mutex_lock(&d->lock);
-	for (struct _job *j = d->jobs; req->name && j; j = j->next)
-		if ((j->pub.state == DL_QUEUED || j->pub.state == DL_RUNNING) &&
-		    strcmp(j->pub.name, req->name) == 0) {
-			pthread_mutex_unlock(&d->lock);
-			return err_set(err, ERR_CONFLICT, "upload_in_progress",
-				       "download %u already fetches %s", j->pub.id, req->name);
-		}
-	struct _job *j = _new_job(d, req->url, req->name, req->sha256, req->insecure);
-	*out = j->pub;
+	j->pub.id = d->next_id++;
 	pthread_mutex_unlock(&d->lock);
 	_download_save(d, j);
-	log_info(_MOD, "job %u: queued %s", j->pub.id, j->pub.url);
+
 	pthread_mutex_lock(&d->lock);
+	for (struct _job *o = d->jobs; req->name && o; o = o->next)
+		if ((o->pub.state == DL_QUEUED || o->pub.state == DL_RUNNING) &&
+		    strcmp(o->pub.name, req->name) == 0) {
+			unsigned other = o->pub.id;
+			pthread_mutex_unlock(&d->lock);
+			_download_forget_files(d, j->pub.id);
+			free(j);
+			return err_set(err, ERR_CONFLICT, "upload_in_progress",
+				       "download %u already fetches %s", other, req->name);
+		}
+	_link_job(d, j);
+	j->users++;
+	*out = j->pub;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+	log_info(_MOD, "job %u: queued %s", out->id, out->url);
 	_download_notify(d, j);
+	_release(d, j);
 	return 0;
 }
 
@@ -416,11 +454,13 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 	}
 	if (j->pub.state == DL_QUEUED) {
 		j->pub.state = DL_CANCELLED;
+		j->users++;
 		*out = j->pub;
 		pthread_mutex_unlock(&d->lock);
 		_download_forget_files(d, id);
 		log_info(_MOD, "job %u: cancelled before it started", id);
 		_download_notify(d, j);
+		_release(d, j);
 		return 0;
 	}
 	if (j->pub.state == DL_RUNNING) {
@@ -433,18 +473,19 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		pthread_mutex_unlock(&d->lock);
 		return 0;
 	}
-	/* Finished: forget it, and say so (as state "removed"). */
+	/* Finished: forget it, and say so (as state "removed"). Its worker
+	 * may still be publishing its end (in _finish): then the worker frees
+	 * it and says so when it lets go. */
 	*out = j->pub;
 	for (struct _job **p = &d->jobs; *p; p = &(*p)->next)
 		if (*p == j) {
 			*p = j->next;
 			break;
 		}
+	j->forgotten = true;
+	bool now = j->users == 0;
 	pthread_mutex_unlock(&d->lock);
-	struct download_job gone = j->pub;
-	gone.state = DL_REMOVED;
-	free(j);
-	if (d->listener)
-		d->listener(d->ctx, &gone);
+	if (now)
+		_forget(d, j);
 	return 0;
 }
