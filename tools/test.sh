@@ -1,8 +1,10 @@
 #!/bin/bash
 # test.sh: runs vmedia's test suites and ends with one line
-# "total: N passed, N failed" (CI reads it). Exit status 0 only if nothing
-# failed. Suites: unit, http, http-san, lint-api, fuzz, browser, valgrind, vm,
-# boot.
+# "total: N passed, N failed, N skipped" (CI reads it). Exit status 0 only if
+# nothing failed. Suites: unit, http, http-san, lint-api, fuzz, browser,
+# valgrind, vm, boot. A suite whose files are missing, or that ran no test
+# (nothing passed or failed: also when everything was skipped), counts as one
+# failure.
 #   tools/test.sh check     unit + black-box (plain and ASan/UBSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
 #   tools/test.sh SUITE...  just those
@@ -14,29 +16,60 @@ mkdir -p "$OUT"
 PY=/usr/bin/python3	# Debian's, with pytest, requests, jsonschema, yaml
 passed=0
 failed=0
+skipped=0
 summary=()
 
-record() {	# suite passed failed
-	passed=$((passed + $2))
-	failed=$((failed + $3))
-	summary+=("$(printf '%-10s %4d passed, %d failed' "$1" "$2" "$3")")
+record() {	# suite passed failed [skipped]
+	local name=$1 p=$2 f=$3 s=${4:-0}
+	if [ $((p + f)) = 0 ]; then
+		echo "--- $name ran no test"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+	summary+=("$(printf '%-10s %4d passed, %d failed, %d skipped' "$name" "$p" "$f" "$s")")
+}
+
+missing() {	# suite what: its files are not there
+	echo "--- $1: $2 missing"
+	record "$1" 0 1
+}
+
+# count REGEX TEXT: the number in front of REGEX's word in TEXT (0 if none).
+count() {
+	local n
+	n=$(grep -oE "[0-9]+ $1" <<<"$2" | tail -1 | grep -oE '^[0-9]+')
+	echo "${n:-0}"
 }
 
 suite_unit() {
-	local p=0 f=0 t
-	for t in build/unit/test_* build/unit-san/test_*; do
-		[ -x "$t" ] || continue
-		local log=$OUT/unit-$(basename "$(dirname "$t")")-$(basename "$t").log
-		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
-		local rc=$?
-		local ok nok
-		ok=$(grep -ac '^ok ' "$log")
-		nok=$(grep -ac '^not ok ' "$log")
-		if [ "$rc" != 0 ] && [ "$nok" = 0 ]; then nok=1; fi	# crashed
-		p=$((p + ok)); f=$((f + nok))
-		[ "$nok" = 0 ] || { echo "--- $t failed:"; cat "$log"; }
+	local p=0 f=0 s=0 t src bin
+	# Every tests/unit/test_*.c, in both builds: one not built is a failure.
+	for src in tests/unit/test_*.c; do
+		[ -f "$src" ] || { missing unit "tests/unit/test_*.c"; return; }
+		for bin in build/unit build/unit-san; do
+			t=$bin/$(basename "$src" .c)
+			if [ ! -x "$t" ]; then
+				echo "--- $t missing (make $t)"
+				f=$((f + 1))
+				continue
+			fi
+			local log=$OUT/unit-$(basename "$bin")-$(basename "$t").log
+			CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+			local rc=$?
+			local ok nok skip
+			# TAP; cmocka reports a skipped test as "not ok N # SKIP name".
+			ok=$(grep -aE '^ok ' "$log" | grep -acvE '# *SKIP')
+			nok=$(grep -aE '^not ok ' "$log" | grep -acvE '# *SKIP')
+			skip=$(grep -acE '^(not )?ok .*# *SKIP' "$log")
+			if [ "$rc" != 0 ] && [ "$nok" = 0 ]; then nok=1; fi	# crashed
+			if [ $((ok + nok + skip)) = 0 ]; then nok=1; fi	# ran nothing
+			p=$((p + ok)); f=$((f + nok)); s=$((s + skip))
+			[ "$nok" = 0 ] || { echo "--- $t failed:"; cat "$log"; }
+		done
 	done
-	record unit "$p" "$f"
+	record unit "$p" "$f" "$s"
 }
 
 # pytest_suite NAME [env...] -- pytest args
@@ -48,15 +81,16 @@ pytest_suite() {
 	local log=$OUT/$name.log
 	env "${envs[@]}" "$PY" -m pytest -q -p no:cacheprovider -rfE "$@" >"$log" 2>&1
 	local rc=$?
-	local line p f e
-	line=$(grep -aE '[0-9]+ (passed|failed|errors?)' "$log" | tail -1)
-	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')
-	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')
-	e=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+')
-	p=${p:-0}; f=$(( ${f:-0} + ${e:-0} ))
+	local line p f s
+	# pytest's last line: "N passed, N failed, N skipped, N errors in 1.2s"
+	# (only the non-zero ones) or "no tests ran in 0.1s" (exit 5).
+	line=$(grep -aE '[0-9]+ (passed|failed|skipped|errors?)|no tests ran' "$log" | tail -1)
+	p=$(count passed "$line")
+	f=$(( $(count failed "$line") + $(count 'errors?' "$line") ))
+	s=$(count skipped "$line")
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
 	[ "$f" = 0 ] || { echo "--- $name failed (full log: $log):"; tail -60 "$log"; }
-	record "$name" "$p" "$f"
+	record "$name" "$p" "$f" "$s"
 }
 
 suite_http() { pytest_suite http VMEDIAD="$ROOT/build/vmediad" -- tests/http; }
@@ -93,36 +127,56 @@ suite_lint_api() {
 }
 
 # make_suite NAME TARGET [LINES]: runs `make TARGET`, whose last line is
-# "NAME: N passed, N failed"; LINES (a regex) picks lines worth echoing.
+# "NAME: N passed, N failed[, N skipped]"; LINES (a regex) picks lines worth
+# echoing. No such line at all is a failure.
 make_suite() {
 	local name=$1 target=$2 show=${3:-}
 	local log=$OUT/$name.log
 	make --no-print-directory "$target" >"$log" 2>&1
-	local rc=$? line p f
+	local rc=$? line p f s
 	line=$(grep -aE "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
-	p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+'); p=${p:-0}
-	f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+'); f=${f:-0}
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	p=$(count passed "$line")
+	f=$(count failed "$line")
+	s=$(count skipped "$line")
+	if [ -z "$line" ]; then
+		echo "--- $name printed no \"$name: N passed, N failed\" line"
+		f=$((f + 1))
+	elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1
+	fi
 	[ -z "$show" ] || grep -aE "$show" "$log"
 	[ "$f" = 0 ] || { echo "--- $name failed (full log: $log):"; tail -80 "$log"; }
-	record "$name" "$p" "$f"
+	record "$name" "$p" "$f" "$s"
 }
 
-suite_vm() { [ -f tests/vm/vm.mk ] && make_suite vm vm-test '^(PASS|FAIL) '; }
-suite_fuzz() { [ -f tests/fuzz/fuzz.mk ] && make_suite fuzz fuzz-smoke; }
-suite_boot() { [ -f tests/boot/boot.mk ] && make_suite boot boot-test '^(PASS|FAIL|TIME) '; }
+suite_vm() {
+	[ -f tests/vm/vm.mk ] || { missing vm tests/vm/vm.mk; return; }
+	make_suite vm vm-test '^(PASS|FAIL) '
+}
+suite_fuzz() {
+	[ -f tests/fuzz/fuzz.mk ] || { missing fuzz tests/fuzz/fuzz.mk; return; }
+	make_suite fuzz fuzz-smoke
+}
+suite_boot() {
+	[ -f tests/boot/boot.mk ] || { missing boot tests/boot/boot.mk; return; }
+	make_suite boot boot-test '^(PASS|FAIL|TIME) '
+}
 
 suite_browser() {
-	[ -d tests/browser ] || return 0
+	compgen -G 'tests/browser/*.test.js' >/dev/null ||
+		{ missing browser "tests/browser/*.test.js"; return; }
 	npm_tools || { record browser 0 1; return; }
 	local log=$OUT/browser.log
 	node --test tests/browser/ >"$log" 2>&1
-	local rc=$? p f
+	local rc=$? p f s
+	# node --test's summary: "# pass N", "# fail N", "# cancelled N" (a test
+	# cut short, e.g. by its file's timeout), "# skipped N", "# todo N"
 	p=$(sed -nE 's/^# pass ([0-9]+)/\1/p' "$log" | tail -1); p=${p:-0}
-	f=$(sed -nE 's/^# fail ([0-9]+)/\1/p' "$log" | tail -1); f=${f:-0}
+	f=$(sed -nE 's/^# (fail|cancelled) ([0-9]+)/\2/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
+	s=$(sed -nE 's/^# (skipped|todo) ([0-9]+)/\2/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
 	[ "$f" = 0 ] || { echo "--- browser failed (full log: $log):"; tail -80 "$log"; }
-	record browser "$p" "$f"
+	record browser "$p" "$f" "$s"
 }
 
 suites=("$@")
@@ -143,5 +197,5 @@ for s in "${run[@]}"; do
 done
 echo
 printf '%s\n' "${summary[@]}"
-echo "total: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
