@@ -203,6 +203,8 @@
     'forced_eject': 'forced eject',
     'forced_eject+sigusr1': 'forced_eject did not finish; SIGUSR1 followed',
     'sigusr1+file': 'SIGUSR1, then the medium was cleared',
+    'break_io+file': 'a stuck plain eject finished once this LUN’s I/O was broken',
+    'break_io+sigusr1+file': 'a stuck plain eject finished after break_io and SIGUSR1',
   };
 
   function buildCard(id) {
@@ -319,13 +321,16 @@
         h('span', { text: 'It is probably in use (mounted or being read). A plain eject is refused; a force eject takes it away anyway.' }),
         ui.lockMessage ? h('span', { class: 'server-msg', text: ui.lockMessage }) : null));
     }
-    c.force.hidden = !showLock;
+    // A force eject pre-empts whatever the LUN is doing (a plain eject stuck
+    // behind a host that stopped reading, a stuck insert): offered whenever
+    // the LUN holds or is losing a medium, not only when the host locked it.
+    c.force.hidden = !lun.image || lun.state === 'empty';
 
     c.error.hidden = !ui.error;
     c.error.textContent = ui.error || '';
 
     c.eject.disabled = ui.busy || lun.state === 'empty' || lun.state === 'ejecting';
-    c.force.disabled = ui.busy || lun.state === 'empty';
+    c.force.disabled = ui.busy === 'force' || lun.state === 'empty';
     c.actions.hidden = lun.state === 'empty' && !ui.error;
     c.eject.hidden = lun.state === 'empty';
 
@@ -447,8 +452,11 @@
     const ui = lunUi(id);
     if (force) {
       const strategy = S.status && S.status.backend && S.status.backend.features && S.status.backend.features.eject_strategy;
+      const what = h('strong', { text: (lun && lun.image) || 'the medium' });
       const ok = await confirmDialog('Force eject LUN ' + id + '?', [
-        h('p', null, 'The host has locked ', h('strong', { text: (lun && lun.image) || 'the medium' }), ' and may be using it.'),
+        lun && lun.locked ? h('p', null, 'The host has locked ', what, ' and may be using it.')
+          : lun && lun.state === 'ejecting' ? h('p', null, 'A plain eject of ', what, ' is still waiting for the kernel (the host may have stopped reading); a force eject breaks that wait.')
+            : h('p', null, 'The host may be using ', what, '.'),
         'A force eject takes the medium away anyway: the host may see an I/O error, and data it has not finished writing may be lost.',
         strategy ? h('p', { class: 'muted' }, 'Method on this box: ', h('code', { text: strategy }),
           strategy === 'break_io+forced_eject'
@@ -457,7 +465,7 @@
       ].filter(Boolean), 'Force eject');
       if (!ok) return;
     }
-    ui.busy = true; ui.error = null; schedule();
+    ui.busy = force ? 'force' : 'eject'; ui.error = null; schedule();
     const r = await api('POST', '/luns/' + id + '/eject' + (force ? '?force=1' : ''));
     ui.busy = false;
     if (r.ok) {
