@@ -45,7 +45,33 @@ struct _entry *_storage_find(struct storage *s, const char *name)
 	return NULL;
 }
 
-/* Inserts or replaces, keeping the array sorted by name. */
+struct _entry *_storage_find_idle(struct storage *s, const char *name)
+{
+	struct _entry *e;
+
+	while ((e = _storage_find(s, name)) && e->busy)
+		pthread_cond_wait(&s->idle, &s->lock);
+	return e;
+}
+
+static void _remove_entry(struct storage *s, struct _entry *e);
+
+void _storage_settle(struct storage *s, const char *name, bool gone)
+{
+	struct _entry *e;
+
+	pthread_mutex_lock(&s->lock);
+	if ((e = _storage_find(s, name))) {
+		e->busy = false;
+		if (gone)
+			_remove_entry(s, e);
+	}
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Inserts or replaces, keeping the array sorted by name; a replaced entry
+ * keeps its pins and is no longer busy. */
 void _storage_put(struct storage *s, const struct _entry *e)
 {
 	struct _entry *old = _storage_find(s, e->img.name);
@@ -202,6 +228,13 @@ int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *e
 		unlinkat(s->meta_fd, tmp, 0);
 		goto out_free;
 	}
+	/* The rename itself must be on disk before the image is. */
+	if (fsync(s->meta_fd) < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot sync %s/.meta after writing the metadata "
+			"of %s: %s", s->dir, e->img.name, strerror(errno));
+		unlinkat(s->meta_fd, final, 0);
+		goto out_free;
+	}
 	rc = 0;
 out_free:
 	free(text);
@@ -354,6 +387,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	s->max_uploads = opts->max_uploads;
 	s->buffered_io = opts->buffered_io;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	s->dir = realpath(opts->dir, NULL);
 	if (!s->dir) {
 		if (_mkdirs(opts->dir) < 0) {
@@ -409,6 +443,7 @@ void storage_close(struct storage *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
 	free(s->entries);
 	free(s->dir);
 	free(s);
@@ -448,26 +483,43 @@ int storage_get(struct storage *s, const char *name, struct storage_image *out, 
 	return rc;
 }
 
+static bool _same_file(int fd, const struct _entry *e)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_size == e->img.size &&
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == e->mtime_ns;
+}
+
 int storage_open_image(struct storage *s, const char *name, int *fd, struct storage_image *out,
 		       struct err *err)
 {
-	int rc = 0;
+	struct _entry snap;
 
-	/* Under the lock, so an overwrite cannot swap the file between the
-	 * look-up and the open: the fd and the size always belong together. */
-	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find(s, name);
-	if (!e) {
-		rc = err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
-	} else {
-		*out = e->img;
+	/* The open is outside the lock, so an overwrite may swap the file in
+	 * between: the fd and the size always belong together only if the
+	 * file is the one the entry describes, so look again until it is (a
+	 * file changed behind our back never matches: take it after a few). */
+	for (int tries = 0;; tries++) {
+		pthread_mutex_lock(&s->lock);
+		struct _entry *e = _storage_find_idle(s, name);
+		if (e)
+			snap = *e;
+		pthread_mutex_unlock(&s->lock);
+		if (!e)
+			return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
 		*fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0 && errno == ENOENT)
+			return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
 		if (*fd < 0)
-			rc = err_set(err, ERR_IO, "io_error", "cannot open image %s: %s", name,
-				     strerror(errno));
+			return err_set(err, ERR_IO, "io_error", "cannot open image %s: %s", name,
+				       strerror(errno));
+		if (_same_file(*fd, &snap) || tries == 2)
+			break;
+		close(*fd);
 	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	*out = snap.img;
+	return 0;
 }
 
 int storage_delete(struct storage *s, const char *name, struct err *err)
@@ -476,7 +528,7 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	char meta[NAMES_MAX + 16];
 
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find(s, name);
+	struct _entry *e = _storage_find_idle(s, name);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
@@ -486,19 +538,25 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 		return err_set(err, ERR_CONFLICT, "image_attached",
 			       "image %s is inserted in a LUN; eject it first", name);
 	}
+	e->busy = true;
+	img = e->img;
+	pthread_mutex_unlock(&s->lock);
+
 	/* The data first: a crash in between leaves orphan metadata, which the
 	 * next start-up removes, never an image without its digest. */
 	if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT) {
-		pthread_mutex_unlock(&s->lock);
-		return err_set(err, ERR_IO, "io_error", "cannot delete %s: %s", name,
-			       strerror(errno));
+		err_set(err, ERR_IO, "io_error", "cannot delete %s: %s", name, strerror(errno));
+		_storage_settle(s, name, false);
+		return -1;
 	}
 	snprintf(meta, sizeof(meta), "%s.json", name);
 	unlinkat(s->meta_fd, meta, 0);
-	fsync(s->dir_fd);
-	img = e->img;
-	_remove_entry(s, e);
-	pthread_mutex_unlock(&s->lock);
+	/* The name is gone either way; a failed sync only means a crash may
+	 * bring it back, and start-up then lists it again. */
+	if (fsync(s->dir_fd) < 0)
+		log_warn(_MOD, "deleted %s, but cannot sync %s: %s; it may be back after a crash",
+			 name, s->dir, strerror(errno));
+	_storage_settle(s, name, true);
 	log_info(_MOD, "deleted %s", name);
 	_storage_notify(s, "image_removed", &img);
 	return 0;
@@ -512,7 +570,7 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 	if (lun >= STORAGE_MAX_LUNS)
 		return err_set(err, ERR_INVALID, "bad_request", "LUN %u is out of range", lun);
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find(s, name);
+	struct _entry *e = _storage_find_idle(s, name);
 	if (!e) {
 		bool uploading = _storage_upload_in_progress(s, name);
 		pthread_mutex_unlock(&s->lock);

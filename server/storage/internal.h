@@ -9,6 +9,9 @@
 struct _entry {
 	struct storage_image img;
 	int64_t mtime_ns;	/* of the data file, to trust the metadata */
+	/* Its files are being replaced or removed, outside the lock: it stays
+	 * listed as it was, and pins, deletes and opens wait for idle. */
+	bool busy;
 };
 
 struct storage {
@@ -18,7 +21,10 @@ struct storage {
 	int max_uploads;
 	bool buffered_io;
 
-	pthread_mutex_t lock;	/* guards everything below */
+	/* Guards everything below, and only memory: no disk call is made
+	 * with it held (a slow SD card would stall every listing). */
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	/* an entry stopped being busy */
 	struct _entry *entries;
 	size_t count, cap;
 	struct storage_upload *uploads;	/* in progress, a list */
@@ -29,8 +35,13 @@ struct storage {
 };
 
 struct _entry *_storage_find(struct storage *s, const char *name);
+/* The entry once it is not busy (waits, lock held), or NULL. */
+struct _entry *_storage_find_idle(struct storage *s, const char *name);
+/* Ends a busy period: the entry stays, or goes (gone), and waiters wake. */
+void _storage_settle(struct storage *s, const char *name, bool gone);
 void _storage_put(struct storage *s, const struct _entry *e);
 void _storage_notify(struct storage *s, const char *event, const struct storage_image *img);
+/* Writes .meta/NAME.json durably (file and directory synced). */
 int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
 bool _storage_upload_in_progress(struct storage *s, const char *name);
 int _storage_hash_fd(int fd, char hex[65]);

@@ -81,8 +81,10 @@ json_t *storage_image_json(const struct storage_image *img);
 
 /* The writer. begin checks the name, clashes, size limits and free space
  * (expected_size < 0 when unknown); write streams data and SHA-256; commit
- * fsyncs, verifies the digest and renames into place; abort removes every
- * trace. commit and abort both free the upload. */
+ * fsyncs, verifies the digest, renames into place and syncs the directory
+ * (if that fails, nothing is stored), all without the catalog's lock, then
+ * lists the image; abort removes every trace. commit and abort both free
+ * the upload. */
 struct storage_upload_options {
 	const char *name;
 	bool overwrite;

@@ -28,10 +28,10 @@ struct storage_upload {
 	char source[512];
 	char expected_sha[65];
 	bool overwrite;
-	bool preallocated;
+	_Atomic bool preallocated;	/* read by listings under the lock */
 	int fd;
 	int64_t expected;
-	int64_t written;	/* received; the sink's digest and file may lag */
+	_Atomic int64_t written;	/* received; the sink's digest and file may lag */
 	struct _sink *sink;
 	int64_t started;	/* epoch seconds */
 	struct timespec last_progress;
@@ -123,10 +123,10 @@ static void _free_upload(struct storage_upload *u)
 	free(u);
 }
 
+/* free_bytes: measured before the lock was taken, or -1. */
 static int _check_begin(struct storage *s, const struct storage_upload_options *o,
-			struct err *err)
+			int64_t free_bytes, struct err *err)
 {
-	int64_t free_bytes, total;
 	struct _entry *e;
 
 	if (s->nuploads >= s->max_uploads)
@@ -148,7 +148,7 @@ static int _check_begin(struct storage *s, const struct storage_upload_options *
 		return err_set(err, ERR_TOO_LARGE, "too_large",
 			       "the image is %lld bytes; this server accepts at most %lld",
 			       (long long)o->expected_size, (long long)s->max_image_size);
-	if (o->expected_size >= 0 && storage_space(s, &free_bytes, &total) == 0) {
+	if (o->expected_size >= 0 && free_bytes >= 0) {
 		int64_t avail = free_bytes - s->reserve - _reserved(s);
 		if (o->expected_size > avail)
 			return err_set(err, ERR_NO_SPACE, "insufficient_storage",
@@ -221,6 +221,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 {
 	char why[128];
 	struct storage_upload *u;
+	int64_t free_bytes = -1, total;
 
 	if (!names_valid(o->name, strlen(o->name), why, sizeof(why)))
 		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
@@ -241,8 +242,11 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	u->md = EVP_MD_CTX_new();
 	_must(u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1);
 
+	/* statvfs can wait for the file system: not under the lock. */
+	if (o->expected_size >= 0 && storage_space(s, &free_bytes, &total) < 0)
+		free_bytes = -1;
 	pthread_mutex_lock(&s->lock);
-	if (_check_begin(s, o, err) < 0) {
+	if (_check_begin(s, o, free_bytes, err) < 0) {
 		pthread_mutex_unlock(&s->lock);
 		_free_upload(u);
 		return -1;
@@ -361,43 +365,90 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 	return 0;
 }
 
+/* Puts the finished file in place, outside the catalog's lock: metadata
+ * first (a crash between the two renames leaves metadata that does not
+ * match the old file's size and mtime, which start-up detects and
+ * rehashes), then the data, then the directory, so that what is listed is
+ * on disk. old is the image replaced, or NULL. On failure *lost says that
+ * the old image is no longer there either. */
+static int _put_in_place(struct storage_upload *u, const struct _entry *e,
+			 const struct _entry *old, bool *lost, struct err *err)
+{
+	struct storage *s = u->s;
+	char meta[NAMES_MAX + 16];
+	struct err ignored;
+
+	*lost = false;
+	if (_storage_write_meta(s, e, err) < 0)
+		return -1;
+	if (renameat(u->tmpdir_fd, u->tmpname, s->dir_fd, u->name) < 0) {
+		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
+			strerror(errno));
+		snprintf(meta, sizeof(meta), "%s.json", u->name);
+		if (!old || _storage_write_meta(s, old, &ignored) < 0)
+			unlinkat(s->meta_fd, meta, 0);
+		return -1;
+	}
+	u->tmpname[0] = '\0';
+	if (fsync(s->dir_fd) < 0) {
+		/* The rename may not survive a crash: not stored, then. The
+		 * image it replaced is gone from the directory already. */
+		int e_sync = errno;
+		unlinkat(s->dir_fd, u->name, 0);
+		snprintf(meta, sizeof(meta), "%s.json", u->name);
+		unlinkat(s->meta_fd, meta, 0);
+		*lost = old != NULL;
+		return err_set(err, ERR_IO, "io_error",
+			       "cannot sync %s after renaming %s into place: %s; nothing was stored%s",
+			       s->dir, u->name, strerror(e_sync),
+			       old ? " and the image it was to replace is gone" : "");
+	}
+	return 0;
+}
+
 int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err)
 {
 	struct storage *s = u->s;
-	struct _entry e, *old;
+	struct _entry e, *cur, old;
+	bool replacing, lost;
 
 	if (_finish_file(u, &e, err) < 0)
 		goto out_abort;
 
+	/* Reserve the name: an image it replaces turns busy (no pin, delete or
+	 * open until it is settled); a new name is reserved by the upload. */
 	pthread_mutex_lock(&s->lock);
-	old = _storage_find(s, u->name);
-	if (old && old->img.attached) {
+	cur = _storage_find_idle(s, u->name);
+	if (cur && cur->img.attached) {
 		pthread_mutex_unlock(&s->lock);
 		err_set(err, ERR_CONFLICT, "image_attached",
 			"image %s was inserted in a LUN during the upload; nothing was replaced",
 			u->name);
 		goto out_abort;
 	}
-	/* Metadata before data: a crash between the two renames leaves
-	 * metadata that does not match the old file's size and mtime, which
-	 * start-up detects and rehashes. */
-	if (_storage_write_meta(s, &e, err) < 0) {
-		pthread_mutex_unlock(&s->lock);
+	replacing = cur != NULL;
+	if (replacing) {
+		old = *cur;
+		cur->busy = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	if (_put_in_place(u, &e, replacing ? &old : NULL, &lost, err) < 0) {
+		if (replacing)
+			_storage_settle(s, u->name, lost);
+		if (lost)
+			_storage_notify(s, "image_removed", &old.img);
 		goto out_abort;
 	}
-	if (renameat(u->tmpdir_fd, u->tmpname, s->dir_fd, u->name) < 0) {
-		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
-			strerror(errno));
-		pthread_mutex_unlock(&s->lock);
-		goto out_abort;
-	}
-	u->tmpname[0] = '\0';
-	fsync(s->dir_fd);
+
+	/* Publish: listed complete only now, with everything on disk. */
+	pthread_mutex_lock(&s->lock);
 	_storage_put(s, &e);
-	old = _storage_find(s, u->name);
+	cur = _storage_find(s, u->name);
 	if (out)
-		*out = old->img;
+		*out = cur->img;
 	_unlink_upload(s, u);
+	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 
 	/* Where the time went, for whoever wonders why a board is slow: the

@@ -5,18 +5,88 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "storage/storage.h"
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 static char dir[64];
+
+/* --- a slow or failing disk: fsync of one directory, interposed ---------- */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static ino_t gate_ino;		/* the directory whose fsync is affected, or 0 */
+static enum { GATE_BLOCK, GATE_EIO } gate_mode;
+static bool gate_entered, gate_open;
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&gate_lock);
+	if (gate_ino && fstat(fd, &st) == 0 && st.st_ino == gate_ino) {
+		if (gate_mode == GATE_EIO) {
+			pthread_mutex_unlock(&gate_lock);
+			errno = EIO;
+			return -1;
+		}
+		gate_entered = true;
+		pthread_cond_broadcast(&gate_cond);
+		while (!gate_open)
+			pthread_cond_wait(&gate_cond, &gate_lock);
+	}
+	pthread_mutex_unlock(&gate_lock);
+	return (int)syscall(SYS_fsync, fd);
+}
+
+static void _gate(const char *sub, int mode)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", dir, sub);
+	assert_int_equal(stat(path, &st), 0);
+	pthread_mutex_lock(&gate_lock);
+	gate_ino = st.st_ino;
+	gate_mode = mode;
+	gate_entered = gate_open = false;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void _gate_off(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_ino = 0;
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* Waits at most ms for *flag (under the gate's lock). */
+static bool _wait_flag(bool *flag, unsigned ms)
+{
+	struct timespec dl;
+
+	clock_deadline(&dl, ms);
+	pthread_mutex_lock(&gate_lock);
+	while (!*flag)
+		if (pthread_cond_timedwait(&gate_cond, &gate_lock, &dl) != 0)
+			break;
+	bool ok = *flag;
+	pthread_mutex_unlock(&gate_lock);
+	return ok;
+}
 
 static struct storage *_open(void)
 {
@@ -255,6 +325,245 @@ static void test_image_json_has_the_documented_fields(void **state)
 	json_decref(j);
 }
 
+
+/* --- no lock across a disk wait ------------------------------------------ */
+
+struct _bg {
+	struct storage *s;
+	pthread_t t;
+	int rc;
+	struct err e;
+	bool done;		/* under the gate's lock */
+	/* what the reader saw while the commit waited for the disk */
+	size_t listed;
+	bool slow_complete;
+	int pin_rc, begin_rc;
+};
+
+static void _bg_done(struct _bg *b)
+{
+	pthread_mutex_lock(&gate_lock);
+	b->done = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static int _put(struct storage *s, const char *name, const char *data, const char *sha,
+		bool overwrite, struct err *e);
+
+static void *_commit_slow(void *arg)
+{
+	struct _bg *b = arg;
+
+	b->rc = _put(b->s, "slow.img", "abc", NULL, false, &b->e);
+	_bg_done(b);
+	return NULL;
+}
+
+/* Lists, pins another image and starts another upload: what the HTTP
+ * threads do while one upload is being stored. */
+static void *_read_catalog(void *arg)
+{
+	struct _bg *b = arg;
+	struct storage_image *v;
+	struct storage_upload_options o = { .name = "third.img", .expected_size = 1 };
+	struct storage_upload *u;
+	char path[256];
+
+	storage_list(b->s, &v, &b->listed);
+	for (size_t i = 0; i < b->listed; i++)
+		if (strcmp(v[i].name, "slow.img") == 0)
+			b->slow_complete = v[i].complete;
+	free(v);
+	b->pin_rc = storage_pin(b->s, "other.img", 0, path, sizeof(path), &b->e);
+	b->begin_rc = storage_upload_begin(b->s, &o, &u, &b->e);
+	if (b->begin_rc == 0)
+		storage_upload_abort(u);
+	_bg_done(b);
+	return NULL;
+}
+
+static void _catalog_stays_usable_while_a_commit_syncs(const char *sub)
+{
+	struct storage *s = _open();
+	struct _bg commit = { .s = s }, reader = { .s = s };
+	struct storage_image img;
+	struct err e;
+
+	assert_int_equal(_put(s, "other.img", "xyz", NULL, false, &e), 0);
+	_gate(sub, GATE_BLOCK);
+	assert_int_equal(pthread_create(&commit.t, NULL, _commit_slow, &commit), 0);
+	bool blocked = _wait_flag(&gate_entered, 5000);
+	if (blocked)
+		assert_int_equal(pthread_create(&reader.t, NULL, _read_catalog, &reader), 0);
+	bool read = blocked && _wait_flag(&reader.done, 2000);
+	bool early = commit.done;
+	_gate_off();
+	pthread_join(commit.t, NULL);
+	if (blocked)
+		pthread_join(reader.t, NULL);
+
+	assert_true(blocked);
+	assert_true(read);		/* did not wait for the disk */
+	assert_false(early);
+	assert_int_equal(reader.listed, 2);	/* other.img and slow.img in progress */
+	assert_false(reader.slow_complete);	/* not complete before it is synced */
+	assert_int_equal(reader.pin_rc, 0);
+	assert_int_equal(reader.begin_rc, 0);
+	assert_int_equal(commit.rc, 0);
+	assert_int_equal(storage_get(s, "slow.img", &img, &e), 0);
+	assert_true(img.complete);
+	storage_close(s);
+}
+
+static void test_listing_pin_and_new_upload_do_not_wait_for_the_directory_fsync(void **state)
+{
+	(void)state;
+	_catalog_stays_usable_while_a_commit_syncs("");
+}
+
+static void test_listing_pin_and_new_upload_do_not_wait_for_the_metadata_fsync(void **state)
+{
+	(void)state;
+	_catalog_stays_usable_while_a_commit_syncs("/.meta");
+}
+
+static void _assert_nothing_of(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(_files_in(".meta"), 0);
+	assert_int_equal(_files_in(".tmp"), 0);
+}
+
+static void test_a_failed_directory_fsync_fails_the_upload_and_lists_nothing(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image *v;
+	size_t n;
+	struct err e;
+
+	(void)state;
+	_gate("", GATE_EIO);
+	int rc = _put(s, "x.img", "abc", NULL, false, &e);
+	_gate_off();
+	assert_int_equal(rc, -1);
+	assert_int_equal(e.kind, ERR_IO);
+	assert_non_null(strstr(e.message, "cannot sync"));
+	assert_non_null(strstr(e.message, "nothing was stored"));
+	storage_list(s, &v, &n);
+	free(v);
+	assert_int_equal(n, 0);
+	_assert_nothing_of("x.img");
+	storage_close(s);
+}
+
+static void test_a_failed_metadata_directory_fsync_fails_the_upload_and_lists_nothing(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image *v;
+	size_t n;
+	struct err e;
+
+	(void)state;
+	_gate("/.meta", GATE_EIO);
+	int rc = _put(s, "x.img", "abc", NULL, false, &e);
+	_gate_off();
+	assert_int_equal(rc, -1);
+	assert_int_equal(e.kind, ERR_IO);
+	assert_non_null(strstr(e.message, ".meta"));
+	storage_list(s, &v, &n);
+	free(v);
+	assert_int_equal(n, 0);
+	_assert_nothing_of("x.img");
+	storage_close(s);
+}
+
+/* An overwrite whose directory cannot be synced: the old data was renamed
+ * over already, so neither image is listed, and the error says so. */
+static void test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image img;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(_put(s, "a.img", "one", NULL, false, &e), 0);
+	_gate("", GATE_EIO);
+	int rc = _put(s, "a.img", "two", NULL, true, &e);
+	_gate_off();
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(e.message, "is gone"));
+	assert_int_equal(storage_get(s, "a.img", &img, &e), -1);
+	assert_int_equal(e.kind, ERR_NOT_FOUND);
+	_assert_nothing_of("a.img");
+	storage_close(s);
+}
+
+/* Opened while an overwrite is put in place: the fd and the size given
+ * with it always belong to the same file. */
+static void *_overwrite_slow(void *arg)
+{
+	struct _bg *b = arg;
+
+	b->rc = _put(b->s, "a.img", "longer", NULL, true, &b->e);
+	_bg_done(b);
+	return NULL;
+}
+
+struct _opener {
+	struct _bg bg;
+	struct storage_image img;
+	ssize_t n;
+};
+
+static void *_open_a(void *arg)
+{
+	struct _opener *o = arg;
+	char buf[16];
+	int fd;
+
+	o->bg.rc = storage_open_image(o->bg.s, "a.img", &fd, &o->img, &o->bg.e);
+	if (o->bg.rc == 0) {
+		o->n = pread(fd, buf, sizeof(buf), 0);
+		close(fd);
+	}
+	_bg_done(&o->bg);
+	return NULL;
+}
+
+static void test_an_image_opened_during_an_overwrite_comes_with_its_own_size(void **state)
+{
+	struct storage *s = _open();
+	struct _bg commit = { .s = s };
+	struct _opener opener = { .bg.s = s };
+	struct err e;
+
+	(void)state;
+	assert_int_equal(_put(s, "a.img", "one", NULL, false, &e), 0);
+	_gate("", GATE_BLOCK);
+	assert_int_equal(pthread_create(&commit.t, NULL, _overwrite_slow, &commit), 0);
+	bool blocked = _wait_flag(&gate_entered, 5000);
+	/* The new file is in place, the old entry still listed: the open
+	 * waits for the overwrite to settle rather than mixing the two. */
+	assert_int_equal(pthread_create(&opener.bg.t, NULL, _open_a, &opener), 0);
+	bool early = _wait_flag(&opener.bg.done, 300);
+	_gate_off();
+	pthread_join(commit.t, NULL);
+	pthread_join(opener.bg.t, NULL);
+	assert_true(blocked);
+	assert_int_equal(commit.rc, 0);
+	assert_int_equal(opener.bg.rc, 0);
+	assert_int_equal(opener.n, opener.img.size);
+	if (early)	/* then it must have been the old one, whole */
+		assert_int_equal(opener.img.size, 3);
+	else
+		assert_int_equal(opener.img.size, 6);
+	storage_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +576,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_file_changed_behind_our_back_is_rehashed, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_second_instance_on_the_same_directory_is_refused, _setup, _teardown),
 		cmocka_unit_test(test_image_json_has_the_documented_fields),
+		cmocka_unit_test_setup_teardown(test_listing_pin_and_new_upload_do_not_wait_for_the_directory_fsync, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_listing_pin_and_new_upload_do_not_wait_for_the_metadata_fsync, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_directory_fsync_fails_the_upload_and_lists_nothing, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_metadata_directory_fsync_fails_the_upload_and_lists_nothing, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_an_image_opened_during_an_overwrite_comes_with_its_own_size, _setup, _teardown),
 	};
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
 }
