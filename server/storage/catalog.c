@@ -155,9 +155,11 @@ json_t *storage_image_json(const struct storage_image *img)
 			      "source", img->source, "attached_to", luns);
 	_must(o != NULL);
 	json_object_set_new(o, "sha256", img->complete ? json_string(img->sha256) : json_null());
-	if (!img->complete)
+	if (!img->complete) {
 		json_object_set_new(o, "expected_size",
 				    img->expected >= 0 ? json_integer(img->expected) : json_null());
+		json_object_set_new(o, "overwrite", json_boolean(img->overwrite));
+	}
 	return o;
 }
 

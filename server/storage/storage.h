@@ -37,6 +37,9 @@ struct storage_image {
 	int64_t mtime;		/* seconds since the epoch */
 	char source[512];	/* "upload" or the (redacted) URL it came from */
 	bool complete;
+	/* in progress: it will replace the complete image of that name, which
+	 * stays listed (and usable) until then */
+	bool overwrite;
 	uint32_t attached;	/* bit N set: inserted in LUN N */
 };
 
@@ -48,9 +51,11 @@ struct storage_options {
 	bool buffered_io;	/* no O_DIRECT: everything through the page cache */
 };
 
-/* Called for "image_added", "image_removed", "image_changed" (attach state)
- * and "upload_progress" (at most about once a second per upload). Runs on
- * the thread that caused it, outside the catalog lock: keep it short. */
+/* Called for "image_added", "image_removed", "image_changed" (attach state),
+ * "upload_progress" (at most about once a second per upload) and
+ * "upload_aborted"; for the last two, img->overwrite says whether the upload
+ * is one over a complete image, which then is still there. Runs on the
+ * thread that caused it, outside the catalog lock: keep it short. */
 typedef void (*storage_listener_fn)(void *ctx, const char *event, const struct storage_image *img);
 
 int storage_open(const struct storage_options *opts, struct storage **out, struct err *err);

@@ -63,8 +63,9 @@ static void _snapshot(const struct storage_upload *u, struct storage_image *img)
 	img->complete = false;
 }
 
-/* Appends the uploads whose name has no complete image yet; *n is the
- * room in out on entry and the number written on return. */
+/* Appends the uploads whose name has no complete image yet (an overwrite
+ * in progress is not listed: its image is); *n is the room in out on entry
+ * and the number written on return. */
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n)
 {
 	size_t room = *n, k = 0;
@@ -108,6 +109,7 @@ static void _release(struct storage_upload *u)
 
 	_snapshot(u, &img);
 	pthread_mutex_lock(&s->lock);
+	img.overwrite = _storage_find(s, u->name) != NULL;
 	_unlink_upload(s, u);
 	pthread_mutex_unlock(&s->lock);
 	_storage_notify(s, "upload_aborted", &img);
@@ -306,6 +308,9 @@ static void _progress(struct storage_upload *u)
 		return;
 	u->last_progress = now;
 	_snapshot(u, &img);
+	pthread_mutex_lock(&u->s->lock);
+	img.overwrite = _storage_find(u->s, u->name) != NULL;
+	pthread_mutex_unlock(&u->s->lock);
 	_storage_notify(u->s, "upload_progress", &img);
 }
 

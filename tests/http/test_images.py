@@ -7,9 +7,11 @@ import socket
 import subprocess
 import time
 
+import jsonschema
 import pytest
 
-from conftest import VMEDIAD, check_response
+from conftest import SPEC, VMEDIAD, check_response
+from sse import SSE
 
 
 def blob(n, seed=1):
@@ -390,3 +392,45 @@ def test_sigterm_during_an_upload_removes_its_temporary_file(server, api):
     s.close()
     assert tmp_files(server) == []
     assert "upload abandoned" in server.log()
+
+
+def _image_event(sse, etype, name):
+    """The next event etype about name, checked against the spec's Image."""
+    _, data = sse.wait_for(lambda t, d: t == etype and d.get("name") == name)
+    jsonschema.Draft202012Validator(SPEC["components"]["schemas"]["Image"]).validate(data)
+    return data
+
+
+def test_an_aborted_overwrite_says_so_in_its_events_and_the_image_stays(server, api):
+    api.put("/images/a.img", data=b"one")
+    sha_one = hashlib.sha256(b"one").hexdigest()
+    sse = SSE(server.port)
+    sse.next()
+    s = _start_upload(server.port, "a.img?overwrite=1", 1 << 20, 1000)
+    progress = _image_event(sse, "upload_progress", "a.img")
+    assert progress["complete"] is False and progress["overwrite"] is True
+    listed = api.get("/images").json()["images"]
+    assert [(i["name"], i["complete"], i["sha256"]) for i in listed] == [("a.img", True, sha_one)]
+    s.close()
+    aborted = _image_event(sse, "upload_aborted", "a.img")
+    assert aborted["overwrite"] is True
+    assert api.get("/images/a.img").content == b"one"
+    sse.close()
+
+
+def test_a_new_upload_is_no_overwrite_and_a_completed_overwrite_replaces(server, api):
+    api.put("/images/a.img", data=b"one")
+    sse = SSE(server.port)
+    sse.next()
+    s = _start_upload(server.port, "b.img?overwrite=1", 1 << 20, 1000)
+    assert _image_event(sse, "upload_progress", "b.img")["overwrite"] is False
+    s.close()
+    assert _image_event(sse, "upload_aborted", "b.img")["overwrite"] is False
+    s = _start_upload(server.port, "a.img?overwrite=1", 3000, 1000)
+    assert _image_event(sse, "upload_progress", "a.img")["overwrite"] is True
+    s.sendall(blob(2000))
+    added = _image_event(sse, "image_added", "a.img")
+    assert added["complete"] is True and added["size"] == 3000
+    assert s.recv(4096).startswith(b"HTTP/1.1 20")
+    s.close()
+    sse.close()
