@@ -1,7 +1,8 @@
-// "Download from a URL": against vmediad's real /downloads when it has one
-// (fetching from a small HTTP server of the test's own on 127.0.0.1), and the
-// form's own logic against a stubbed /downloads (page.route), so that the UI
-// is checked whether or not this vmediad has the endpoint.
+// "Download from a URL": against vmediad's real /downloads (fetching from a
+// small HTTP server of the test's own on 127.0.0.1), the form's own logic
+// against a stubbed /downloads (page.route), and the form hidden or shown
+// depending on whether the server has the endpoint (both stubbed: this
+// vmediad always has it).
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -54,19 +55,11 @@ async function openPage(opts) {
   return page;
 }
 
-test('real /downloads: download through the form, then cancel a slow one (or no form without the endpoint)', async (t) => {
+test('real /downloads: download through the form, then cancel a slow one', async () => {
   const page = await openPage();
   await page.goto(srv.base + '/');
   await until(async () => (await page.locator('#conn').getAttribute('data-state')) === 'live', 5000, 'Live');
-  const dl = await api(srv, 'GET', '/downloads');
-  if (dl.status !== 200) {
-    assert.equal(dl.status, 404);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(await page.locator('#downloads-section').isHidden(), 'form hidden without the endpoint');
-    t.diagnostic('vmediad has no /downloads: checked that the form stays hidden');
-    await page.context().close();
-    return;
-  }
+  assert.equal((await api(srv, 'GET', '/downloads')).status, 200, 'vmediad has /downloads');
   await until(async () => page.locator('#downloads-section').isVisible(), 3000, 'the download form');
   await page.fill('#dl-url', originBase + '/fast.img');
   await page.fill('#dl-name', 'fetched.img');
@@ -150,4 +143,42 @@ test('download form against a stubbed /downloads: validation, request body, prog
   assert.ok(await li.getByRole('button', { name: 'Cancel download 7' }).isHidden());
   assert.deepEqual(page.pageErrors, []);
   await page.context().close();
+});
+
+// A page whose /events state is this server's, with or without the
+// "downloads" member, and whose GET /downloads answers 200 or 404: what a
+// vmediad with and without the endpoint would send.
+async function pageWithStubbedEndpoint(has) {
+  const page = await openPage();
+  const [st, luns, images] = await Promise.all(['/status', '/luns', '/images'].map((p) => api(srv, 'GET', p)));
+  const state = { status: st.data, luns: luns.data.luns, images: images.data.images };
+  if (has) state.downloads = [];
+  const asked = [];
+  await page.route(/\/events$/, (route) => route.fulfill({ status: 200, contentType: 'text/event-stream',
+    body: 'event: state\ndata: ' + JSON.stringify(state) + '\n\n' }));
+  await page.route(/\/downloads$/, (route) => {
+    asked.push(route.request().method());
+    return has
+      ? route.fulfill({ status: 200, contentType: 'application/json', body: '{"downloads":[]}' })
+      : route.fulfill({ status: 404, contentType: 'application/json',
+        body: '{"error":{"code":"not_found","message":"no such resource"}}' });
+  });
+  await page.goto(srv.base + '/');
+  await until(async () => (await page.locator('article.lun').count()) === state.luns.length, 5000, 'the stubbed state rendered');
+  return { page, asked };
+}
+
+test('the download form is hidden when the server has no /downloads, shown when it has', async () => {
+  const without = await pageWithStubbedEndpoint(false);
+  // no "downloads" in the state: the page asks GET /downloads, gets 404
+  await until(async () => without.asked.includes('GET'), 3000, 'the page to ask GET /downloads');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(await without.page.locator('#downloads-section').isHidden(), 'form hidden without the endpoint');
+  assert.deepEqual(without.page.pageErrors, []);
+  await without.page.context().close();
+
+  const withIt = await pageWithStubbedEndpoint(true);
+  await until(async () => withIt.page.locator('#downloads-section').isVisible(), 3000, 'form shown with the endpoint');
+  assert.deepEqual(withIt.page.pageErrors, []);
+  await withIt.page.context().close();
 });

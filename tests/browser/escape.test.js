@@ -9,7 +9,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startServer, launchBrowser, newPage, api, tmpdir, until } = require('./helpers');
+const { startServer, launchBrowser, newPage, api, tmpdir, until, textOf } = require('./helpers');
 
 const EVIL = '<img src=x onerror="window.__xss=1">&amp;<b>bold'; // no '/': it names a directory
 // the same without spaces or quotes, so that it is a URL the server takes
@@ -48,16 +48,8 @@ test('the storage path with markup is shown as text', async () => {
   await assertNoInjection(page);
 });
 
-test('a download URL and an error message with markup are shown as text (real endpoint, if present)', async (t) => {
-  const dl = await api(srv, 'GET', '/downloads');
-  if (dl.status !== 200) {
-    // Without the endpoint the form must stay hidden; the stubbed test in
-    // downloads.test.js covers the rendering.
-    assert.equal(dl.status, 404);
-    assert.ok(await page.locator('#downloads-section').isHidden());
-    t.diagnostic('vmediad has no /downloads: checked that the form is hidden');
-    return;
-  }
+test('a download URL and an error message with markup are shown as text', async () => {
+  assert.equal((await api(srv, 'GET', '/downloads')).status, 200, 'vmediad has /downloads');
   await until(async () => page.locator('#downloads-section').isVisible(), 3000, 'download form');
   // a URL the server takes (nothing listens on port 9) and echoes in the job
   const url = 'http://127.0.0.1:9/' + EVIL_PATH;
@@ -82,20 +74,40 @@ test('a download URL and an error message with markup are shown as text (real en
   for (const j of jobs) await api(srv, 'DELETE', '/downloads/' + j.id);
 });
 
-test('an error message that quotes the request is shown as text', async () => {
-  // The page shows every refused request's message in a toast; here the
-  // server quotes a bad LUN number back ("'<img ...>' is not a LUN number").
-  await page.evaluate(async (evil) => {
-    const r = await fetch('/luns/' + encodeURIComponent(evil) + '/eject', { method: 'POST' });
-    const body = await r.json();
-    // the same path the page uses for every error it shows
-    window.__msg = body.error.message;
-  }, EVIL);
-  const msg = await page.evaluate(() => window.__msg);
+test('error messages with markup are shown as text where the page shows them', async () => {
+  // The server does quote request data back ("'<img ...>' is not a LUN
+  // number"): such a message, given as the answer to the page's own requests
+  // (page.route), must come out as text in a toast (a refused delete), in a
+  // LUN's error line (a failed eject) and in its lock note (a refused eject).
+  const echoed = await api(srv, 'POST', '/luns/' + encodeURIComponent(EVIL) + '/eject');
+  const msg = echoed.data.error.message;
   assert.ok(msg.includes('<img src=x'), 'the server echoes the markup: ' + msg);
-  // feed it through the page's toast
-  await page.evaluate(() => window.vmedia.toast(window.__msg));
-  const t = page.locator('#toasts .toast-msg').last();
-  assert.equal(await t.textContent(), await page.evaluate(() => window.__msg));
+  const refuse = (status, code) => (route) => route.fulfill({ status, contentType: 'application/json',
+    body: JSON.stringify({ error: { code, message: msg } }) });
+
+  assert.equal((await api(srv, 'PUT', '/images/esc.img', Buffer.from('esc'))).status, 201);
+  const row = page.locator('tr[data-image="esc.img"]');
+  await until(async () => (await row.count()) === 1, 3000, 'esc.img listed');
+  await page.route(/\/images\/esc\.img$/, (route) =>
+    route.request().method() === 'DELETE' ? refuse(409, 'image_in_use')(route) : route.continue());
+  await row.getByRole('button', { name: 'Delete esc.img' }).click();
+  await page.locator('dialog#confirm').getByRole('button', { name: 'Delete' }).click();
+  await until(async () => (await textOf(page.locator('#toasts .toast-msg').last())) === 'esc.img: ' + msg, 3000, 'the refusal in a toast');
   await assertNoInjection(page);
+  await page.unroute(/\/images\/esc\.img$/);
+
+  assert.equal((await api(srv, 'POST', '/luns/0/insert', { image: 'esc.img' })).status, 200);
+  const card = page.locator('article.lun[data-lun="0"]');
+  await until(async () => (await card.getAttribute('data-state')) === 'inserted', 3000, 'LUN 0 inserted');
+  await page.route(/\/luns\/0\/eject$/, refuse(500, 'internal'));
+  await card.getByRole('button', { name: 'Eject', exact: true }).click();
+  await until(async () => (await textOf(card.locator('p.error'))) === msg, 3000, 'the failure in the LUN\'s error line');
+  await assertNoInjection(page);
+  await page.unroute(/\/luns\/0\/eject$/);
+  await page.route(/\/luns\/0\/eject$/, refuse(409, 'medium_locked'));
+  await card.getByRole('button', { name: 'Eject', exact: true }).click();
+  await until(async () => (await textOf(card.locator('.locknote .server-msg'))) === msg, 3000, 'the refusal in the lock note');
+  await assertNoInjection(page);
+  await page.unroute(/\/luns\/0\/eject$/);
+  assert.equal((await api(srv, 'POST', '/luns/0/eject?force=1')).status, 200);
 });
