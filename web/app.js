@@ -12,6 +12,7 @@
     status: null,
     luns: new Map(),        // id -> Lun
     images: new Map(),      // name -> Image
+    overwrites: new Map(),  // name -> Image: an upload replacing the complete image of that name
     downloads: new Map(),   // id -> job
     downloadsAvailable: false,
     simHung: new Map(),     // id -> bool (the Lun does not carry it)
@@ -562,21 +563,29 @@
     return r;
   }
 
-  function updateRow(r, img) {
-    const key = JSON.stringify(img);
+  // "uploading 1.0 MiB of 4.0 MiB (25%)" and its bar, for an upload in progress.
+  function arriving(up, prefix, label) {
+    const exp = up.expected_size;
+    const pct = exp ? Math.min(100, Math.floor(up.size * 100 / exp)) : null;
+    return [h('span', { class: prefix ? 'over' : null, text: prefix + (up.source && up.source !== 'upload' ? 'downloading ' : 'uploading ') +
+        fmtBytes(up.size) + (exp ? ' of ' + fmtBytes(exp) + ' (' + pct + '%)' : '') }),
+      exp ? h('progress', { max: String(exp), value: String(up.size), 'aria-label': label + up.name }) : null];
+  }
+
+  // over: an upload that will replace this complete image, or undefined
+  function updateRow(r, img, over) {
+    const key = JSON.stringify([img, over || null]);
     if (key === r.key) return;
     r.key = key;
     r.tr.classList.toggle('incomplete', !img.complete);
+    r.tr.classList.toggle('replacing', !!over);
     r.name.replaceChildren(...nn(h('span', { class: 'name-text', text: img.name }),
       img.source && img.source !== 'upload' ? h('span', { class: 'muted small src', text: 'from ' + img.source }) : null));
     if (img.complete) {
-      r.size.replaceChildren(...nn(h('span', { title: img.size + ' bytes', 'data-bytes': String(img.size), text: fmtBytes(img.size) })));
+      r.size.replaceChildren(...nn(h('span', { title: img.size + ' bytes', 'data-bytes': String(img.size), text: fmtBytes(img.size) }),
+        ...(over ? arriving(over, 'being replaced: ', 'Replacement upload of ') : [])));
     } else {
-      const exp = img.expected_size;
-      const pct = exp ? Math.min(100, Math.floor(img.size * 100 / exp)) : null;
-      r.size.replaceChildren(...nn(
-        h('span', { text: (img.source && img.source !== 'upload' ? 'downloading ' : 'uploading ') + fmtBytes(img.size) + (exp ? ' of ' + fmtBytes(exp) + ' (' + pct + '%)' : '') }),
-        exp ? h('progress', { max: String(exp), value: String(img.size), 'aria-label': 'Upload of ' + img.name }) : null));
+      r.size.replaceChildren(...nn(...arriving(img, '', 'Upload of ')));
     }
     if (img.sha256) {
       const full = h('code', { class: 'sha-full', text: img.sha256 });
@@ -604,7 +613,11 @@
     const body = $('images-body');
     const list = [...S.images.values()].sort((a, b) => a.name.localeCompare(b.name));
     for (const [name, r] of rows) if (!S.images.has(name)) { r.tr.remove(); rows.delete(name); }
-    const trs = list.map((img) => { const r = rows.get(img.name) || buildRow(img.name); updateRow(r, img); return r.tr; });
+    const trs = list.map((img) => {
+      const r = rows.get(img.name) || buildRow(img.name);
+      updateRow(r, img, img.complete ? S.overwrites.get(img.name) : undefined);
+      return r.tr;
+    });
     const current = [...body.children];
     if (current.length !== trs.length || current.some((n, i) => n !== trs[i])) body.replaceChildren(...nn(...trs));
     $('images').hidden = !list.length;
@@ -635,7 +648,35 @@
     if (!ok) return;
     const r = await api('DELETE', '/images/' + encodeURIComponent(name));
     if (!r.ok) toast(name + ': ' + r.message);
-    else { S.images.delete(name); schedule(); }
+    else { removeImage(name); schedule(); }
+  }
+
+  /* An upload's progress or end. One over a complete image (the server
+   * says "overwrite"; a complete image shown is taken as one too) is kept
+   * beside it: the image stays listed, and usable, until the upload has
+   * replaced it, and stays if the upload is aborted. */
+  function isOverwrite(up) {
+    const cur = S.images.get(up.name);
+    return !!up.overwrite || !!(cur && cur.complete);
+  }
+  function uploadProgress(up) {
+    if (isOverwrite(up)) S.overwrites.set(up.name, up);
+    else S.images.set(up.name, up);
+  }
+  function uploadAborted(up) {
+    if (isOverwrite(up)) S.overwrites.delete(up.name);
+    else S.images.delete(up.name);
+  }
+  function imageStored(img) {
+    S.images.set(img.name, img);
+    S.overwrites.delete(img.name);
+  }
+  // An overwrite still running then goes on as a new upload.
+  function removeImage(name) {
+    S.images.delete(name);
+    const over = S.overwrites.get(name);
+    S.overwrites.delete(name);
+    if (over) S.images.set(name, Object.assign({}, over, { overwrite: false }));
   }
 
   /* ---------- uploads ---------- */
@@ -688,7 +729,7 @@
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
       if (xhr.status === 201 || xhr.status === 200) {
         u.state = 'done'; u.result = data; u.loaded = u.total;
-        if (data && data.name) { S.images.set(data.name, data); refreshStatusSoon(); }
+        if (data && data.name) { imageStored(data); refreshStatusSoon(); }
         setTimeout(() => { removeUpload(u); }, 8000);
       } else {
         const err = errorOf(xhr.status, xhr.statusText, data);
@@ -956,6 +997,7 @@
       S.luns.clear();
       for (const l of st.luns || []) applyLun(l);
       S.images.clear();
+      S.overwrites.clear();
       for (const i of st.images || []) S.images.set(i.name, i);
       if (Array.isArray(st.downloads)) {
         S.downloadsAvailable = true;
@@ -967,18 +1009,15 @@
       schedule();
     });
     es.addEventListener('lun', (ev) => { const l = parse(ev); if (l) applyLun(l); });
-    for (const t of ['image_added', 'image_changed', 'upload_progress']) {
-      es.addEventListener(t, (ev) => {
-        const i = parse(ev);
-        if (i && i.name) { S.images.set(i.name, i); schedule(); if (t !== 'upload_progress') refreshStatusSoon(); }
-      });
-    }
-    for (const t of ['image_removed', 'upload_aborted']) {
-      es.addEventListener(t, (ev) => {
-        const i = parse(ev);
-        if (i && i.name) { S.images.delete(i.name); schedule(); refreshStatusSoon(); }
-      });
-    }
+    const onImage = (t, fn, status) => es.addEventListener(t, (ev) => {
+      const i = parse(ev);
+      if (i && i.name) { fn(i); schedule(); if (status) refreshStatusSoon(); }
+    });
+    onImage('image_added', imageStored, true);
+    onImage('image_changed', (i) => S.images.set(i.name, i), true);
+    onImage('upload_progress', uploadProgress, false);
+    onImage('image_removed', (i) => removeImage(i.name), true);
+    onImage('upload_aborted', uploadAborted, true);
     es.addEventListener('download', (ev) => {
       const j = parse(ev);
       if (j && j.id !== undefined) {
