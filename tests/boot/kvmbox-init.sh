@@ -10,12 +10,25 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t configfs configfs /sys/kernel/config
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+
+# Scratch space on /tmp.  A work tree under the build host's /tmp would be
+# hidden by it: bind its top directory back from the 9p root (read-only).
+mkdir /run/host-root && mount --bind / /run/host-root
+mount -t tmpfs tmpfs /tmp
+case "$repo" in
+/tmp/?*)
+	top=${repo#/tmp/}
+	top=/tmp/${top%%/*}
+	mkdir "$top" && mount --bind "/run/host-root$top" "$top" ||
+		echo "VMEDIA-KVMBOX cannot bind $top back over the scratch /tmp"
+	;;
+esac
+umount /run/host-root && rmdir /run/host-root
 luns=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
