@@ -1,7 +1,7 @@
 # vmedia: virtual media for KVM-over-IP.
 #   make            build build/vmediad
 #   make run        run vmediad on the embedded default (sim backend, ./build/run)
-#   make check      unit + black-box HTTP tests (plain and ASan/UBSan builds), no VM
+#   make check      unit + black-box HTTP tests (plain, ASan/UBSan and TSan builds), no VM
 #   make test       everything, ending with one "N passed, N failed" line
 #   make bench      benchmarks (figures, not pass/fail)
 # Both `make run` and `make test` install missing Debian packages first (as root).
@@ -12,6 +12,7 @@ PREFIX ?= /usr/local
 VERSION := 0.1.0
 BUILD := build
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl
 BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread \
@@ -23,6 +24,7 @@ SRCS := $(wildcard server/*.c server/*/*.c)
 LIB_SRCS := $(filter-out server/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(SRCS:%.c=$(BUILD)/san/%.o)
+TSAN_OBJS := $(SRCS:%.c=$(BUILD)/tsan/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -51,6 +53,10 @@ $(BUILD)/vmediad-san: $(SAN_OBJS)
 	@echo "  LD  $@"
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -pthread -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/vmediad-tsan: $(TSAN_OBJS)
+	@echo "  LD  $@"
+	$(Q)$(CC) $(CFLAGS) $(TSAN_FLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC  $<"
@@ -60,6 +66,11 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (asan+ubsan)"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $< (tsan)"
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(TSAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -75,10 +86,12 @@ run: deps $(BUILD)/vmediad
 	$(BUILD)/vmediad --listen 127.0.0.1:8080 --storage $(BUILD)/run/images --web web --backend sim
 
 # Quick loop without the VM: unit and black-box tests, plain and sanitized.
-check: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(UNIT_BINS) $(UNIT_SAN_BINS)
+check: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(UNIT_BINS) \
+	$(UNIT_SAN_BINS)
 	$(Q)tools/test.sh check
 
-test: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(UNIT_BINS) $(UNIT_SAN_BINS)
+test: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(UNIT_BINS) \
+	$(UNIT_SAN_BINS)
 	$(Q)tools/test.sh all
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
@@ -117,4 +130,4 @@ clean:
 -include tests/vm/vm.mk
 # Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
 vm-test vm-bench boot-test demo: $(BUILD)/vmediad
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)

@@ -1,11 +1,11 @@
 #!/bin/bash
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed, N skipped" (CI reads it). Exit status 0 only if
-# nothing failed. Suites: unit, http, http-san, lint-api, fuzz, browser,
+# nothing failed. Suites: unit, http, http-san, http-tsan, lint-api, fuzz, browser,
 # valgrind, vm, boot. A suite whose files are missing, or that ran no test
 # (nothing passed or failed: also when everything was skipped), counts as one
 # failure.
-#   tools/test.sh check     unit + black-box (plain and ASan/UBSan), spec lint
+#   tools/test.sh check     unit + black-box (plain, ASan/UBSan, TSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
 #   tools/test.sh SUITE...  just those
 set -u
@@ -100,6 +100,15 @@ suite_http_san() {
 		-- tests/http
 }
 
+# ThreadSanitizer: every data race in vmediad's threads (LUN workers, the
+# breaker, uploads, downloads, the HTTP threads) fails the test that ran
+# into it (the fixtures read the report from its log).
+suite_http_tsan() {
+	pytest_suite http-tsan VMEDIAD="$ROOT/build/vmediad-tsan" \
+		TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1 \
+		-- tests/http
+}
+
 # The black-box suites once more with vmediad under valgrind's memcheck:
 # any error or definite leak fails the run (the fixtures read its report).
 # Tests that measure sub-second timing are left out: valgrind is 20x slower.
@@ -184,10 +193,10 @@ suites=("$@")
 run=()
 for s in "${suites[@]}"; do
 	case $s in
-	check) run+=(unit http http_san lint_api fuzz) ;;
-	all) run+=(unit http http_san lint_api fuzz browser valgrind vm boot) ;;
-	unit|http|http_san|lint_api|vm|browser|fuzz|valgrind|boot) run+=("$s") ;;
-	http-san|lint-api) run+=("${s//-/_}") ;;
+	check) run+=(unit http http_san http_tsan lint_api fuzz) ;;
+	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind vm boot) ;;
+	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot) run+=("$s") ;;
+	http-san|http-tsan|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
 done

@@ -231,6 +231,7 @@ def make_server(tmpdir_path):
         log = srv.log()
         assert "ERROR: AddressSanitizer" not in log, log
         assert "runtime error:" not in log, log
+        assert "WARNING: ThreadSanitizer" not in log, log
         assert not re.search(r"ERROR SUMMARY: [1-9]", log), log	# valgrind
         assert "definitely lost: 0" in log or "definitely lost" not in log, log
         problems += ["vmediad %d %s" % (n, p) for p in srv.stop_problems()]
