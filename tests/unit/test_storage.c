@@ -397,7 +397,9 @@ static void _catalog_stays_usable_while_a_commit_syncs(const char *sub)
 	if (blocked)
 		assert_int_equal(pthread_create(&reader.t, NULL, _read_catalog, &reader), 0);
 	bool read = blocked && _wait_flag(&reader.done, 2000);
+	pthread_mutex_lock(&gate_lock);
 	bool early = commit.done;
+	pthread_mutex_unlock(&gate_lock);
 	_gate_off();
 	pthread_join(commit.t, NULL);
 	if (blocked)
