@@ -398,15 +398,18 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 	if (fsync(s->dir_fd) < 0) {
 		/* The rename may not survive a crash: not stored, then. The
 		 * image it replaced is gone from the directory already. */
-		int e_sync = errno;
+		int sync_errno = errno;
 		unlinkat(s->dir_fd, u->name, 0);
 		snprintf(meta, sizeof(meta), "%s.json", u->name);
 		unlinkat(s->meta_fd, meta, 0);
 		*lost = old != NULL;
-		return err_set(err, ERR_IO, "io_error",
-			       "cannot sync %s after renaming %s into place: %s; nothing was stored%s",
-			       s->dir, u->name, strerror(e_sync),
-			       old ? " and the image it was to replace is gone" : "");
+		err_set(err, ERR_IO, "io_error",
+			"cannot sync %s after renaming %s into place: %s; nothing was stored%s",
+			s->dir, u->name, strerror(sync_errno),
+			old ? " and the image it was to replace is gone" : "");
+		log_warn(_MOD, "%s: cannot sync %s after the rename: %s; not stored%s", u->name,
+			 s->dir, strerror(sync_errno), old ? ", and the image it replaced is gone" : "");
+		return -1;
 	}
 	return 0;
 }
