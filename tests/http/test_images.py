@@ -431,6 +431,7 @@ def test_a_new_upload_is_no_overwrite_and_a_completed_overwrite_replaces(server,
     s.sendall(blob(2000))
     added = _image_event(sse, "image_added", "a.img")
     assert added["complete"] is True and added["size"] == 3000
-    assert s.recv(4096).startswith(b"HTTP/1.1 20")
+    s.settimeout(10)
+    assert s.recv(4096).startswith(b"HTTP/1.1 201")
     s.close()
     sse.close()
