@@ -1,4 +1,4 @@
-# Scenario 8: a forced eject pre-empts a plain eject stuck in the kernel.
+# Scenario 13: a forced eject pre-empts a plain eject stuck in the kernel.
 # vmediad (--backend configfs) holds two LUNs; the host locks LUN 1
 # (PREVENT MEDIUM REMOVAL), then hangs in a READ on LUN 0 without locking
 # it. A plain POST /luns/0/eject sleeps in the kernel behind the stalled
