@@ -212,6 +212,10 @@ code=$(http POST /luns/0/insert '{"image":"vmedia-boot.iso"}')
 boot_target 2 cdrom-reboot cd || exit 1
 
 current=force-eject
+# The bound a forced eject's kernel calls must meet here: measured 1-33 ms
+# (README.md), so 500 ms leaves room for a loaded TCG host and still fails a
+# forced eject that waited out a timeout or a SIGUSR1 fallback.
+FORCE_BOUND_MS=500
 # Let a read or two go by so the eject lands while GRUB is in its loop.
 wait_line "$TARGET_CONSOLE" "^VMEDIA-PROBE $nonce 2\$" 30 "$STATE/target.pid"
 n=$(lines_of "$TARGET_CONSOLE")
@@ -221,11 +225,12 @@ method=$(field .last_eject.method)
 elapsed=$(field .last_eject.elapsed_ms)
 if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.forced)" = true ] &&
 	[ "$(field .last_eject.ok)" = true ] && [ -n "$strategy" ] && [ "$method" = "$strategy" ] &&
-	[[ "$elapsed" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+	[[ "$elapsed" =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+	awk -v v="$elapsed" -v l=$FORCE_BOUND_MS 'BEGIN { exit !(v < l) }'; then
 	pass force-eject
 	timing force_eject_kernel_ms "$(printf %.2f "$elapsed")"
 else
-	fail force-eject "POST /luns/0/eject?force=1: $code $(body) (want 200, state empty, method $strategy)"
+	fail force-eject "POST /luns/0/eject?force=1: $code $(body) (want 200, state empty, method $strategy, elapsed_ms below $FORCE_BOUND_MS)"
 fi
 current=force-eject-reported
 code=$(http GET /luns/0)
@@ -313,10 +318,13 @@ linux_target() {
 	n=$(lines_of "$TARGET_CONSOLE")
 	t0=$(now_ms)
 	code=$(http POST '/luns/0/eject?force=1')
-	if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.method)" = "$strategy" ]; then
+	elapsed=$(field .last_eject.elapsed_ms)
+	if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.method)" = "$strategy" ] &&
+		awk -v v="$elapsed" -v l=$FORCE_BOUND_MS 'BEGIN { exit !(v != "" && v < l) }'; then
 		pass linux-force-eject
+		timing linux_force_eject_kernel_ms "$(printf %.2f "$elapsed")"
 	else
-		fail linux-force-eject "POST /luns/0/eject?force=1: $code $(body)"
+		fail linux-force-eject "POST /luns/0/eject?force=1: $code $(body) (want 200, state empty, elapsed_ms below $FORCE_BOUND_MS)"
 	fi
 	current=linux-force-eject-target-fails
 	if wait_after "$TARGET_CONSOLE" "$n" '^LINUX-READ-FAIL ' 60; then
