@@ -50,7 +50,14 @@ function startServer(opts = {}) {
         const srv = {
           proc, port, storage, base: 'http://127.0.0.1:' + port,
           log: () => log,
-          stop: () => stopProc(proc),
+          // Stops it with SIGTERM; fails (so does the hook or test that
+          // calls it) unless it exited 0 by itself within the wait.
+          stop: async () => {
+            const r = await stopProc(proc);
+            if (r.exited) throw new Error('vmediad had exited (' + (r.signal || r.code) + ') before it was stopped:\n' + log);
+            if (r.forced) throw new Error('vmediad did not exit within 3 s of SIGTERM and had to be SIGKILLed:\n' + log);
+            if (r.code !== 0) throw new Error('vmediad exited with ' + (r.signal || r.code) + ' after SIGTERM:\n' + log);
+          },
         };
         resolve(srv);
       }
@@ -58,11 +65,16 @@ function startServer(opts = {}) {
   });
 }
 
+// Sends signal (SIGTERM), SIGKILL after 3 s; resolves with how it ended:
+// { code, signal, forced, exited } (forced: it had to be SIGKILLed;
+// exited: it had ended before, by itself).
 function stopProc(proc, signal) {
   return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-    proc.once('exit', () => { clearTimeout(t); resolve(); });
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      return resolve({ code: proc.exitCode, signal: proc.signalCode, forced: false, exited: true });
+    let forced = false;
+    const t = setTimeout(() => { forced = true; proc.kill('SIGKILL'); }, 3000);
+    proc.once('exit', (code, sig) => { clearTimeout(t); resolve({ code, signal: sig, forced }); });
     proc.kill(signal || 'SIGTERM');
   });
 }
