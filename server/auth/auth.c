@@ -284,31 +284,44 @@ static bool _check_token(struct auth *a, const char *token, char *who, size_t wh
 }
 
 /* Decodes "Basic base64(user:pass)" into user and pass. */
-static bool _basic(const char *b64, char *user, size_t usize, char *pass, size_t psize)
+static bool _b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+bool auth_basic_decode(const char *b64, char *user, size_t usize, char *pass, size_t psize)
 {
 	unsigned char buf[512];
-	size_t n = strlen(b64);
+	size_t n = strlen(b64), pad = 0;
 
+	/* RFC 4648 base64: groups of four, '=' only as the one or two padding
+	 * characters of the last group. EVP_DecodeBlock counts padding as
+	 * zero bytes, so the padding is taken off its length, which is then
+	 * at least 1: a group holds three bytes. */
 	if (n == 0 || n > 600 || n % 4)
 		return false;
+	while (pad < 2 && b64[n - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < n - pad; i++)
+		if (!_b64_char(b64[i]))
+			return false;
 	int len = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
-	if (len < 0)
+	if (len < 3)
 		return false;
-	while (n > 0 && b64[n - 1] == '=') {	/* DecodeBlock counts padding as bytes */
-		len--;
-		n--;
-	}
+	len -= (int)pad;
 	buf[len] = '\0';
-	if (memchr(buf, '\0', (size_t)len))
-		return false;
-	char *colon = strchr((char *)buf, ':');
-	if (!colon || (size_t)(colon - (char *)buf) >= usize || strlen(colon + 1) >= psize)
-		return false;
-	*colon = '\0';
-	memcpy(user, buf, (size_t)(colon - (char *)buf) + 1);
-	memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+	bool ok = false;
+	char *colon = memchr(buf, ':', (size_t)len);
+	if (!memchr(buf, '\0', (size_t)len) && colon &&
+	    (size_t)(colon - (char *)buf) < usize && strlen(colon + 1) < psize) {
+		*colon = '\0';
+		memcpy(user, buf, (size_t)(colon - (char *)buf) + 1);
+		memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+		ok = true;
+	}
 	OPENSSL_cleanse(buf, sizeof(buf));
-	return true;
+	return ok;
 }
 
 enum auth_result auth_check(struct auth *a, const char *authorization, const char *peer,
@@ -338,7 +351,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 		return AUTH_MISSING;
 	if (!strncasecmp(authorization, "Basic ", 6)) {
 		kind = "Basic";
-		ok = _basic(authorization + 6, user, sizeof(user), pass, sizeof(pass)) &&
+		ok = auth_basic_decode(authorization + 6, user, sizeof(user), pass, sizeof(pass)) &&
 		     _check_user(a, user, pass, who, who_size);
 		OPENSSL_cleanse(pass, sizeof(pass));
 	} else if (!strncasecmp(authorization, "Bearer ", 7)) {

@@ -50,6 +50,11 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 int auth_add_user(const char *path, const char *name, const char *password, struct err *err);
 int auth_add_token(const char *path, const char *name, char token[65], struct err *err);
 
+/* The credentials of "Authorization: Basic B64": strict base64 ('=' only as
+ * the last group's padding) of "user:password", no NUL byte, each part
+ * shorter than its buffer. False for anything else. Exposed for the fuzzer. */
+bool auth_basic_decode(const char *b64, char *user, size_t usize, char *pass, size_t psize);
+
 /* The line format, exposed for tests and the fuzzer. */
 int auth_parse_line(const char *line, char *kind, char *name, struct err *err);
 

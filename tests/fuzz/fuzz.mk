@@ -14,7 +14,8 @@ FUZZ_JOBS ?= 2
 
 # Target name -> the server sources it needs and the libraries they need.
 FUZZ_TARGETS := names_valid names_sanitize range_parse config_load_json \
-	download_disposition_name download_url_name download_redact_url unescape auth_parse_line
+	download_disposition_name download_url_name download_redact_url unescape auth_parse_line \
+	auth_basic_decode
 fuzz_names_valid_SRCS := server/core/names.c
 fuzz_names_sanitize_SRCS := server/core/names.c
 fuzz_range_parse_SRCS := server/http/range.c
@@ -28,6 +29,8 @@ fuzz_download_redact_url_SRCS := server/download/parse.c server/core/names.c
 fuzz_download_redact_url_LIBS := -lcurl
 fuzz_auth_parse_line_SRCS := server/auth/auth.c server/core/err.c server/core/log.c
 fuzz_auth_parse_line_LIBS := -lcrypto
+fuzz_auth_basic_decode_SRCS := server/auth/auth.c server/core/err.c server/core/log.c
+fuzz_auth_basic_decode_LIBS := -lcrypto
 # server.c is compiled into the target itself (to reach a static function);
 # the rest of the http and core layers, which it sits on, are linked.
 fuzz_unescape_SRCS := $(filter-out server/http/server.c,\

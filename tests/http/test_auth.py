@@ -124,6 +124,22 @@ def test_basic_and_bearer_are_accepted(secured):
     assert wait_for(lambda: "alice POST /luns/0/eject" in srv.log())
 
 
+@pytest.mark.parametrize("value", [
+    "====", "=", "a===", "YQ==", "YWRtaW4=", "YW=u", "YWxpY2U6\u00e9", "Og==",
+    "%s===" % base64.b64encode(b"alice:x").decode(),
+    base64.b64encode(b"alice:" + b"x" * 500).decode(),
+    base64.b64encode(b"alice\0:pw").decode(),
+])
+def test_malformed_basic_credentials_are_401_and_harm_nothing(secured, value):
+    """Before login: an all-'=' credential made the decoded length negative
+    and wrote below a stack buffer (the ASan build died)."""
+    srv, _ = secured
+    r = srv.api.get("/luns", headers={"Authorization": "Basic " + value})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
+    assert srv.api.get("/luns", auth=("alice", PASSWORD)).status_code == 200
+
+
 def test_web_ui_and_events_need_credentials_too(secured):
     srv, token = secured
     assert requests.get(srv.url + "/").status_code == 401
