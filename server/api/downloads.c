@@ -11,11 +11,9 @@
 static bool _id(struct http_req *r, unsigned *out)
 {
 	const char *s = http_req_param(r, 0);
-	char *end;
+	unsigned long v;
 
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v > 0xffffffffUL) {
+	if (!names_number(s, 0xffffffffUL, &v)) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
 				 "'%s' is not a download id", s);
 		return false;

@@ -15,11 +15,9 @@ static bool _lun_id(struct http_req *r, unsigned *out)
 {
 	struct app *app = http_req_app(r);
 	const char *s = http_req_param(r, 0);
-	char *end;
+	unsigned long v;
 
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || (s[0] == '0' && s[1])) {
+	if (!names_number(s, 0xffffffffUL, &v)) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_lun",
 				 "'%s' is not a LUN number (0, 1, ...)", s);
 		return false;

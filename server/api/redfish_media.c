@@ -29,11 +29,9 @@ static bool _is_url(const char *s)
 static bool _lun(struct http_req *r, const char *s, unsigned *out)
 {
 	struct app *app = http_req_app(r);
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	unsigned long v;
 
-	if (!*s || *end || (s[0] == '0' && s[1]) || s[0] < '0' || s[0] > '9' ||
-	    v >= gadget_lun_count(app->gadget)) {
+	if (!names_number(s, 0xffffffffUL, &v) || v >= gadget_lun_count(app->gadget)) {
 		rf_not_found(r);
 		return false;
 	}

@@ -422,9 +422,8 @@ void rf_taskservice(struct http_req *r, const char *const *seg, unsigned n)
 			members), "GET, HEAD", NULL, NULL);
 		return;
 	}
-	char *end;
-	unsigned long id = strtoul(seg[2], &end, 10);
-	struct _task *t = (*seg[2] >= '1' && *seg[2] <= '9' && !*end && id <= 0xffffffffUL) ?
+	unsigned long id;
+	struct _task *t = names_number(seg[2], 0xffffffffUL, &id) && id > 0 ?
 			  _by_id((unsigned)id) : NULL;
 	if (!t) {
 		pthread_mutex_unlock(&_lock);

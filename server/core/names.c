@@ -61,3 +61,21 @@ bool names_sanitize(const char *in, char *out)
 	out[n] = '\0';
 	return n > 0 && names_valid(out, n, NULL, 0);
 }
+
+bool names_number(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1]))
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned long d = (unsigned long)(*s - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}

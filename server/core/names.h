@@ -24,4 +24,8 @@ bool names_is_iso(const char *name);
  * usable is left. out must hold NAMES_MAX + 1 bytes. */
 bool names_sanitize(const char *in, char *out);
 
+/* A number in a path (a LUN, a download or task id): decimal digits only,
+ * no sign, space or leading zero, at most max. */
+bool names_number(const char *s, unsigned long max, unsigned long *out);
+
 #endif

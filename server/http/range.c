@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <strings.h>
 
-/* Reads decimal digits at *p into *out; false on none or overflow. */
+/* Reads decimal digits at *p into *out; false on none. A number too large
+ * for 64 bits saturates at UINT64_MAX (RFC 9110 14.1.1 asks a recipient to
+ * expect large numerals): as a position it lies past the end of any file,
+ * which is what it means. */
 static bool _number(const char **p, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -14,9 +17,8 @@ static bool _number(const char **p, uint64_t *out)
 	if (*s < '0' || *s > '9')
 		return false;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
+		uint64_t d = (uint64_t)(*s - '0');
+		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
 	}
 	*p = s;
 	*out = v;

@@ -96,3 +96,37 @@ def test_plain_targets_still_work_over_the_raw_client(server):
     assert json.loads(body)["images"] == []
     status, _, body = send_raw(server.port, b"GET /status HTTP/1.0\r\n\r\n")
     assert status == 200, body
+
+
+@pytest.mark.parametrize("path", ["/luns/%201", "/luns/1%20", "/luns/+1", "/luns/01",
+                                  "/luns/%091", "/luns/1%00"])
+def test_a_lun_number_is_digits_only(server, path):
+    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 400, body
+    assert error_of(body)["code"] == "bad_lun"
+
+
+@pytest.mark.parametrize("path", ["/downloads/%201", "/downloads/+1", "/downloads/01"])
+def test_a_download_id_is_digits_only(server, path):
+    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 400, body
+    assert error_of(body)["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("rng,status,want", [
+    ("bytes=0-18446744073709551615", 206, (0, 99)),
+    ("bytes=0-99999999999999999999999", 206, (0, 99)),
+    ("bytes=90-18446744073709551615", 206, (90, 99)),
+    ("bytes=18446744073709551615-", 416, None),
+    ("bytes=99999999999999999999999-", 416, None),
+])
+def test_range_positions_beyond_64_bits(server, rng, status, want):
+    data = bytes(range(100))
+    assert server.api.put("/images/r.img", data=data).status_code == 201
+    r = server.api.get("/images/r.img", headers={"Range": rng})
+    assert r.status_code == status, (rng, r.status_code)
+    if want:
+        assert r.headers["Content-Range"] == "bytes %d-%d/100" % want
+        assert r.content == data[want[0]:want[1] + 1]
+    else:
+        assert r.headers["Content-Range"] == "bytes */100"

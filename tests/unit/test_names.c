@@ -85,6 +85,22 @@ static void test_sanitize_makes_a_valid_name_or_fails(void **state)
 	assert_false(names_sanitize("", out));
 }
 
+static void test_path_numbers_are_digits_only(void **state)
+{
+	unsigned long v = 99;
+
+	(void)state;
+	assert_true(names_number("0", 10, &v) && v == 0);
+	assert_true(names_number("7", 10, &v) && v == 7);
+	assert_true(names_number("4294967295", 0xffffffffUL, &v) && v == 0xffffffffUL);
+	const char *bad[] = { "", " 1", "1 ", "+1", "-1", "01", "00", "1a", "0x1", "\t1",
+			      "4294967296" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(names_number(bad[i], 0xffffffffUL, &v));
+	assert_false(names_number("11", 10, &v));
+	assert_true(names_number("10", 10, &v) && v == 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +110,7 @@ int main(void)
 		cmocka_unit_test(test_length_limit_is_255_bytes),
 		cmocka_unit_test(test_iso_suffix_is_detected_in_any_case),
 		cmocka_unit_test(test_sanitize_makes_a_valid_name_or_fails),
+		cmocka_unit_test(test_path_numbers_are_digits_only),
 	};
 	return cmocka_run_group_tests_name("names", tests, NULL, NULL);
 }
