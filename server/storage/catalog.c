@@ -193,9 +193,16 @@ int _storage_hash_fd(int fd, char hex[65])
 	return rc;
 }
 
+/* An image's metadata is .meta/NAME: the longest name (255 bytes) still
+ * fits, which NAME.json did not. It is written to a temporary .new-N (no
+ * image name starts with a dot) and renamed over it. Before 0.2 the file
+ * was NAME.json; that is still read, and rewritten as NAME. */
+static _Atomic unsigned long _meta_seq;
+
 int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err)
 {
-	char tmp[NAMES_MAX + 32], final[NAMES_MAX + 16];
+	char tmp[32];
+	const char *final = e->img.name;
 	json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "name", e->img.name,
 			      "size", (json_int_t)e->img.size, "mtime_ns", (json_int_t)e->mtime_ns,
 			      "sha256", e->img.sha256, "source", e->img.source);
@@ -206,8 +213,7 @@ int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *e
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	_must(text != NULL);
-	snprintf(tmp, sizeof(tmp), "%s.json.new", e->img.name);
-	snprintf(final, sizeof(final), "%s.json", e->img.name);
+	snprintf(tmp, sizeof(tmp), ".new-%lu", ++_meta_seq);
 	fd = openat(s->meta_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		err_set(err, ERR_IO, "io_error", "cannot write metadata of %s: %s", e->img.name,
@@ -243,32 +249,49 @@ out_free:
 	return rc;
 }
 
-/* Trusts a metadata file only if it still describes the file beside it. */
-static bool _load_meta(struct storage *s, struct _entry *e)
+/* Trusts a metadata file only if it names this image and still describes
+ * the file beside it. */
+static bool _read_meta(struct storage *s, struct _entry *e, const char *path)
 {
-	char path[NAMES_MAX + 16];
 	json_error_t jerr;
 	json_int_t size, mtime_ns;
-	const char *sha, *source = "upload";
-	int fd;
+	const char *name, *sha, *source = "upload";
+	int fd = openat(s->meta_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), "%s.json", e->img.name);
-	fd = openat(s->meta_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	json_t *o = json_loadfd(fd, 0, &jerr);
 	close(fd);
 	if (!o)
 		return false;
-	bool ok = json_unpack(o, "{s:I, s:I, s:s, s?s}", "size", &size, "mtime_ns", &mtime_ns,
-			      "sha256", &sha, "source", &source) == 0 &&
-		  size == e->img.size && mtime_ns == e->mtime_ns && storage_sha256_valid(sha);
+	bool ok = json_unpack(o, "{s:s, s:I, s:I, s:s, s?s}", "name", &name, "size", &size,
+			      "mtime_ns", &mtime_ns, "sha256", &sha, "source", &source) == 0 &&
+		  strcmp(name, e->img.name) == 0 && size == e->img.size &&
+		  mtime_ns == e->mtime_ns && storage_sha256_valid(sha);
 	if (ok) {
 		snprintf(e->img.sha256, sizeof(e->img.sha256), "%s", sha);
 		snprintf(e->img.source, sizeof(e->img.source), "%s", source);
 	}
 	json_decref(o);
 	return ok;
+}
+
+static bool _load_meta(struct storage *s, struct _entry *e)
+{
+	char legacy[NAMES_MAX + 8];
+	struct err err;
+
+	if (_read_meta(s, e, e->img.name))
+		return true;
+	if (strlen(e->img.name) + 5 > NAMES_MAX ||
+	    snprintf(legacy, sizeof(legacy), "%s.json", e->img.name) < 0 ||
+	    !_read_meta(s, e, legacy))
+		return false;
+	/* The old layout: rewrite it as the new one; the start-up clean-up
+	 * removes the old file once no image has its name. */
+	if (_storage_write_meta(s, e, &err) < 0)
+		log_warn(_MOD, "%s", err.message);
+	return true;
 }
 
 static void _empty_tmp(struct storage *s)
@@ -338,17 +361,13 @@ static void _scan_images(struct storage *s)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		char name[NAMES_MAX + 16];
-		size_t n = strlen(de->d_name);
-
-		if (de->d_name[0] == '.')
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		snprintf(name, sizeof(name), "%s", de->d_name);
-		if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
-			name[n - 5] = '\0';
-			if (_storage_find(s, name))
-				continue;
-		}
+		/* Metadata of an image that is listed; anything else is an
+		 * orphan, a temporary file of a crashed write, or the old
+		 * NAME.json layout already rewritten. */
+		if (de->d_name[0] != '.' && _storage_find(s, de->d_name))
+			continue;
 		unlinkat(s->meta_fd, de->d_name, 0);
 	}
 	closedir(d);
@@ -527,7 +546,6 @@ int storage_open_image(struct storage *s, const char *name, int *fd, struct stor
 int storage_delete(struct storage *s, const char *name, struct err *err)
 {
 	struct storage_image img;
-	char meta[NAMES_MAX + 16];
 
 	pthread_mutex_lock(&s->lock);
 	struct _entry *e = _storage_find_idle(s, name);
@@ -551,8 +569,7 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 		_storage_settle(s, name, false);
 		return -1;
 	}
-	snprintf(meta, sizeof(meta), "%s.json", name);
-	unlinkat(s->meta_fd, meta, 0);
+	unlinkat(s->meta_fd, name, 0);
 	/* The name is gone either way; a failed sync only means a crash may
 	 * bring it back, and start-up then lists it again. */
 	if (fsync(s->dir_fd) < 0)

@@ -380,7 +380,6 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 			 const struct _entry *old, bool *lost, struct err *err)
 {
 	struct storage *s = u->s;
-	char meta[NAMES_MAX + 16];
 	struct err ignored;
 
 	*lost = false;
@@ -389,9 +388,8 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 	if (renameat(u->tmpdir_fd, u->tmpname, s->dir_fd, u->name) < 0) {
 		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
 			strerror(errno));
-		snprintf(meta, sizeof(meta), "%s.json", u->name);
 		if (!old || _storage_write_meta(s, old, &ignored) < 0)
-			unlinkat(s->meta_fd, meta, 0);
+			unlinkat(s->meta_fd, u->name, 0);
 		return -1;
 	}
 	u->tmpname[0] = '\0';
@@ -400,8 +398,7 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 		 * image it replaced is gone from the directory already. */
 		int sync_errno = errno;
 		unlinkat(s->dir_fd, u->name, 0);
-		snprintf(meta, sizeof(meta), "%s.json", u->name);
-		unlinkat(s->meta_fd, meta, 0);
+		unlinkat(s->meta_fd, u->name, 0);
 		*lost = old != NULL;
 		err_set(err, ERR_IO, "io_error",
 			"cannot sync %s after renaming %s into place: %s; nothing was stored%s",

@@ -257,3 +257,28 @@ def test_forgetting_a_finished_job_is_announced(api, origin, server):
     _, gone = sse.wait_for(lambda t, d: t == "download" and d["state"] == "removed")
     assert gone["id"] == job["id"]
     sse.close()
+
+
+@pytest.mark.parametrize("n", [246, 247, 250, 251, 255])
+def test_the_longest_names_work_end_to_end(server, origin, n):
+    """Names of 247-255 bytes, which the name rule allows, failed with 500
+    when the metadata file (NAME.json.new) was written."""
+    api = server.api
+    up, dl = "u" * (n - 4) + ".img", "d" * (n - 4) + ".img"
+    data = blob(70000, seed=n)
+    r = api.put("/images/" + up, data=data)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == up
+    origin.add("src.img", data)
+    j = wait_job(api, add(api, url=origin.url + "/files/src.img", name=dl).json()["id"])
+    assert j["state"] == "done" and j["name"] == dl, j
+    for name in (up, dl):
+        assert api.get("/images/" + name).content == data
+    server.restart()
+    api = server.api
+    listed = {i["name"]: i for i in api.get("/images").json()["images"]}
+    assert set(listed) == {up, dl}
+    assert listed[up]["source"] == "upload"	# its metadata survived, no rehash
+    for name in (up, dl):
+        assert api.delete("/images/" + name).status_code == 204
+    assert os.listdir(os.path.join(server.storage, ".meta")) == []

@@ -264,6 +264,10 @@ static void test_restart_keeps_images_and_removes_leftovers(void **state)
 	close(open(path, O_WRONLY | O_CREAT, 0644));
 	snprintf(path, sizeof(path), "%s/.meta/gone.img.json", dir);
 	close(open(path, O_WRONLY | O_CREAT, 0644));
+	snprintf(path, sizeof(path), "%s/.meta/gone.img", dir);
+	close(open(path, O_WRONLY | O_CREAT, 0644));
+	snprintf(path, sizeof(path), "%s/.meta/.new-7", dir);	/* a crashed metadata write */
+	close(open(path, O_WRONLY | O_CREAT, 0644));
 
 	s = _open();
 	assert_int_equal(storage_get(s, "keep.img", &img, &e), 0);
@@ -271,6 +275,59 @@ static void test_restart_keeps_images_and_removes_leftovers(void **state)
 	assert_string_equal(img.source, "upload");	/* from metadata, not rehashed */
 	assert_int_equal(_files_in(".tmp"), 0);
 	assert_int_equal(_files_in(".meta"), 1);
+	storage_close(s);
+}
+
+/* 255 bytes is the longest name the rule allows; its metadata file must fit
+ * in a directory entry too (NAME.json did not past 250). */
+static void test_the_longest_name_is_stored_and_survives_a_restart(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image img;
+	struct err e;
+	char name[NAMES_MAX + 1];
+
+	(void)state;
+	memset(name, 'n', NAMES_MAX);
+	name[NAMES_MAX] = '\0';
+	assert_int_equal(_put(s, name, "abc", NULL, false, &e), 0);
+	storage_close(s);
+	s = _open();
+	assert_int_equal(storage_get(s, name, &img, &e), 0);
+	assert_string_equal(img.sha256, SHA_ABC);
+	assert_string_equal(img.source, "upload");	/* its metadata was read back */
+	assert_int_equal(storage_delete(s, name, &e), 0);
+	assert_int_equal(_files_in(".meta"), 0);
+	storage_close(s);
+}
+
+/* Metadata of the old layout (NAME.json) is read, rewritten as NAME, and
+ * the old file removed; a file that names another image is not trusted. */
+static void test_metadata_of_the_old_layout_is_taken_over(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image img;
+	struct err e;
+	char from[300], to[300];
+
+	(void)state;
+	assert_int_equal(_put(s, "old.img", "abc", NULL, false, &e), 0);
+	assert_int_equal(_put(s, "other.img", "abc", NULL, false, &e), 0);
+	storage_close(s);
+	snprintf(from, sizeof(from), "%s/.meta/old.img", dir);
+	snprintf(to, sizeof(to), "%s/.meta/old.img.json", dir);
+	assert_int_equal(rename(from, to), 0);
+	/* other.img's metadata copied under old.img's new name: refused */
+	snprintf(from, sizeof(from), "%s/.meta/other.img", dir);
+	snprintf(to, sizeof(to), "%s/.meta/old.img", dir);
+	assert_int_equal(link(from, to), 0);
+
+	s = _open();
+	assert_int_equal(storage_get(s, "old.img", &img, &e), 0);
+	assert_string_equal(img.source, "upload");	/* not "found in storage": not rehashed */
+	assert_int_equal(_files_in(".meta"), 2);	/* old.img and other.img */
+	snprintf(to, sizeof(to), "%s/.meta/old.img.json", dir);
+	assert_int_equal(access(to, F_OK), -1);
 	storage_close(s);
 }
 
@@ -566,6 +623,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits_refuse_before_any_byte_is_written, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_images_and_removes_leftovers, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_a_file_changed_behind_our_back_is_rehashed, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_the_longest_name_is_stored_and_survives_a_restart, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_metadata_of_the_old_layout_is_taken_over, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_second_instance_on_the_same_directory_is_refused, _setup, _teardown),
 		cmocka_unit_test(test_image_json_has_the_documented_fields),
 		cmocka_unit_test_setup_teardown(test_listing_pin_and_new_upload_do_not_wait_for_the_directory_fsync, _setup, _teardown),
