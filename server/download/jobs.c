@@ -66,12 +66,19 @@ void _download_save(struct downloads *d, struct _job *j)
 	snprintf(final, sizeof(final), "dl-%u.json", j->pub.id);
 	int fd = openat(d->partial_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	size_t len = strlen(text);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 ||
-	    renameat(d->partial_fd, tmp, d->partial_fd, final) < 0)
-		log_warn(_MOD, "job %u: cannot save its state (%s); it will not resume after a "
-			 "restart", j->pub.id, strerror(errno));
+	bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+	int e = errno;
 	if (fd >= 0)
 		close(fd);
+	if (ok && renameat(d->partial_fd, tmp, d->partial_fd, final) < 0) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok) {	/* a full disk must not leave the half-written file behind */
+		unlinkat(d->partial_fd, tmp, 0);
+		log_warn(_MOD, "job %u: cannot save its state (%s); it will not resume after a "
+			 "restart", j->pub.id, strerror(e));
+	}
 	free(text);
 }
 
@@ -177,9 +184,18 @@ static void _load(struct downloads *d)
 		json_decref(o);
 	}
 	closedir(dir);
-	/* Data without a job file cannot be resumed. */
+	/* Data without a job file cannot be resumed; a job file whose write was
+	 * cut short (dl-N.json.new) was never in force. */
 	dir = fdopendir(dup(d->partial_fd));
+	if (dir)	/* the dup shares the offset the first pass left at the end */
+		rewinddir(dir);
 	while (dir && (de = readdir(dir))) {
+		if (_job_file(de->d_name, ".json.new", &id)) {
+			unlinkat(d->partial_fd, de->d_name, 0);
+			log_info(_MOD, "removed .partial/%s, left by a state write that did not "
+				 "finish", de->d_name);
+			continue;
+		}
 		if (!_job_file(de->d_name, ".part", &id))
 			continue;
 		bool known = false;

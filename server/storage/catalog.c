@@ -301,6 +301,7 @@ static void _empty_tmp(struct storage *s)
 
 	if (!d)
 		return;
+	rewinddir(d);	/* a dup shares the offset of any earlier scan */
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -319,6 +320,7 @@ static void _scan_images(struct storage *s)
 
 	if (!d)
 		return;
+	rewinddir(d);	/* a dup shares the offset of any earlier scan */
 	while ((de = readdir(d))) {
 		struct _entry e;
 
@@ -360,6 +362,7 @@ static void _scan_images(struct storage *s)
 	d = fdopendir(dup(s->meta_fd));
 	if (!d)
 		return;
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;

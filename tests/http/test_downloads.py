@@ -282,3 +282,30 @@ def test_the_longest_names_work_end_to_end(server, origin, n):
     for name in (up, dl):
         assert api.delete("/images/" + name).status_code == 204
     assert os.listdir(os.path.join(server.storage, ".meta")) == []
+
+
+def test_a_state_write_cut_short_leaves_no_file(make_server, origin, small_fs):
+    """ENOSPC while saving a job's state left a 0-byte dl-N.json.new."""
+    srv = make_server(["--reserve", "0"], storage=os.path.join(small_fs, "img"))
+    origin.add("x.img", b"x" * 1000)
+    with open(os.path.join(small_fs, "filler"), "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    r = add(srv.api, url=origin.url + "/files/x.img")
+    if r.status_code == 202:
+        wait_job(srv.api, r.json()["id"])
+    assert [p for p in partials(srv) if p.endswith(".new")] == []
+    os.unlink(os.path.join(small_fs, "filler"))
+
+
+def test_start_up_removes_a_job_file_whose_write_did_not_finish(make_server, tmpdir_path):
+    storage = os.path.join(tmpdir_path, "st")
+    os.makedirs(os.path.join(storage, ".partial"))
+    open(os.path.join(storage, ".partial", "dl-9.json.new"), "w").close()
+    srv = make_server(storage=storage)
+    assert partials(srv) == []
+    assert wait_for(lambda: "dl-9.json.new" in srv.log())
