@@ -128,6 +128,15 @@ static int _content_length(struct http_req *r, int64_t *out)
 	return 0;
 }
 
+/* A 0-byte image is nearly always a mistake (curl -T of a file that is not
+ * there yet, a form sent without its file): refused unless asked for. */
+static void _refuse_empty(struct http_req *r)
+{
+	http_reply_error(r, MHD_HTTP_BAD_REQUEST, "empty_body",
+			 "the upload is empty; send the image as the body, or add "
+			 "?allow_empty=1 to store a 0-byte image");
+}
+
 static void _put_begin(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
@@ -137,9 +146,16 @@ static void _put_begin(struct http_req *r)
 	const char *hdr = http_req_header(r, "X-Checksum-SHA256");
 	const char *qry = http_req_query(r, "sha256");
 
+	bool allow_empty;
+
 	if (!_name_ok(r, &o.name) || http_req_query_bool(r, "overwrite", false, &o.overwrite) < 0 ||
+	    http_req_query_bool(r, "allow_empty", false, &allow_empty) < 0 ||
 	    _content_length(r, &o.expected_size) < 0)
 		return;
+	if (o.expected_size == 0 && !allow_empty) {
+		_refuse_empty(r);
+		return;
+	}
 	if (hdr && qry && strcasecmp(hdr, qry) != 0) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_checksum",
 				 "X-Checksum-SHA256 and ?sha256= disagree");
@@ -172,6 +188,13 @@ static void _put_end(struct http_req *r)
 	struct err err;
 
 	http_req_set_state(r, NULL);
+	bool allow_empty = false;
+	http_req_query_bool(r, "allow_empty", false, &allow_empty);
+	if (storage_upload_written(u) == 0 && !allow_empty) {	/* chunked, and nothing came */
+		storage_upload_abort(u);
+		_refuse_empty(r);
+		return;
+	}
 	if (storage_upload_commit(u, &img, &err) < 0) {
 		http_reply_err(r, &err);
 		return;

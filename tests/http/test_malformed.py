@@ -130,3 +130,20 @@ def test_range_positions_beyond_64_bits(server, rng, status, want):
         assert r.content == data[want[0]:want[1] + 1]
     else:
         assert r.headers["Content-Range"] == "bytes */100"
+
+
+def test_an_empty_upload_is_refused_unless_asked_for(server):
+    api = server.api
+    before = storage_files(server)
+    r = api.put("/images/empty.img", data=b"")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_body"
+    assert "allow_empty=1" in r.json()["error"]["message"]
+
+    def nothing():
+        return iter([])
+    r = api.put("/images/empty.img", data=nothing())	# chunked, no data
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_body"
+    assert storage_files(server) == before
+    assert api.get("/images").json()["images"] == []
+    r = api.put("/images/empty.img?allow_empty=1", data=b"")
+    assert r.status_code == 201 and r.json()["size"] == 0
