@@ -323,7 +323,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 			storage_upload_abort(x.u);
 	}
 	if (out == OUT_CANCELLED || out == OUT_FAILED)
-		_download_forget_files(d, j->pub.id);
+		_download_forget_data(d, j->pub.id);
 
 	pthread_mutex_lock(&d->lock);
 	if (out == OUT_FAILED || out == OUT_RETRY)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,15 +51,21 @@ void _download_notify(struct downloads *d, struct _job *j)
 }
 
 /* The job file holds the URL with its credentials (the transfer needs
- * them after a restart), so it is readable by vmediad only. */
+ * them after a restart), so it is readable by vmediad only. A finished
+ * job keeps its file, with its final state, until it is removed: a restart
+ * lists it as it ended. */
 void _download_save(struct downloads *d, struct _job *j)
 {
 	char tmp[40], final[40];
 
 	pthread_mutex_lock(&d->lock);
-	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s}", "id", (int)j->pub.id,
-			      "url", j->full_url, "name", j->pub.name, "sha256", j->pub.sha256,
-			      "insecure", j->pub.insecure, "etag", j->etag);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:i}",
+			      "id", (int)j->pub.id, "url", j->full_url, "name", j->pub.name,
+			      "sha256", j->pub.sha256, "insecure", j->pub.insecure,
+			      "etag", j->etag, "state", _state_name(j->pub.state),
+			      "bytes_done", (json_int_t)j->pub.done,
+			      "total", (json_int_t)j->pub.total, "error", j->pub.error,
+			      "attempts", j->pub.attempts);
 	pthread_mutex_unlock(&d->lock);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -82,14 +89,21 @@ void _download_save(struct downloads *d, struct _job *j)
 	free(text);
 }
 
+void _download_forget_data(struct downloads *d, unsigned id)
+{
+	char name[40];
+
+	snprintf(name, sizeof(name), "dl-%u.part", id);
+	unlinkat(d->partial_fd, name, 0);
+}
+
 void _download_forget_files(struct downloads *d, unsigned id)
 {
 	char name[40];
 
 	snprintf(name, sizeof(name), "dl-%u.json", id);
 	unlinkat(d->partial_fd, name, 0);
-	snprintf(name, sizeof(name), "dl-%u.part", id);
-	unlinkat(d->partial_fd, name, 0);
+	_download_forget_data(d, id);
 }
 
 /* A new job, not yet in the table: the caller gives it its id. */
@@ -112,11 +126,20 @@ static struct _job *_alloc_job(const char *url, const char *name, const char *sh
 
 static void _link_job(struct downloads *d, struct _job *j)
 {
-	struct _job **p = &d->jobs;	/* append: the queue is FIFO */
+	struct _job **p = &d->jobs;	/* by id: the queue is FIFO, ids grow */
 
-	while (*p)
+	while (*p && (*p)->pub.id < j->pub.id)
 		p = &(*p)->next;
+	j->next = *p;
 	*p = j;
+}
+
+static enum download_state _state_of(const char *name)
+{
+	for (int st = DL_QUEUED; st <= DL_CANCELLED; st++)
+		if (strcmp(name, _state_name((enum download_state)st)) == 0)
+			return (enum download_state)st;
+	return DL_QUEUED;
 }
 
 /* Frees a job that has left the table and has no users, and says so. */
@@ -126,6 +149,7 @@ static void _forget(struct downloads *d, struct _job *j)
 
 	gone.state = DL_REMOVED;
 	free(j);
+	_download_forget_files(d, gone.id);
 	if (d->listener)
 		d->listener(d->ctx, &gone);
 }
@@ -148,7 +172,8 @@ static bool _job_file(const char *name, const char *suffix, unsigned *id)
 	return sscanf(name, "dl-%u%n", id, &end) == 1 && end > 3 && strcmp(name + end, suffix) == 0;
 }
 
-/* Jobs a previous run left unfinished, from their job files. */
+/* The jobs of the previous run, from their job files: finished ones as
+ * they ended, the others queued to resume from the data they have. */
 static void _load(struct downloads *d)
 {
 	DIR *dir = fdopendir(dup(d->partial_fd));
@@ -163,12 +188,16 @@ static void _load(struct downloads *d)
 		int fd = openat(d->partial_fd, de->d_name, O_RDONLY | O_CLOEXEC);
 		json_error_t jerr;
 		json_t *o = fd >= 0 ? json_loadfd(fd, 0, &jerr) : NULL;
-		const char *url, *name, *sha, *etag;
-		int insecure;
+		const char *url, *name, *sha, *etag, *state = "queued", *error = "";
+		json_int_t done = 0, total = -1;
+		int insecure, attempts = 0;
 		if (fd >= 0)
 			close(fd);
-		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s}", "url", &url, "name", &name,
-				      "sha256", &sha, "insecure", &insecure, "etag", &etag) < 0) {
+		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s, s?s, s?I, s?I, s?s, s?i}",
+				      "url", &url, "name", &name, "sha256", &sha,
+				      "insecure", &insecure, "etag", &etag, "state", &state,
+				      "bytes_done", &done, "total", &total, "error", &error,
+				      "attempts", &attempts) < 0) {
 			log_warn(_MOD, "%s is unreadable; removing it", de->d_name);
 			_download_forget_files(d, id);
 			json_decref(o);
@@ -177,10 +206,26 @@ static void _load(struct downloads *d)
 		struct _job *j = _alloc_job(url, name[0] ? name : NULL, sha[0] ? sha : NULL,
 					    insecure);
 		j->pub.id = id;
+		j->pub.state = _state_of(state);
+		j->pub.total = total;
+		j->pub.attempts = attempts;
+		snprintf(j->pub.error, sizeof(j->pub.error), "%s", error);
 		snprintf(j->etag, sizeof(j->etag), "%s", etag);
+		if (j->pub.state == DL_RUNNING)
+			j->pub.state = DL_QUEUED;
+		if (j->pub.state == DL_QUEUED) {
+			/* What it has is what it resumes from. */
+			char part[40];
+			struct stat st;
+			snprintf(part, sizeof(part), "dl-%u.part", id);
+			j->pub.done = fstatat(d->partial_fd, part, &st, 0) == 0 ? st.st_size : 0;
+			log_info(_MOD, "job %u: %s left unfinished by the last run; resuming at "
+				 "%lld bytes", id, j->pub.url, (long long)j->pub.done);
+		} else {
+			j->pub.done = done;
+		}
 		_link_job(d, j);
 		d->next_id = d->next_id > id + 1 ? d->next_id : id + 1;
-		log_info(_MOD, "job %u: %s left unfinished by the last run; resuming", id, j->pub.url);
 		json_decref(o);
 	}
 	closedir(dir);
@@ -200,7 +245,7 @@ static void _load(struct downloads *d)
 			continue;
 		bool known = false;
 		for (struct _job *j = d->jobs; j; j = j->next)
-			known |= j->pub.id == id;
+			known |= j->pub.id == id && j->pub.state == DL_QUEUED;
 		if (!known)
 			unlinkat(d->partial_fd, de->d_name, 0);
 	}
@@ -214,6 +259,8 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 	j->pub.state = st;
 	j->pub.speed = 0;
 	pthread_mutex_unlock(&d->lock);
+	_download_forget_data(d, j->pub.id);
+	_download_save(d, j);
 	log_info(_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
 	_download_notify(d, j);
@@ -245,7 +292,6 @@ static void _run(struct downloads *d, struct _job *j)
 		enum _outcome out = _download_attempt(d, j);
 		switch (out) {
 		case OUT_DONE:
-			_download_forget_files(d, j->pub.id);
 			_finish(d, j, DL_DONE);
 			return;
 		case OUT_FAILED:
@@ -260,16 +306,13 @@ static void _run(struct downloads *d, struct _job *j)
 			break;
 		}
 		if ((unsigned)j->pub.attempts > d->opts.retries) {
-			_download_forget_files(d, j->pub.id);
 			_finish(d, j, DL_FAILED);
 			return;
 		}
 		_download_notify(d, j);
 		if (!_backoff(d, j, delay)) {
-			if (j->cancel) {
-				_download_forget_files(d, j->pub.id);
+			if (j->cancel)
 				_finish(d, j, DL_CANCELLED);
-			}
 			return;
 		}
 		delay *= 2;
@@ -473,7 +516,8 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		j->users++;
 		*out = j->pub;
 		pthread_mutex_unlock(&d->lock);
-		_download_forget_files(d, id);
+		_download_forget_data(d, id);
+		_download_save(d, j);
 		log_info(_MOD, "job %u: cancelled before it started", id);
 		_download_notify(d, j);
 		_release(d, j);

@@ -1,4 +1,5 @@
 """Downloads from a URL, against a real HTTP server on loopback."""
+import json
 import os
 import signal
 import time
@@ -32,7 +33,17 @@ def wait_job(api, job_id, states=("done", "failed", "cancelled"), timeout=20):
 
 
 def partials(server):
-    return sorted(os.listdir(os.path.join(server.storage, ".partial")))
+    """What .partial holds besides the job files of finished jobs (which
+    stay, with their final state, until the job is removed)."""
+    d = os.path.join(server.storage, ".partial")
+    out = []
+    for f in sorted(os.listdir(d)):
+        if f.startswith("dl-") and f.endswith(".json"):
+            with open(os.path.join(d, f)) as fh:
+                if json.load(fh).get("state") in ("done", "failed", "cancelled"):
+                    continue
+        out.append(f)
+    return out
 
 
 def test_download_is_byte_exact_with_the_url_name(api, origin, server):
@@ -309,3 +320,41 @@ def test_start_up_removes_a_job_file_whose_write_did_not_finish(make_server, tmp
     srv = make_server(storage=storage)
     assert partials(srv) == []
     assert wait_for(lambda: "dl-9.json.new" in srv.log())
+
+
+def test_finished_jobs_survive_a_restart_until_removed(server, origin):
+    api = server.api
+    origin.add("a.img", blob(50000, 3))
+    ok = wait_job(api, add(api, url=origin.url + "/files/a.img").json()["id"])
+    bad = wait_job(api, add(api, url=origin.url + "/status/404").json()["id"])
+    assert ok["state"] == "done" and bad["state"] == "failed"
+    server.restart()
+    api = server.api
+    for before in (ok, bad):
+        after = api.get("/downloads/%d" % before["id"]).json()
+        for k in ("state", "name", "bytes_done", "total", "error", "url"):
+            assert after[k] == before[k], (k, before, after)
+    assert [j["id"] for j in api.get("/downloads").json()["downloads"]] == [ok["id"], bad["id"]]
+    # New jobs get new ids.
+    third = add(api, url=origin.url + "/files/a.img", name="b.img").json()
+    assert third["id"] > bad["id"]
+    wait_job(api, third["id"])
+    # Removed: gone, also after the next restart.
+    assert api.delete("/downloads/%d" % ok["id"]).status_code == 200
+    server.restart()
+    assert server.api.get("/downloads/%d" % ok["id"]).status_code == 404
+    assert server.api.get("/downloads/%d" % bad["id"]).json()["state"] == "failed"
+
+
+def test_a_resumed_job_shows_what_it_has_at_once(server, origin):
+    data = blob(3 << 20, 11)
+    origin.add("r.iso", data)
+    job = server.api.post("/downloads", json={"url": origin.url + "/slow/r.iso?bps=300000"}).json()
+    part = os.path.join(server.storage, ".partial", "dl-%d.part" % job["id"])
+    assert wait_for(lambda: os.path.exists(part) and os.path.getsize(part) > 0, 10)
+    server.stop(signal.SIGKILL)
+    have = os.path.getsize(part)
+    server.start(server.port)
+    j = server.api.get("/downloads/%d" % job["id"]).json()
+    assert j["state"] in ("queued", "running")
+    assert j["bytes_done"] >= have > 0, (j, have)
