@@ -32,8 +32,10 @@ pkgver=$(dpkg-query -W -f='${Version}' "linux-source-$base")
 
 patches=""
 if [ "$flavour" = patched ]; then
-	patches=$(ls "$repo/kernel-patch/$base"/*.patch 2>/dev/null) ||
-		die "no patches in kernel-patch/$base"
+	# 0000-cover-letter.patch introduces the series; it changes nothing.
+	patches=$(ls "$repo/kernel-patch/$base"/*.patch 2>/dev/null |
+		grep -v '/0000-cover-letter\.patch$')
+	[ -n "$patches" ] || die "no patches in kernel-patch/$base"
 fi
 
 key=$( {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # kernel-patch-check.sh: for each base (6.1, 6.12), check that the series in
-# kernel-patch/BASE applies to Debian's linux-source-BASE with neither fuzz
+# kernel-patch/BASE (its patches; 0000-cover-letter.patch must be there)
+# applies to Debian's linux-source-BASE with neither fuzz
 # nor offset (patch -p1 and git apply), that every patch passes
 # scripts/checkpatch.pl --strict with no error, warning or check, and that
 # the patched test kernel, f_mass_storage included, builds without warnings
@@ -19,8 +20,12 @@ problem() {
 }
 
 for base in 6.1 6.12; do
-	series=$(ls "$repo/kernel-patch/$base"/*.patch 2>/dev/null)
+	# The cover letter changes nothing: it is checked for being there.
+	series=$(ls "$repo/kernel-patch/$base"/*.patch 2>/dev/null |
+		grep -v '/0000-cover-letter\.patch$')
 	[ -n "$series" ] || { problem "no patches in kernel-patch/$base"; continue; }
+	[ -f "$repo/kernel-patch/$base/0000-cover-letter.patch" ] ||
+		problem "no 0000-cover-letter.patch in kernel-patch/$base"
 
 	# The build script owns extraction; a stock build would do it too,
 	# but the patched one is what we need, and it needs the series.
