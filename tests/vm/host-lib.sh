@@ -3,8 +3,10 @@
 # Sourced by bash scripts; expects $here to be tests/vm.
 
 cache=${VMEDIA_CACHE:-/var/cache/vmedia}
-bin=$cache/bin
 logs=$cache/logs
+# The helpers live in a folder named by their sources: checkouts that run
+# VMs at the same time, with different helpers, do not replace each other's.
+bin=$cache/bin/$(cat "$here/hunghost.c" "$here/twrite.c" | sha256sum | cut -c1-16)
 mkdir -p "$bin" "$logs"
 
 # vm_tools: build the guest-side helpers; the guest runs them from the same
@@ -12,7 +14,7 @@ mkdir -p "$bin" "$logs"
 vm_tools() {
 	local tool
 	for tool in hunghost twrite; do
-		if [ ! -x "$bin/$tool" ] || [ "$here/$tool.c" -nt "$bin/$tool" ]; then
+		if [ ! -x "$bin/$tool" ]; then
 			# Built aside and renamed: another run may be using it.
 			gcc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
 				-o "$bin/$tool.$$" "$here/$tool.c" &&
