@@ -1,14 +1,26 @@
 /*
- * hunghost: play a USB host that hangs in the middle of a mass-storage READ.
+ * hunghost: play a USB host that hangs in the middle of a mass-storage
+ * command.
  *
  * Runs inside the test VM, on the host side of dummy_hcd.  Through usbfs it
  * takes the gadget's mass-storage interface away from usb-storage, speaks
  * Bulk-Only Transport itself, sends a CBW for a large READ(10) to one LUN and
  * then never reads the data, which leaves f_mass_storage's thread asleep in
- * the data stage holding filesem.  After SIGUSR1 it "wakes up", reads the
- * bulk-IN pipe as a well-behaved host would (clearing a halt if there is
- * one) and reports the CSW and the sense data, to show whether the broken
- * command was ended properly.  SIGTERM makes it exit without reading.
+ * the data stage holding filesem.  With -w it hangs in a WRITE(10) instead,
+ * after sending part (or all) of its data.  After SIGUSR1 it "wakes up" and
+ * finishes the command as a well-behaved host would: it sends the rest of a
+ * WRITE's data, reads the bulk-IN pipe (clearing a halt on either pipe, as
+ * usb-storage does) and reports the CSW and the sense data, to show whether
+ * the broken command was ended properly.  SIGTERM makes it exit without
+ * reading.
+ *
+ * -b PATH writes "1\n" to PATH (break_io or forced_eject) itself, right after
+ * the hang is set up, at real-time priority: on the VM's single CPU the
+ * gadget's thread cannot run between the end of the host's data transfer
+ * and the break.  -L COUNT loops: a command, a sleep of a few microseconds
+ * (the only time the gadget's thread gets to run), the break, the end of the
+ * command; the sleep grows with each round, so that the break falls at every
+ * point of the command's early life.
  *
  * Output lines start with "hunghost:" and carry key=value pairs the scenario
  * scripts match on.  Exit status: 0 when every step it was asked for worked.
@@ -16,11 +28,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/usbdevice_fs.h>
@@ -30,6 +44,7 @@
 #define HH_CBW_LEN	31
 #define HH_CSW_LEN	13
 #define HH_IO_TIMEOUT	3000	/* ms, for every bulk transfer */
+#define HH_CHUNK	16384	/* bytes per bulk transfer */
 
 struct hh_dev {
 	int		fd;
@@ -207,27 +222,34 @@ static int _send_cbw(struct hh_dev *dev, unsigned int lun, uint32_t data_len, in
 
 /*
  * Read the rest of a command's data stage into buf (up to max bytes; the
- * excess is discarded), then its CSW.  A halted bulk-IN pipe ends the data
- * stage (BOT 6.7.2): clear it and read the CSW.  Returns the number of data
- * bytes, or -1 if no valid CSW came.
+ * excess is discarded), then its CSW, as usb-storage does: at most expect
+ * bytes of data, the host's transfer length, in transfers that a short
+ * packet ends; a halted bulk-IN pipe ends the data stage too (BOT 6.7.2):
+ * clear it and read the CSW.  A 13-byte "USBS" packet is taken for the CSW
+ * wherever it comes.  Returns the number of data bytes, or -1 if no valid
+ * CSW came.
  */
-static long _finish_command(struct hh_dev *dev, uint8_t *buf, size_t max, struct hh_csw *csw,
-		int *stalled)
+static long _finish_command(struct hh_dev *dev, uint8_t *buf, size_t max, size_t expect,
+		struct hh_csw *csw, int *stalled)
 {
-	static uint8_t chunk[16384];
+	static uint8_t chunk[HH_CHUNK];
 	long got = 0;
 	int n;
 
 	*stalled = 0;
 	for (;;) {
-		n = _bulk(dev, dev->ep_in, chunk, sizeof(chunk));
+		size_t left = (size_t)got < expect ? expect - got : 0;
+		size_t want = left == 0 ? 512 : left < sizeof(chunk) ? left : sizeof(chunk);
+
+		n = _bulk(dev, dev->ep_in, chunk, want);
 		if (n < 0 && errno == EPIPE) {
 			*stalled = 1;
 			if (ioctl(dev->fd, USBDEVFS_CLEAR_HALT, &dev->ep_in) < 0) {
 				fprintf(stderr, "hunghost: clear halt: %s\n", strerror(errno));
 				return -1;
 			}
-			n = _bulk(dev, dev->ep_in, chunk, sizeof(chunk));
+			expect = got;		/* the data stage is over */
+			continue;
 		}
 		if (n < 0) {
 			printf("hunghost: no-csw errno=%s data=%ld\n", strerrorname_np(errno), got);
@@ -238,6 +260,8 @@ static long _finish_command(struct hh_dev *dev, uint8_t *buf, size_t max, struct
 		if (buf != NULL && (size_t)got < max)
 			memcpy(buf + got, chunk, (size_t)n < max - got ? (size_t)n : max - got);
 		got += n;
+		if (left > 0 && (size_t)n < want)
+			expect = got;		/* a short packet ended it */
 	}
 	csw->tag = _get_le32(chunk + 4);
 	csw->residue = _get_le32(chunk + 8);
@@ -257,7 +281,7 @@ static int _request_sense(struct hh_dev *dev, unsigned int lun)
 	int stalled;
 
 	if (_send_cbw(dev, lun, sizeof(sense), 1, cdb, sizeof(cdb)) < 0
-			|| _finish_command(dev, sense, sizeof(sense), &csw, &stalled) < 0)
+			|| _finish_command(dev, sense, sizeof(sense), sizeof(sense), &csw, &stalled) < 0)
 		return -1;
 	printf("hunghost: sense lun=%u key=%02x asc=%02x ascq=%02x\n",
 			lun, sense[2] & 0x0f, sense[12], sense[13]);
@@ -271,7 +295,7 @@ static int _simple_command(struct hh_dev *dev, unsigned int lun, const uint8_t *
 	int stalled;
 
 	if (_send_cbw(dev, lun, 0, 0, cdb, cdb_len) < 0
-			|| _finish_command(dev, NULL, 0, &csw, &stalled) < 0)
+			|| _finish_command(dev, NULL, 0, 0, &csw, &stalled) < 0)
 		return -1;
 	printf("hunghost: %s lun=%u status=%d\n", what, lun, csw.status);
 	return 0;
@@ -293,7 +317,7 @@ static int _read_to_file(struct hh_dev *dev, unsigned int lun, unsigned int coun
 		return -1;
 	if (_send_cbw(dev, lun, len, 1, cdb, sizeof(cdb)) < 0)
 		goto out_free;
-	if ((got = _finish_command(dev, buf, len, &csw, &stalled)) < 0)
+	if ((got = _finish_command(dev, buf, len, len, &csw, &stalled)) < 0)
 		goto out_free;
 	printf("hunghost: read lun=%u bytes=%ld status=%d\n", lun, got, csw.status);
 	if ((out = fopen(path, "w")) == NULL)
@@ -306,13 +330,189 @@ out_free:
 	return rc;
 }
 
+/*
+ * Send len bytes of a WRITE's data.  A halted bulk-OUT pipe ends the data
+ * stage (BOT 6.7.3): clear the halt and stop, as usb-storage does.  Returns
+ * the number of bytes the device took, or -1 on any other error.
+ */
+static long _send_data(struct hh_dev *dev, size_t len, int *stalled_out)
+{
+	static uint8_t chunk[HH_CHUNK];
+	long sent = 0;
+
+	memset(chunk, 0xa5, sizeof(chunk));
+	while ((size_t)sent < len) {
+		size_t n = len - sent < sizeof(chunk) ? len - sent : sizeof(chunk);
+		int rc = _bulk(dev, dev->ep_out, chunk, n);
+
+		if (rc < 0 && errno == EPIPE) {
+			*stalled_out = 1;
+			if (ioctl(dev->fd, USBDEVFS_CLEAR_HALT, &dev->ep_out) < 0) {
+				fprintf(stderr, "hunghost: clear halt: %s\n", strerror(errno));
+				return -1;
+			}
+			break;
+		}
+		if (rc < 0) {
+			printf("hunghost: send-data errno=%s sent=%ld\n", strerrorname_np(errno), sent);
+			return -1;
+		}
+		sent += rc;
+	}
+	return sent;
+}
+
+/* Write "1\n" to a configfs file; returns 0 or the errno, and the time. */
+static int _write_attr(const char *path, double *ms)
+{
+	struct timespec t0, t1;
+	int fd, err = 0;
+
+	if ((fd = open(path, O_WRONLY)) < 0)
+		return errno;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (write(fd, "1\n", 2) < 0)
+		err = errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(fd);
+	*ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	return err;
+}
+
+static int _realtime(void)
+{
+	struct sched_param sp = {.sched_priority = 50};
+
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
+		fprintf(stderr, "hunghost: SCHED_FIFO: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A READ(10) past the end: the LUN keeps sense 05/21/00 until asked. */
+static int _leave_sense(struct hh_dev *dev, unsigned int lun)
+{
+	const uint8_t cdb[10] = {0x28, 0, 0xff, 0xff, 0xff, 0x00, 0, 0, 1, 0};
+	struct hh_csw csw;
+	int stalled;
+
+	if (_send_cbw(dev, lun, HH_BLOCK, 1, cdb, sizeof(cdb)) < 0
+			|| _finish_command(dev, NULL, 0, HH_BLOCK, &csw, &stalled) < 0)
+		return -1;
+	printf("hunghost: error lun=%u status=%d\n", lun, csw.status);
+	return csw.status == 1 ? 0 : -1;
+}
+
+/* The sense data of a LUN, without printing it. */
+static int _get_sense(struct hh_dev *dev, unsigned int lun, unsigned int *sense)
+{
+	uint8_t cdb[6] = {0x03, 0, 0, 0, 18, 0};
+	uint8_t data[18] = {0};
+	struct hh_csw csw;
+	int stalled;
+
+	if (_send_cbw(dev, lun, sizeof(data), 1, cdb, sizeof(cdb)) < 0
+			|| _finish_command(dev, data, sizeof(data), sizeof(data), &csw, &stalled) < 0)
+		return -1;
+	*sense = (data[2] & 0x0f) << 16 | data[12] << 8 | data[13];
+	return csw.status == 0 ? 0 : -1;
+}
+
+/*
+ * -L: COUNT rounds of command, sleep, break, end of the command.  The
+ * commands cycle through READ(10) of 64 and 8 blocks, WRITE(10) of 64
+ * blocks and TEST UNIT READY; the sleep is 0 to max_us microseconds, a
+ * different one each round.  Every round must end with a valid CSW: status
+ * 1 with sense 0b/00/06 when the break said it ended the command, status 0
+ * and no residue when it said there was nothing to end, never a phase
+ * error, and no pipe may be left halted.
+ */
+static int _loop(struct hh_dev *dev, unsigned int lun, unsigned int count, const char *path,
+		unsigned int max_us)
+{
+	unsigned int broken = 0, nodata = 0, failed = 0, stalled_in = 0, stalled_out = 0;
+	unsigned int round = 0, us_now = 0;
+	double max_ms = 0;
+	int err = 0;
+
+	for (unsigned int i = 0; i < count; i++) {
+		static const uint8_t tur[6] = {0};
+		unsigned int kind = i % 4, blocks = kind == 1 ? 8 : 64, sense = 0;
+		uint8_t rw[10] = {kind == 2 ? 0x2a : 0x28, 0, 0, 0, 0, i % 64, 0, 0, blocks, 0};
+		unsigned int us = max_us ? (i * 37) % (max_us + 1) : 0;
+		struct timespec delay = {.tv_sec = 0, .tv_nsec = us * 1000L};
+		uint32_t len = kind == 3 ? 0 : blocks * HH_BLOCK;
+		struct hh_csw csw;
+		int stalled = 0, so = 0;
+		double ms;
+
+		round = i;
+		us_now = us;
+
+		err = 0;
+		if (_send_cbw(dev, lun, len, kind != 2, kind == 3 ? tur : rw,
+				kind == 3 ? sizeof(tur) : sizeof(rw)) < 0)
+			goto fail;
+		nanosleep(&delay, NULL);
+		err = _write_attr(path, &ms);
+		if (ms > max_ms)
+			max_ms = ms;
+		if (err != 0 && err != ENODATA) {
+			printf("hunghost: loop-fail round=%u kind=%u us=%u why=break-%s\n",
+					i, kind, us, strerrorname_np(err));
+			return -1;
+		}
+		if (kind == 2 && _send_data(dev, len, &so) < 0)
+			goto fail;
+		if (_finish_command(dev, NULL, 0, kind == 2 ? 0 : len, &csw, &stalled) < 0)
+			goto fail;
+		stalled_in += stalled;
+		stalled_out += so;
+		if (csw.status == 2 || csw.residue > len
+				|| (err == 0 && csw.status != 1)
+				|| (err == ENODATA && (csw.status != 0 || csw.residue != 0))) {
+			printf("hunghost: loop-fail round=%u kind=%u us=%u break=%s why=csw "
+					"status=%d residue=%u len=%u\n", i, kind, us,
+					err ? strerrorname_np(err) : "ok", csw.status, csw.residue, len);
+			return -1;
+		}
+		if (csw.status == 1) {
+			failed++;
+			if (_get_sense(dev, lun, &sense) < 0 || sense != 0x0b0006) {
+				printf("hunghost: loop-fail round=%u kind=%u us=%u why=sense "
+						"%06x\n", i, kind, us, sense);
+				return -1;
+			}
+		}
+		if (err == 0)
+			broken++;
+		else
+			nodata++;
+	}
+	printf("hunghost: loop rounds=%u broken=%u nodata=%u failed=%u stalled_in=%u "
+			"stalled_out=%u max_us=%u max_break_ms=%.3f\n", count, broken, nodata,
+			failed, stalled_in, stalled_out, max_us, max_ms);
+	return 0;
+fail:
+	printf("hunghost: loop-fail round=%u kind=%u us=%u break=%s why=transport errno=%s\n",
+			round, round % 4, us_now, err ? strerrorname_np(err) : "ok",
+			strerrorname_np(errno));
+	return -1;
+}
+
 static void _usage(void)
 {
 	fprintf(stderr,
-		"usage: hunghost -i VID:PID [-p LUN] -l LUN [-n BLOCKS] [-r LUN:BLOCKS:FILE] [-a]\n"
+		"usage: hunghost -i VID:PID [-p LUN] [-E LUN] -l LUN [-n BLOCKS] [-w BYTES]\n"
+		"                [-b PATH | -L COUNT [-D US] -b PATH] [-r LUN:BLOCKS:FILE] [-a]\n"
 		"  -p LUN   send PREVENT MEDIUM REMOVAL to LUN first (may repeat)\n"
+		"  -E LUN   leave a pending sense (05/21/00) on LUN; it is asked for last\n"
 		"  -l LUN   hang in a READ(10) of BLOCKS (default 2048) on LUN\n"
-		"  then wait: SIGTERM exits; SIGUSR1 reads the data/CSW, REQUEST SENSE,\n"
+		"  -w BYTES hang in a WRITE(10) instead, after sending BYTES of its data\n"
+		"  -b PATH  write 1 to PATH at once (SCHED_FIFO) instead of waiting\n"
+		"  -L COUNT loop of command, sleep (0..US, default 400 us), break\n"
+		"  then wait: SIGTERM exits; SIGUSR1 ends the command, REQUEST SENSE,\n"
 		"  -r       READ(10) BLOCKS of LUN into FILE, -a give the device back\n"
 		"  to usb-storage.\n");
 	exit(2);
@@ -323,14 +523,17 @@ int main(int argc, char **argv)
 	struct hh_dev dev = {.fd = -1};
 	unsigned int vid = 0, pid = 0, hang_lun = 0, blocks = 2048;
 	unsigned int prevent[8], n_prevent = 0, read_lun = 0, read_blocks = 0;
+	unsigned int loops = 0, max_us = 400, sense_lun = 0, sense;
 	char read_path[256] = "";
-	int have_lun = 0, give_back = 0, opt;
+	const char *break_path = NULL;
+	int have_lun = 0, give_back = 0, have_sense_lun = 0, opt;
+	long write_bytes = -1;
 	struct sigaction sa = {0};
 	struct hh_csw csw;
-	int stalled;
+	int stalled, stalled_out = 0;
 	long got;
 
-	while ((opt = getopt(argc, argv, "i:p:l:n:r:a")) != -1) {
+	while ((opt = getopt(argc, argv, "i:p:E:l:n:w:b:L:D:r:a")) != -1) {
 		switch (opt) {
 		case 'i':
 			if (sscanf(optarg, "%x:%x", &vid, &pid) != 2)
@@ -347,6 +550,22 @@ int main(int argc, char **argv)
 		case 'n':
 			blocks = atoi(optarg);
 			break;
+		case 'E':
+			sense_lun = atoi(optarg);
+			have_sense_lun = 1;
+			break;
+		case 'w':
+			write_bytes = atol(optarg);
+			break;
+		case 'b':
+			break_path = optarg;
+			break;
+		case 'L':
+			loops = atoi(optarg);
+			break;
+		case 'D':
+			max_us = atoi(optarg);
+			break;
 		case 'r':
 			if (sscanf(optarg, "%u:%u:%255s", &read_lun, &read_blocks, read_path) != 3)
 				_usage();
@@ -358,7 +577,8 @@ int main(int argc, char **argv)
 			_usage();
 		}
 	}
-	if (!vid || !have_lun || blocks == 0 || blocks > 0xffff)
+	if (!vid || !have_lun || blocks == 0 || blocks > 0xffff
+			|| write_bytes > (long)blocks * HH_BLOCK || (loops && !break_path))
 		_usage();
 
 	sa.sa_handler = _on_usr1;
@@ -377,6 +597,8 @@ int main(int argc, char **argv)
 	}
 	if (_claim(&dev) < 0)
 		return 1;
+	if (break_path != NULL && _realtime() < 0)
+		return 1;
 
 	for (unsigned int i = 0; i < n_prevent; i++) {
 		const uint8_t cdb[6] = {0x1e, 0, 0, 0, 1, 0};
@@ -385,28 +607,68 @@ int main(int argc, char **argv)
 			return 1;
 	}
 
-	/* The hang: ask for the data, then do not read it. */
-	{
-		const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, 0, 0, blocks >> 8, blocks & 0xff, 0};
+	if (have_sense_lun && _leave_sense(&dev, sense_lun) < 0)
+		return 1;
 
-		if (_send_cbw(&dev, hang_lun, blocks * HH_BLOCK, 1, cdb, sizeof(cdb)) < 0)
+	if (loops) {
+		if (_loop(&dev, hang_lun, loops, break_path, max_us) < 0)
+			return 1;
+		goto finish;
+	}
+
+	/*
+	 * The hang: ask for the data, then do not read it; or, for a WRITE,
+	 * send part of it and stop.
+	 */
+	{
+		uint8_t cdb[10] = {0x28, 0, 0, 0, 0, 0, 0, blocks >> 8, blocks & 0xff, 0};
+
+		if (write_bytes >= 0)
+			cdb[0] = 0x2a;
+		if (_send_cbw(&dev, hang_lun, blocks * HH_BLOCK, write_bytes < 0, cdb,
+				sizeof(cdb)) < 0)
+			return 1;
+		if (write_bytes > 0 && _send_data(&dev, write_bytes, &stalled_out) < 0)
 			return 1;
 	}
-	printf("hunghost: hung lun=%u blocks=%u\n", hang_lun, blocks);
-	fflush(stdout);
+	if (write_bytes >= 0)
+		printf("hunghost: hung lun=%u blocks=%u write sent=%ld stalled_out=%d\n",
+				hang_lun, blocks, write_bytes, stalled_out);
+	else
+		printf("hunghost: hung lun=%u blocks=%u\n", hang_lun, blocks);
 
-	while (!_wake && !_quit)
-		pause();
-	if (_quit)
-		return 0;
+	if (break_path != NULL) {
+		double ms;
+		int err = _write_attr(break_path, &ms);
 
-	got = _finish_command(&dev, NULL, 0, &csw, &stalled);
+		printf("hunghost: break path=%s result=%s ms=%.3f\n", break_path,
+				err ? strerrorname_np(err) : "ok", ms);
+	} else {
+		fflush(stdout);
+		while (!_wake && !_quit)
+			pause();
+		if (_quit)
+			return 0;
+	}
+
+	if (write_bytes >= 0 && !stalled_out
+			&& _send_data(&dev, (long)blocks * HH_BLOCK - write_bytes, &stalled_out) < 0)
+		return 1;
+	got = _finish_command(&dev, NULL, 0, write_bytes >= 0 ? 0 : (size_t)blocks * HH_BLOCK,
+			&csw, &stalled);
 	if (got < 0)
 		return 1;
-	printf("hunghost: csw lun=%u status=%d residue=%u data=%ld stalled=%d\n",
-			hang_lun, csw.status, csw.residue, got, stalled);
+	printf("hunghost: csw lun=%u status=%d residue=%u data=%ld stalled=%d stalled_out=%d\n",
+			hang_lun, csw.status, csw.residue, got, stalled, stalled_out);
 	if (_request_sense(&dev, hang_lun) < 0)
 		return 1;
+finish:
+	/* Before -r: any other command on that LUN would clear its sense */
+	if (have_sense_lun) {
+		if (_get_sense(&dev, sense_lun, &sense) < 0)
+			return 1;
+		printf("hunghost: kept-sense lun=%u sense=%06x\n", sense_lun, sense);
+	}
 	if (read_blocks > 0 && _read_to_file(&dev, read_lun, read_blocks, read_path) < 0)
 		return 1;
 	if (give_back && _release(&dev) < 0)
