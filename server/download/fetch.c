@@ -27,7 +27,9 @@ struct _xfer {
 	int64_t range_start;		/* from Content-Range, or -1 */
 	char disposition[NAMES_MAX + 1];
 	char etag[256];
+	char last_modified[64];
 	bool failed;			/* the error is set; abort the transfer */
+	bool start_over;		/* the data kept was dropped: retry from byte 0 */
 	struct err err;
 	double last_ms, last_bytes;
 	char range[32];
@@ -56,6 +58,7 @@ static size_t _on_header(char *data, size_t size, size_t n, void *arg)
 		x->range_start = -1;
 		x->disposition[0] = '\0';
 		x->etag[0] = '\0';
+		x->last_modified[0] = '\0';
 	} else if (strncasecmp(line, "Content-Length:", 15) == 0) {
 		x->length = strtoll(line + 15, NULL, 10);
 	} else if (strncasecmp(line, "Content-Range:", 14) == 0) {
@@ -69,6 +72,11 @@ static size_t _on_header(char *data, size_t size, size_t n, void *arg)
 		while (*v == ' ')
 			v++;
 		snprintf(x->etag, sizeof(x->etag), "%.255s", v);
+	} else if (strncasecmp(line, "Last-Modified:", 14) == 0) {
+		const char *v = line + 14;
+		while (*v == ' ')
+			v++;
+		snprintf(x->last_modified, sizeof(x->last_modified), "%.63s", v);
 	}
 	return len;
 }
@@ -112,7 +120,30 @@ static bool _start(struct _xfer *x)
 		snprintf(j->pub.name, sizeof(j->pub.name), "%s", name);
 		pthread_mutex_unlock(&d->lock);
 	}
-	snprintf(j->etag, sizeof(j->etag), "%s", x->etag);
+	/* A 206 continues the data kept only if it is of the same file: a
+	 * server may ignore If-Range and answer any Range from a file that has
+	 * changed since. Its validators must be the first response's. */
+	if (status == 206 && x->offset > 0 &&
+	    ((j->etag[0] && strcmp(j->etag, x->etag) != 0) ||
+	     (j->last_modified[0] && strcmp(j->last_modified, x->last_modified) != 0) ||
+	     (!j->etag[0] && !j->last_modified[0]))) {
+		log_warn(_MOD, "job %u: the server resumed from another version of the file "
+			 "(ETag %s, Last-Modified %s; the data kept came with %s, %s): starting "
+			 "over", j->pub.id, x->etag[0] ? x->etag : "none",
+			 x->last_modified[0] ? x->last_modified : "none",
+			 j->etag[0] ? j->etag : "none",
+			 j->last_modified[0] ? j->last_modified : "none");
+		_download_forget_data(d, j->pub.id);
+		j->etag[0] = j->last_modified[0] = '\0';
+		_download_save(d, j);
+		x->start_over = true;
+		err_set(&e, ERR_IO, "http_error", "the file changed on the server; starting over");
+		return _fail(x, &e);
+	}
+	if (status == 200 || x->offset == 0) {	/* the validators of what we keep */
+		snprintf(j->etag, sizeof(j->etag), "%s", x->etag);
+		snprintf(j->last_modified, sizeof(j->last_modified), "%s", x->last_modified);
+	}
 	_download_save(d, j);
 
 	snprintf(partial, sizeof(partial), "dl-%u", j->pub.id);
@@ -260,9 +291,11 @@ static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **header
 		curl_easy_setopt(c, CURLOPT_RANGE, x->range);
 		/* Only the same file may continue: otherwise the server sends
 		 * the whole new one (200), and we start over. */
-		if (j->etag[0] && j->etag[0] != 'W') {
+		const char *v = j->etag[0] && j->etag[0] != 'W' ? j->etag :
+				j->last_modified[0] ? j->last_modified : NULL;
+		if (v) {
 			char h[300];
-			snprintf(h, sizeof(h), "If-Range: %s", j->etag);
+			snprintf(h, sizeof(h), "If-Range: %s", v);
 			*headers = curl_slist_append(*headers, h);
 			curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
 		}
@@ -314,7 +347,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 	} else {
 		if (!x.failed)
 			_describe(&x, rc, errbuf);
-		out = !x.failed && _transient(rc) ? OUT_RETRY : OUT_FAILED;
+		out = x.start_over || (!x.failed && _transient(rc)) ? OUT_RETRY : OUT_FAILED;
 	}
 	if (x.u) {
 		if (out == OUT_RETRY || out == OUT_STOPPED)

@@ -10,7 +10,8 @@ struct _job {
 	struct download_job pub;	/* guarded by the table's lock */
 	struct _job *next;
 	char full_url[4096];		/* with credentials: never logged */
-	char etag[256];			/* to resume only the same file */
+	char etag[256];			/* to resume only the same file, */
+	char last_modified[64];		/* from the response the data kept began with */
 	bool cancel;			/* asked to stop and forget */
 	/* Threads that use the job outside the table's lock: its worker, or
 	 * a request still publishing it. A finished job forgotten while it

@@ -59,10 +59,11 @@ void _download_save(struct downloads *d, struct _job *j)
 	char tmp[40], final[40];
 
 	pthread_mutex_lock(&d->lock);
-	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:i}",
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:i}",
 			      "id", (int)j->pub.id, "url", j->full_url, "name", j->pub.name,
 			      "sha256", j->pub.sha256, "insecure", j->pub.insecure,
-			      "etag", j->etag, "state", _state_name(j->pub.state),
+			      "etag", j->etag, "last_modified", j->last_modified,
+			      "state", _state_name(j->pub.state),
 			      "bytes_done", (json_int_t)j->pub.done,
 			      "total", (json_int_t)j->pub.total, "error", j->pub.error,
 			      "attempts", j->pub.attempts);
@@ -188,14 +189,15 @@ static void _load(struct downloads *d)
 		int fd = openat(d->partial_fd, de->d_name, O_RDONLY | O_CLOEXEC);
 		json_error_t jerr;
 		json_t *o = fd >= 0 ? json_loadfd(fd, 0, &jerr) : NULL;
-		const char *url, *name, *sha, *etag, *state = "queued", *error = "";
+		const char *url, *name, *sha, *etag, *lm = "", *state = "queued", *error = "";
 		json_int_t done = 0, total = -1;
 		int insecure, attempts = 0;
 		if (fd >= 0)
 			close(fd);
-		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s, s?s, s?I, s?I, s?s, s?i}",
+		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s, s?s, s?s, s?I, s?I, s?s, s?i}",
 				      "url", &url, "name", &name, "sha256", &sha,
-				      "insecure", &insecure, "etag", &etag, "state", &state,
+				      "insecure", &insecure, "etag", &etag, "last_modified", &lm,
+				      "state", &state,
 				      "bytes_done", &done, "total", &total, "error", &error,
 				      "attempts", &attempts) < 0) {
 			log_warn(_MOD, "%s is unreadable; removing it", de->d_name);
@@ -211,6 +213,7 @@ static void _load(struct downloads *d)
 		j->pub.attempts = attempts;
 		snprintf(j->pub.error, sizeof(j->pub.error), "%s", error);
 		snprintf(j->etag, sizeof(j->etag), "%s", etag);
+		snprintf(j->last_modified, sizeof(j->last_modified), "%s", lm);
 		if (j->pub.state == DL_RUNNING)
 			j->pub.state = DL_QUEUED;
 		if (j->pub.state == DL_QUEUED) {

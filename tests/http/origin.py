@@ -7,6 +7,10 @@ Routes (all GET):
   /drop/NAME?after=N[&range=0]  first request: full Content-Length, N bytes,
                               then the connection is cut; later ones serve
                               normally (with Range, unless range=0)
+  /swap/NAME?after=N[&lm=1]   first request: NAME, cut after N bytes; later ones
+                              serve NAME.new, a different file, ignoring If-Range
+                              (206 to any Range); validators are ETags, or with
+                              lm=1 only Last-Modified dates, that differ
   /slow/NAME?bps=N            sends N bytes per second
   /chunked/NAME               no Content-Length (chunked)
   /redirect?to=URL            302 to URL
@@ -62,18 +66,22 @@ class Origin:
             def _loop(self, name, q):
                 self._empty(302, [("Location", "/loop")])
 
-            def _serve(self, data, range_ok=True, extra=(), bps=None, cut_after=None):
+            def _serve(self, data, range_ok=True, extra=(), bps=None, cut_after=None,
+                       honour_if_range=True, send_etag=True, last_modified=None):
                 start, end, code = 0, len(data), 200
                 rng = self.headers.get("Range")
                 etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
-                if_range = self.headers.get("If-Range")
-                if rng and range_ok and (not if_range or if_range == etag):
+                if_range = self.headers.get("If-Range") if honour_if_range else None
+                if rng and range_ok and (not if_range or if_range in (etag, last_modified)):
                     m = re.match(r"bytes=(\d+)-$", rng)
                     if m and int(m.group(1)) < len(data):
                         start, code = int(m.group(1)), 206
                 self.send_response(code)
                 self.send_header("Content-Length", str(end - start))
-                self.send_header("ETag", etag)
+                if send_etag:
+                    self.send_header("ETag", etag)
+                if last_modified:
+                    self.send_header("Last-Modified", last_modified)
                 if range_ok:
                     self.send_header("Accept-Ranges", "bytes")
                 if code == 206:
@@ -113,6 +121,18 @@ class Origin:
                 origin.dropped.add(name)
                 self._serve(origin.blobs[name], range_ok=q.get("range", "1") == "1",
                             cut_after=int(q["after"]) if first else None)
+
+            def _swap(self, name, q):
+                first = name not in origin.dropped
+                origin.dropped.add(name)
+                lm = q.get("lm") == "1"
+                dates = ("Mon, 01 Dec 2025 10:00:00 GMT", "Tue, 02 Dec 2025 10:00:00 GMT")
+                if first:
+                    self._serve(origin.blobs[name], cut_after=int(q["after"]), send_etag=not lm,
+                                last_modified=dates[0] if lm else None)
+                else:
+                    self._serve(origin.blobs[name + ".new"], honour_if_range=False,
+                                send_etag=not lm, last_modified=dates[1] if lm else None)
 
             def _slow(self, name, q):
                 self._serve(origin.blobs[name], bps=int(q.get("bps", 100000)))

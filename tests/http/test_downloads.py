@@ -358,3 +358,21 @@ def test_a_resumed_job_shows_what_it_has_at_once(server, origin):
     j = server.api.get("/downloads/%d" % job["id"]).json()
     assert j["state"] in ("queued", "running")
     assert j["bytes_done"] >= have > 0, (j, have)
+
+
+@pytest.mark.parametrize("lm", ["0", "1"])
+def test_a_resume_from_a_changed_file_starts_over(api, origin, lm):
+    """The origin ignores If-Range and answers 206 from a new version of the
+    file: appending it stored a mix of both as done (no sha256 given)."""
+    old, new = blob(1 << 20, 21), blob(1 << 20, 22)
+    origin.add("v.img", old)
+    origin.add("v.img.new", new)
+    j = wait_job(api, add(api, url=origin.url + "/swap/v.img?after=300000&lm=" + lm).json()["id"],
+                 timeout=30)
+    assert j["state"] == "done", j
+    got = api.get("/images/v.img").content
+    assert got == new, "stored %s" % ("the old file" if got == old else "a mix of both")
+    ranged = [h for p, h in origin.requests if p.startswith("/swap/v.img")]
+    assert any("Range" in h for h in ranged[1:]), "it never tried to resume"
+    sent = [h.get("If-Range") for h in ranged[1:] if "Range" in h]
+    assert sent and all(sent), "If-Range was not sent with the resume"
