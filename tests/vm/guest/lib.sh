@@ -45,8 +45,9 @@ gadget_up() {
 	echo msc > "$GADGET/configs/c.1/strings/0x409/configuration"
 	mkdir -p "$FUNC"
 	# Let the function halt bulk endpoints, as Bulk-Only Transport expects
-	# and the ABI document recommends (configfs defaults to 0).
-	echo 1 > "$FUNC/stall"
+	# and the ABI document recommends (configfs defaults to 0); STALL=0
+	# tests the other way.
+	echo "${STALL:-1}" > "$FUNC/stall"
 	n=0
 	for spec in "$@"; do
 		[ -d "$(lun $n)" ] || mkdir "$(lun $n)" || fail "mkdir lun.$n"
@@ -113,6 +114,33 @@ ms_below() {
 host_probed() {
 	n=$(ls -d /sys/block/sd* 2>/dev/null | wc -l)
 	[ "$n" -gt 0 ] && [ "$(dmesg | grep -c 'Attached SCSI')" -ge "$n" ]
+}
+
+# host_resets: how many times the host has reset the gadget (usbcore logs
+# "reset high-speed USB device number N using dummy_hcd"); 0 is the goal.
+host_resets() {
+	dmesg | grep -c 'reset .*USB device number'
+}
+
+# no_host_reset WHAT: fail if the host has reset the device.
+no_host_reset() {
+	n=$(host_resets)
+	[ "$n" = 0 ] || fail "$1: the host reset the device $n time(s): $(dmesg | grep 'reset .*USB device' | head -3)"
+}
+
+# errno_of OUTPUT FILE: twrite's result for FILE (ok or an errno name).
+errno_of() {
+	twrite_field "$1" "$2" result
+}
+
+# usb_storage_bind: give the gadget's interface back to usb-storage after
+# a hunghost that exited without doing it (-a).
+usb_storage_bind() {
+	for i in /sys/bus/usb/devices/*:1.0; do
+		[ "$(cat "${i%:*}/idVendor" 2>/dev/null)" = $VID ] || continue
+		echo "${i##*/}" > /sys/bus/usb/drivers/usb-storage/bind ||
+			fail "cannot bind usb-storage to ${i##*/}"
+	done
 }
 
 # start_hunghost ARGS...: run hunghost in the background until it is hung.
