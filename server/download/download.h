@@ -85,4 +85,17 @@ bool download_disposition_name(const char *value, char out[NAMES_MAX + 1]);
 /* The last path segment of a URL, percent-decoded and sanitised. */
 bool download_url_name(const char *url, char out[NAMES_MAX + 1]);
 
+/* A 206 response's Content-Range. */
+struct download_content_range {
+	int64_t start, end;	/* the bytes sent, inclusive */
+	int64_t total;		/* the whole file's size; -1 for '*' (unknown) */
+};
+/* Parses a Content-Range header value ("bytes START-END/TOTAL", TOTAL may
+ * be '*'; leading blanks are skipped) strictly: digits only, every number
+ * within int64, START <= END, END < TOTAL, and, when length (the response's
+ * Content-Length) is not -1, END - START + 1 == length. Anything else
+ * (also the '*' range of a 416) is false and leaves *out alone. */
+bool download_content_range(const char *value, int64_t length,
+			    struct download_content_range *out);
+
 #endif

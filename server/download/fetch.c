@@ -24,7 +24,8 @@ struct _xfer {
 	struct storage_upload *u;
 	int64_t offset;			/* bytes we asked the server to skip */
 	int64_t length;			/* Content-Length of this response, or -1 */
-	int64_t range_start;		/* from Content-Range, or -1 */
+	char content_range[128];	/* its Content-Range, or "" */
+	struct download_content_range range_sent;	/* of a 206, once checked */
 	char disposition[NAMES_MAX + 1];
 	char etag[256];
 	char last_modified[64];
@@ -55,15 +56,17 @@ static size_t _on_header(char *data, size_t size, size_t n, void *arg)
 	_trim(line);
 	if (strncmp(line, "HTTP/", 5) == 0) {
 		x->length = -1;
-		x->range_start = -1;
+		x->content_range[0] = '\0';
 		x->disposition[0] = '\0';
 		x->etag[0] = '\0';
 		x->last_modified[0] = '\0';
 	} else if (strncasecmp(line, "Content-Length:", 15) == 0) {
 		x->length = strtoll(line + 15, NULL, 10);
 	} else if (strncasecmp(line, "Content-Range:", 14) == 0) {
-		const char *p = strstr(line, "bytes ");
-		x->range_start = p ? strtoll(p + 6, NULL, 10) : -1;
+		snprintf(x->content_range, sizeof(x->content_range), "%.127s", line + 14);
+		for (char *c = x->content_range; *c; c++)	/* it may end up in the log */
+			if (*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	} else if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
 		if (!download_disposition_name(line + 20, x->disposition))
 			x->disposition[0] = '\0';
@@ -101,6 +104,24 @@ static bool _start(struct _xfer *x)
 	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200 && status != 206) {
 		err_set(&e, ERR_IO, "http_error", "the server answered HTTP %ld", status);
+		return _fail(x, &e);
+	}
+	/* The range of a 206 places the data and sizes the image: only one
+	 * that agrees with itself and with Content-Length is believed. */
+	if (status == 206 && !download_content_range(x->content_range, x->length, &x->range_sent)) {
+		err_set(&e, ERR_IO, "http_error",
+			"the server sent a partial response (206) with an invalid Content-Range "
+			"'%s' (expected bytes START-END/TOTAL, within 64 bits and as long as "
+			"the body)", x->content_range[0] ? x->content_range +
+			strspn(x->content_range, " ") : "(none)");
+		return _fail(x, &e);
+	}
+	if (status == 206 && x->range_sent.total >= 0 &&
+	    x->range_sent.end + 1 != x->range_sent.total) {
+		err_set(&e, ERR_IO, "http_error",
+			"the server sent bytes %lld-%lld of %lld, not the rest of the file",
+			(long long)x->range_sent.start, (long long)x->range_sent.end,
+			(long long)x->range_sent.total);
 		return _fail(x, &e);
 	}
 	pthread_mutex_lock(&d->lock);
@@ -147,8 +168,8 @@ static bool _start(struct _xfer *x)
 	_download_save(d, j);
 
 	snprintf(partial, sizeof(partial), "dl-%u", j->pub.id);
-	int64_t total = x->length < 0 ? -1 :
-			x->length + (status == 206 && x->range_start > 0 ? x->range_start : 0);
+	/* Checked above: end < INT64_MAX, and the range goes to the end. */
+	int64_t total = status == 206 ? x->range_sent.end + 1 : x->length;
 	struct storage_upload_options o = {
 		.name = name, .expected_size = total, .sha256 = j->pub.sha256[0] ? j->pub.sha256 : NULL,
 		.source = j->pub.url, .partial = partial,
@@ -160,9 +181,9 @@ static bool _start(struct _xfer *x)
 		log_info(_MOD, "job %u: the server sent the whole file; starting over", j->pub.id);
 		if (storage_upload_restart(x->u, &e) < 0)
 			return _fail(x, &e);
-	} else if (status == 206 && x->range_start != have) {
+	} else if (status == 206 && x->range_sent.start != have) {
 		err_set(&e, ERR_IO, "http_error", "the server resumed at byte %lld, not %lld",
-			(long long)x->range_start, (long long)have);
+			(long long)x->range_sent.start, (long long)have);
 		storage_upload_restart(x->u, &e);
 		return _fail(x, &e);
 	}
@@ -304,7 +325,7 @@ static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **header
 
 enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 {
-	struct _xfer x = { .d = d, .j = j, .length = -1, .range_start = -1 };
+	struct _xfer x = { .d = d, .j = j, .length = -1 };
 	char errbuf[CURL_ERROR_SIZE] = "", part[32];
 	struct curl_slist *headers = NULL;
 	struct stat st;

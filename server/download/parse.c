@@ -1,5 +1,5 @@
-/* parse: the pure helpers of downloads: URL redaction, and a name from a
- * Content-Disposition header or a URL's last segment. */
+/* parse: the pure helpers of downloads: URL redaction, a name from a
+ * Content-Disposition header or a URL's last segment, and Content-Range. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -162,4 +162,55 @@ bool download_url_name(const char *url, char out[NAMES_MAX + 1])
 		buf[--n] = '\0';
 	_pct_decode(buf);
 	return names_sanitize(_basename(buf), out);
+}
+
+/* One decimal number of 1-19 digits, at most INT64_MAX; *p moves past it. */
+static bool _int64(const char **p, int64_t *out)
+{
+	const char *s = *p;
+	int64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	for (; isdigit((unsigned char)*s); s++) {
+		int d = *s - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = v;
+	return true;
+}
+
+/* RFC 9110 14.4: "bytes" SP first-pos "-" last-pos "/" ( complete-length
+ * / "*" ). A server's numbers size the image and place the data kept, so
+ * only a range that is consistent with itself and with the body is used. */
+bool download_content_range(const char *value, int64_t length,
+			    struct download_content_range *out)
+{
+	struct download_content_range r;
+	const char *p = value;
+
+	if (!p)
+		return false;
+	p += strspn(p, " \t");
+	if (strncasecmp(p, "bytes ", 6) != 0)
+		return false;
+	p += 6;
+	if (!_int64(&p, &r.start) || *p++ != '-' || !_int64(&p, &r.end) || *p++ != '/')
+		return false;
+	if (*p == '*') {
+		r.total = -1;
+		p++;
+	} else if (!_int64(&p, &r.total)) {
+		return false;
+	}
+	if (*p || r.start > r.end || (r.total >= 0 && r.end >= r.total))
+		return false;
+	/* end - start cannot overflow: 0 <= start <= end. */
+	if (length != -1 && (length < 0 || r.end - r.start != length - 1))
+		return false;
+	*out = r;
+	return true;
 }

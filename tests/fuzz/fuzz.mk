@@ -15,7 +15,7 @@ FUZZ_JOBS ?= 2
 # Target name -> the server sources it needs and the libraries they need.
 FUZZ_TARGETS := names_valid names_sanitize range_parse config_load_json \
 	download_disposition_name download_url_name download_redact_url unescape auth_parse_line \
-	auth_basic_decode
+	auth_basic_decode download_content_range
 fuzz_names_valid_SRCS := server/core/names.c
 fuzz_names_sanitize_SRCS := server/core/names.c
 fuzz_range_parse_SRCS := server/http/range.c
@@ -27,6 +27,8 @@ fuzz_download_url_name_SRCS := server/download/parse.c server/core/names.c
 fuzz_download_url_name_LIBS := -lcurl
 fuzz_download_redact_url_SRCS := server/download/parse.c server/core/names.c
 fuzz_download_redact_url_LIBS := -lcurl
+fuzz_download_content_range_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_content_range_LIBS := -lcurl
 fuzz_auth_parse_line_SRCS := server/auth/auth.c server/core/err.c server/core/log.c
 fuzz_auth_parse_line_LIBS := -lcrypto
 fuzz_auth_basic_decode_SRCS := server/auth/auth.c server/core/err.c server/core/log.c

@@ -13,6 +13,8 @@ Routes (all GET):
                               lm=1 only Last-Modified dates, that differ
   /slow/NAME?bps=N            sends N bytes per second
   /chunked/NAME               no Content-Length (chunked)
+  /partial/NAME?cr=VALUE      206 with the whole blob and Content-Range: VALUE,
+                              whatever was asked (a broken or hostile server)
   /redirect?to=URL            302 to URL
   /loop                       302 to itself
   /status/CODE                an empty reply with that status
@@ -62,6 +64,14 @@ class Origin:
 
             def _redirect(self, name, q):
                 self._empty(302, [("Location", q["to"])])
+
+            def _partial(self, name, q):
+                data = origin.blobs[name]
+                self.send_response(206)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Range", q["cr"])
+                self.end_headers()
+                self.wfile.write(data)
 
             def _loop(self, name, q):
                 self._empty(302, [("Location", "/loop")])

@@ -66,12 +66,79 @@ static void test_url_names(void **state)
 	assert_false(download_url_name("http://h/%00", out) && out[0] == '\0');
 }
 
+static void test_content_range_accepts_a_consistent_range(void **state)
+{
+	struct download_content_range r;
+
+	(void)state;
+	assert_true(download_content_range(" bytes 100-199/200", 100, &r));
+	assert_int_equal(r.start, 100);
+	assert_int_equal(r.end, 199);
+	assert_int_equal(r.total, 200);
+	assert_true(download_content_range("bytes 0-0/*", -1, &r));
+	assert_int_equal(r.total, -1);
+	assert_true(download_content_range("Bytes 5-9/10", 5, &r));
+	/* The largest range that fits: the last byte of an INT64_MAX-byte file. */
+	assert_true(download_content_range("bytes 9223372036854775806-9223372036854775806/"
+					   "9223372036854775807", 1, &r));
+	assert_int_equal(r.start, INT64_MAX - 1);
+}
+
+static void test_content_range_refuses_what_would_overflow(void **state)
+{
+	struct download_content_range r = { .start = 7, .end = 7, .total = 7 };
+
+	(void)state;
+	/* Found by the audit: start + Content-Length past INT64_MAX. */
+	assert_false(download_content_range("bytes 9223372036854775800-9223372036854775809/*",
+					    10, &r));
+	assert_false(download_content_range("bytes 9223372036854775800-9223372036854775807/*",
+					    10, &r));
+	assert_false(download_content_range("bytes 0-9223372036854775808/*", -1, &r));
+	assert_false(download_content_range("bytes 99999999999999999999-1/*", -1, &r));
+	assert_false(download_content_range("bytes 0-1/9223372036854775808", 2, &r));
+	assert_int_equal(r.start, 7);	/* untouched */
+}
+
+static void test_content_range_refuses_malformed_values(void **state)
+{
+	static const char *bad[] = {
+		NULL, "", "bytes", "bytes ", "bytes 1-", "bytes -5/10", "bytes 1-2", "bytes 1-2/",
+		"bytes 1-2/3 ", "bytes 1-2/3x", "bytes +1-2/3", "bytes 1--2/3", "bytes 0x1-2/3",
+		"bytes */10", "bytes  1-2/3", "bytes\t1-2/3", "items 1-2/3", "bytes 2-1/3",
+		"bytes 1-3/3", "bytes 1 -2/3", "bytes 1-2/**",
+	};
+	struct download_content_range r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (download_content_range(bad[i], -1, &r))
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static void test_content_range_must_match_content_length(void **state)
+{
+	struct download_content_range r;
+
+	(void)state;
+	assert_true(download_content_range("bytes 10-19/100", 10, &r));
+	assert_false(download_content_range("bytes 10-19/100", 11, &r));
+	assert_false(download_content_range("bytes 10-19/100", 9, &r));
+	assert_false(download_content_range("bytes 10-19/100", 0, &r));
+	assert_false(download_content_range("bytes 10-19/100", -2, &r));
+	assert_true(download_content_range("bytes 10-19/100", -1, &r));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_credentials_are_redacted),
 		cmocka_unit_test(test_content_disposition_names),
 		cmocka_unit_test(test_url_names),
+		cmocka_unit_test(test_content_range_accepts_a_consistent_range),
+		cmocka_unit_test(test_content_range_refuses_what_would_overflow),
+		cmocka_unit_test(test_content_range_refuses_malformed_values),
+		cmocka_unit_test(test_content_range_must_match_content_length),
 	};
 	return cmocka_run_group_tests_name("download_parse", tests, NULL, NULL);
 }
