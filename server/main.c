@@ -211,6 +211,7 @@ int main(int argc, char **argv)
 		.connect_timeout_s = 30, .low_speed_time_s = (unsigned)cfg.download_timeout,
 		.max_redirects = 10, .retries = (unsigned)cfg.download_retries,
 		.retry_delay_ms = 1000,
+		.allow_local = cfg.allow_local_downloads,
 	};
 	if (downloads_create(&dopts, app.storage, api_downloads_listener, &app, &app.downloads,
 			     &err) < 0)

@@ -52,6 +52,10 @@ static const struct _opt _opts[] = {
 	  "abort a download that moves less than 1 KiB/s this long", 1, 3600 },
 	{ "download-retries", _INT, _O(download_retries), "N",
 	  "times a download resumes after a network error", 0, 100 },
+	{ "allow-local-downloads", _BOOL, _O(allow_local_downloads), NULL,
+	  "let downloads connect to loopback (127.0.0.0/8, ::1) and link-local "
+	  "(169.254.0.0/16, fe80::/10) addresses, also after redirects; off by default, as "
+	  "these are the box's own services", 0, 0 },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
 	{ "buffered-io", _BOOL, _O(buffered_io), NULL,

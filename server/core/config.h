@@ -27,6 +27,7 @@ struct config {
 	int64_t max_downloads;		/* concurrent URL downloads */
 	int64_t download_timeout;	/* seconds below 1 KiB/s before giving up */
 	int64_t download_retries;	/* resume attempts after network errors */
+	bool allow_local_downloads;	/* downloads may reach loopback, link-local */
 	int64_t reserve;		/* bytes kept free on the storage fs */
 	bool buffered_io;		/* no O_DIRECT for image writes */
 	char *gadget;			/* configfs gadget name */

@@ -46,6 +46,7 @@ struct download_options {
 	unsigned max_redirects;
 	unsigned retries;		/* resume attempts after a network error */
 	unsigned retry_delay_ms;	/* first delay; doubles each time */
+	bool allow_local;		/* may connect to loopback and link-local */
 };
 
 /* Called on every change and at most about once a second for progress. */
@@ -84,6 +85,13 @@ void download_redact_url(const char *url, char *out, size_t size);
 bool download_disposition_name(const char *value, char out[NAMES_MAX + 1]);
 /* The last path segment of a URL, percent-decoded and sanitised. */
 bool download_url_name(const char *url, char out[NAMES_MAX + 1]);
+
+struct sockaddr;
+/* Why a download may not connect to this address: "loopback" (127.0.0.0/8,
+ * ::1, and 0.0.0.0/8 and ::, which reach this box too) or "link-local"
+ * (169.254.0.0/16, fe80::/10), also in their IPv4-mapped IPv6 forms
+ * (::ffff:127.0.0.1); NULL for any other address. */
+const char *download_local_address(const struct sockaddr *sa);
 
 /* A 206 response's Content-Range. */
 struct download_content_range {

@@ -1,7 +1,9 @@
 /* fetch: one attempt at a download with libcurl, streamed into storage's
  * resumable writer. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ struct _xfer {
 	char last_modified[64];
 	bool failed;			/* the error is set; abort the transfer */
 	bool start_over;		/* the data kept was dropped: retry from byte 0 */
+	char refused[160];		/* an address not connected to, and why */
 	struct err err;
 	double last_ms, last_bytes;
 	char range[32];
@@ -238,6 +241,30 @@ static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	return stop ? 1 : 0;
 }
 
+/* Every connection libcurl opens, for the URL and each redirect, after DNS:
+ * the box's own loopback services and link-local ones (cloud metadata,
+ * other devices' configuration pages) are no business of a download. A
+ * refused address makes libcurl try the next one of the name, if any. */
+static curl_socket_t _on_open_socket(void *arg, curlsocktype purpose,
+				     struct curl_sockaddr *a)
+{
+	struct _xfer *x = arg;
+	const char *why;
+
+	(void)purpose;
+	if (!x->d->opts.allow_local && (why = download_local_address(&a->addr))) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		const void *p = a->family == AF_INET6 ?
+			(const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr :
+			(const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
+		inet_ntop(a->family, p, ip, sizeof(ip));
+		snprintf(x->refused, sizeof(x->refused), "%s is a %s address", ip, why);
+		log_warn(_MOD, "job %u: not connecting to %s (%s)", x->j->pub.id, ip, why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static bool _transient(CURLcode rc)
 {
 	switch (rc) {
@@ -305,6 +332,8 @@ static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **header
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, _on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, _on_open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
 	if (x->offset > 0) {
 		/* CURLOPT_RANGE, not RESUME_FROM: the latter makes a 200 reply
 		 * an error, and a server without ranges should just send it all. */
@@ -366,6 +395,13 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 		out = storage_upload_commit(x.u, NULL, &x.err) == 0 ? OUT_DONE : OUT_FAILED;
 		x.u = NULL;
 	} else {
+		if (!x.failed && rc == CURLE_COULDNT_CONNECT && x.refused[0]) {
+			/* Not a network error to retry: the answer stays the same. */
+			err_set(&x.err, ERR_INVALID, "local_address",
+				"refused: %s of this box; downloads reach other machines only, "
+				"unless vmediad runs with --allow-local-downloads", x.refused);
+			x.failed = true;
+		}
 		if (!x.failed)
 			_describe(&x, rc, errbuf);
 		out = x.start_over || (!x.failed && _transient(rc)) ? OUT_RETRY : OUT_FAILED;

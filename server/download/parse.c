@@ -1,7 +1,10 @@
 /* parse: the pure helpers of downloads: URL redaction, a name from a
- * Content-Disposition header or a URL's last segment, and Content-Range. */
+ * Content-Disposition header or a URL's last segment, Content-Range, and
+ * which addresses are the box's own. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,4 +216,34 @@ bool download_content_range(const char *value, int64_t length,
 		return false;
 	*out = r;
 	return true;
+}
+
+static const char *_local_ipv4(uint32_t a)	/* host byte order */
+{
+	if ((a >> 24) == 127 || (a >> 24) == 0)
+		return "loopback";
+	if ((a >> 16) == 0xa9fe)
+		return "link-local";
+	return NULL;
+}
+
+/* Checked on the address libcurl is about to connect to, so neither a
+ * redirect nor a DNS answer (rebinding included) can lead around it. */
+const char *download_local_address(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return _local_ipv4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family != AF_INET6)
+		return NULL;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a))
+		return "loopback";
+	if (IN6_IS_ADDR_LINKLOCAL(a))
+		return "link-local";
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		uint32_t v4;
+		memcpy(&v4, &a->s6_addr[12], 4);
+		return _local_ipv4(ntohl(v4));
+	}
+	return NULL;
 }

@@ -18,9 +18,12 @@ cpu_seconds() {
 start_vmediad() {
 	VPORT=$(free_port)
 	# VMEDIAD_BIN and VMEDIAD_ARGS: compare another build or settings.
+	# download.sh fetches from an nginx on 127.0.0.1, which vmediad refuses
+	# unless told --allow-local-downloads.
 	# shellcheck disable=SC2086
 	"${VMEDIAD_BIN:-$ROOT/build/vmediad}" --listen 127.0.0.1:$VPORT --storage "$1" \
-		--log-level warn --max-image-size 64G ${VMEDIAD_ARGS:-} 2>"$WORK/vmediad.log" &
+		--log-level warn --max-image-size 64G --allow-local-downloads ${VMEDIAD_ARGS:-} \
+		2>"$WORK/vmediad.log" &
 	VPID=$!
 }
 

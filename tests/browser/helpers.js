@@ -27,8 +27,10 @@ function tmpdir(prefix) {
 function startServer(opts = {}) {
   const storage = opts.storage || tmpdir('vmedia-ui-store-');
   const listen = '127.0.0.1:' + (opts.port || 0);
+  // The tests' download origins listen on 127.0.0.1, which vmediad refuses
+  // to download from unless told.
   const args = ['--listen', listen, '--storage', storage, '--web', opts.web || WEB,
-    '--backend', 'sim', ...(opts.args || [])];
+    '--backend', 'sim', '--allow-local-downloads', ...(opts.args || [])];
   const proc = spawn(VMEDIAD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   // never outlive the test file, even when it dies half-way
   const reap = () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); };

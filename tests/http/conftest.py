@@ -118,11 +118,13 @@ class Api:
 
 
 class Server:
-    """One vmediad process with its own storage directory."""
+    """One vmediad process with its own storage directory. The download
+    tests' origin server runs on 127.0.0.1, which vmediad refuses to download
+    from unless told: allow_local=False leaves that option out."""
 
-    def __init__(self, storage, log_path, extra=()):
+    def __init__(self, storage, log_path, extra=(), allow_local=True):
         self.storage = storage
-        self.extra = list(extra)
+        self.extra = (["--allow-local-downloads"] if allow_local else []) + list(extra)
         self.proc = None
         self.port = None
         self.log_path = log_path
@@ -215,10 +217,10 @@ def tmpdir_path():
 def make_server(tmpdir_path):
     servers = []
 
-    def make(extra=(), storage=None):
+    def make(extra=(), storage=None, allow_local=True):
         n = len(servers)
         srv = Server(storage or os.path.join(tmpdir_path, "images%d" % n),
-                     os.path.join(tmpdir_path, "vmediad%d.log" % n), extra)
+                     os.path.join(tmpdir_path, "vmediad%d.log" % n), extra, allow_local)
         servers.append(srv)
         return srv.start()
 

@@ -22,6 +22,7 @@ Routes (all GET):
 import hashlib
 import http.server
 import re
+import socket
 import socketserver
 import threading
 import time
@@ -29,7 +30,7 @@ import urllib.parse
 
 
 class Origin:
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         self.blobs = {}
         self.requests = []
         self.dropped = set()
@@ -160,10 +161,15 @@ class Origin:
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = Server((host, 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        # vmediad refuses loopback unless --allow-local-downloads (the
+        # fixtures pass it); an origin on "0.0.0.0" is also reached through
+        # the machine's other addresses.
+        shown = "[%s]" % host if ":" in host else "127.0.0.1" if host == "0.0.0.0" else host
+        self.url = "http://%s:%d" % (shown, self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

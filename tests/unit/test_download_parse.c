@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "download/download.h"
@@ -129,6 +131,37 @@ static void test_content_range_must_match_content_length(void **state)
 	assert_true(download_content_range("bytes 10-19/100", -1, &r));
 }
 
+static const char *_local(const char *ip)
+{
+	struct sockaddr_in v4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+
+	if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1)
+		return download_local_address((struct sockaddr *)&v4);
+	assert_int_equal(inet_pton(AF_INET6, ip, &v6.sin6_addr), 1);
+	return download_local_address((struct sockaddr *)&v6);
+}
+
+static void test_local_addresses_are_loopback_and_link_local(void **state)
+{
+	static const char *loopback[] = { "127.0.0.1", "127.255.255.254", "0.0.0.0", "::1", "::",
+					  "::ffff:127.0.0.1", "::ffff:0.0.0.1" };
+	static const char *link_local[] = { "169.254.169.254", "169.254.0.0", "fe80::1",
+					    "febf:ffff::1", "::ffff:169.254.1.1" };
+	static const char *other[] = { "10.0.0.1", "192.168.1.1", "128.0.0.1", "169.253.255.255",
+				       "169.255.0.0", "8.8.8.8", "fec0::1", "fd00::2", "2001:db8::1",
+				       "::ffff:10.0.0.1", "::2" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+		assert_string_equal(_local(loopback[i]), "loopback");
+	for (size_t i = 0; i < sizeof(link_local) / sizeof(link_local[0]); i++)
+		assert_string_equal(_local(link_local[i]), "link-local");
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (_local(other[i]))
+			fail_msg("%s counted as %s", other[i], _local(other[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_content_range_refuses_what_would_overflow),
 		cmocka_unit_test(test_content_range_refuses_malformed_values),
 		cmocka_unit_test(test_content_range_must_match_content_length),
+		cmocka_unit_test(test_local_addresses_are_loopback_and_link_local),
 	};
 	return cmocka_run_group_tests_name("download_parse", tests, NULL, NULL);
 }
