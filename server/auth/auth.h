@@ -10,8 +10,13 @@
  * strings, so one SHA-256 suffices. Comparisons are constant-time. A
  * verified password is remembered (as an HMAC under a per-process key) so
  * the browser's Basic header on every request costs one HMAC, not PBKDF2.
- * Failed attempts are counted per client address: past the limit the
- * address gets 429 with Retry-After until the window passes. */
+ * Failed attempts are counted per client address (IPv6: per /64) and
+ * claimed user: past the limit that pair gets 429 with Retry-After until
+ * the window passes; other users from the same address, and the same user
+ * from elsewhere, are not affected. Bearer tokens (256 random bits) are
+ * not limited: a correct one is never refused. The
+ * limit check reserves the attempt atomically, so parallel guesses are
+ * verified at most up to the limit. */
 #ifndef VMEDIA_AUTH_H
 #define VMEDIA_AUTH_H
 
@@ -26,11 +31,11 @@ enum auth_result {
 	AUTH_OK = 0,
 	AUTH_MISSING,		/* no credentials sent */
 	AUTH_BAD,		/* wrong or malformed */
-	AUTH_LIMITED,		/* too many failures from this address */
+	AUTH_LIMITED,		/* too many failures from this address for this name */
 };
 
 struct auth_options {
-	unsigned max_failures;	/* per address, within window_s */
+	unsigned max_failures;	/* per address and user, within window_s */
 	unsigned window_s;
 };
 
