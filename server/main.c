@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -58,6 +59,29 @@ static void _restore_luns(struct app *app, void *be)
 	}
 }
 
+/* A line of standard input; a terminal does not show it as it is typed
+ * (a pipe, as in scripts, reads the same). */
+static bool _read_password(const char *user, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	bool ok;
+
+	if (tty) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		quiet.c_lflag |= ECHONL;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		fprintf(stderr, "Password for %s (at least 8 characters): ", user);
+	}
+	ok = fgets(buf, (int)size, stdin) != NULL;
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	if (ok)
+		buf[strcspn(buf, "\r\n")] = '\0';
+	return ok;
+}
+
 /* --add-user / --add-token: edit the credentials file and exit. */
 static int _edit_credentials(const struct config *cfg)
 {
@@ -69,13 +93,10 @@ static int _edit_credentials(const struct config *cfg)
 		return 2;
 	}
 	if (cfg->add_user[0]) {
-		if (isatty(STDIN_FILENO))
-			fprintf(stderr, "Password for %s (at least 8 characters): ", cfg->add_user);
-		if (!fgets(password, sizeof(password), stdin)) {
+		if (!_read_password(cfg->add_user, password, sizeof(password))) {
 			fprintf(stderr, "vmediad: no password on standard input\n");
 			return 2;
 		}
-		password[strcspn(password, "\r\n")] = '\0';
 		int rc = auth_add_user(cfg->auth_file, cfg->add_user, password, &err);
 		memset(password, 0, sizeof(password));
 		if (rc < 0) {

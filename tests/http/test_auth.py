@@ -210,10 +210,62 @@ def test_bad_credentials_file_is_refused_at_start(tmpdir_path):
     path = os.path.join(tmpdir_path, "bad")
     with open(path, "w") as f:
         f.write("user bob plaintext hunter2\n")
+    os.chmod(path, 0o600)
     out = subprocess.run([VMEDIAD, "--auth-file", path, "--storage",
                           os.path.join(tmpdir_path, "s")], capture_output=True, text=True,
                          timeout=10)
     assert out.returncode != 0 and "bad:1" in out.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644], ids=oct)
+def test_a_credentials_file_open_to_others_is_refused_at_start(tmpdir_path, creds, mode):
+    path, token = creds
+    os.chmod(path, mode)
+    out = subprocess.run([VMEDIAD, "--auth-file", path, "--storage",
+                          os.path.join(tmpdir_path, "s")], capture_output=True, text=True,
+                         timeout=10)
+    assert out.returncode != 0, out.stderr
+    assert path in out.stderr and "chmod 600" in out.stderr and "%04o" % mode in out.stderr, \
+        out.stderr
+
+
+def test_add_user_does_not_echo_the_password_on_a_terminal(tmpdir_path):
+    import pty
+    import select
+    path = os.path.join(tmpdir_path, "c")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([VMEDIAD, "--auth-file", path, "--add-user", "tty"],
+                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_for(seconds):
+        nonlocal seen
+        end = time.time() + seconds
+        while time.time() < end:
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:	# the other side closed
+                    return
+
+    try:
+        deadline = time.time() + 10
+        while b"Password for tty" not in seen and time.time() < deadline:
+            read_for(0.1)
+        assert b"Password for tty" in seen, seen
+        os.write(master, PASSWORD.encode() + b"\n")
+        assert p.wait(10) == 0, seen
+        read_for(0.3)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    assert PASSWORD.encode() not in seen, seen
+    assert b"user tty saved" in seen, seen
+    with open(path) as f:
+        assert re.search(r"^user tty pbkdf2-sha256 ", f.read(), re.M)
 
 
 def test_short_password_is_refused(tmpdir_path):
