@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -22,7 +23,7 @@
 #define _MOD "AUTH"
 #define _NAME_MAX 64
 #define _CACHE 32
-#define _PEERS 128
+#define _PEERS 1024
 #define _ITER_DEFAULT 100000
 
 struct _cred {
@@ -34,9 +35,12 @@ struct _cred {
 	unsigned char hash[32];
 };
 
+/* Failures are counted per client and claimed name: "ADDR user NAME" or
+ * "ADDR token" (see _key). */
 struct _peer {
-	char addr[64];
+	char key[160];
 	unsigned fails;
+	unsigned inflight;	/* attempts reserved and being verified */
 	time_t first;
 };
 
@@ -45,6 +49,7 @@ struct auth {
 	struct _cred *creds;
 	size_t n;
 	pthread_mutex_t lock;		/* guards cache and peers */
+	pthread_cond_t done;		/* an attempt in flight has been decided */
 	unsigned char key[32];
 	struct { bool used; unsigned char mac[32]; char who[_NAME_MAX]; } cache[_CACHE];
 	unsigned cache_next;
@@ -178,6 +183,7 @@ int auth_load(const char *path, const struct auth_options *opts, struct auth **o
 		abort();
 	a->opts = *opts;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->done, NULL);
 	if (RAND_bytes(a->key, sizeof(a->key)) != 1)
 		abort();
 	while (fgets(line, sizeof(line), f)) {
@@ -215,6 +221,7 @@ void auth_free(struct auth *a)
 		return;
 	OPENSSL_cleanse(a->key, sizeof(a->key));
 	free(a->creds);
+	pthread_cond_destroy(&a->done);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -224,45 +231,80 @@ unsigned auth_count(const struct auth *a)
 	return (unsigned)a->n;
 }
 
-/* Finds or makes the record of an address (the oldest is reused). */
-static struct _peer *_peer(struct auth *a, const char *addr, time_t now)
+/* Finds or makes the record of a key. The oldest record is reused, but
+ * one still inside its window only when every record is. */
+static struct _peer *_peer(struct auth *a, const char *key, time_t now)
 {
-	struct _peer *oldest = &a->peers[0];
+	struct _peer *oldest = &a->peers[0], *stale = NULL;
 
 	for (unsigned i = 0; i < _PEERS; i++) {
 		struct _peer *p = &a->peers[i];
-		if (p->addr[0] && !strcmp(p->addr, addr))
+		if (p->key[0] && !strcmp(p->key, key))
 			return p;
-		if (!p->addr[0] || p->first < oldest->first)
+		if (p->inflight)
+			continue;
+		if (!p->key[0] || now - p->first >= (time_t)a->opts.window_s)
+			stale = p;
+		if (p->first < oldest->first || oldest->inflight)
 			oldest = p;
 	}
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
-	oldest->first = now;
-	return oldest;
+	struct _peer *p = stale ? stale : oldest;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->key, sizeof(p->key), "%s", key);
+	p->first = now;
+	return p;
 }
 
-static bool _check_user(struct auth *a, const char *user, const char *pass, char *who,
-			size_t who_size)
+/* Who is counted: the client's address (an IPv6 one by its /64, which one
+ * host may rotate through freely) together with the user name it claims,
+ * or "other" for a header that names none. Somebody else's failures, from another
+ * address or against another user, never refuse your correct credentials. */
+static void _key(const char *peer, const char *user, char *key, size_t size)
 {
-	unsigned char mac[32], dk[32];
-	unsigned int maclen;
+	struct in6_addr a6;
+	char net[INET6_ADDRSTRLEN + 4];
+
+	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, net, sizeof(net));
+		strcat(net, "/64");
+	} else {
+		snprintf(net, sizeof(net), "%s", peer);
+	}
+	if (user)
+		snprintf(key, size, "%s user %.64s", net, user);
+	else
+		snprintf(key, size, "%s other", net);
+}
+
+static void _mac_of(struct auth *a, const char *user, const char *pass, unsigned char mac[32])
+{
 	char joined[512];
-	const struct _cred *c = NULL;
-	static const struct _cred dummy = { .kind = 'u', .iter = _ITER_DEFAULT, .salt_len = 16 };
+	unsigned int maclen;
 
 	snprintf(joined, sizeof(joined), "%s:%s", user, pass);
 	HMAC(EVP_sha256(), a->key, sizeof(a->key), (unsigned char *)joined, strlen(joined), mac,
 	     &maclen);
 	OPENSSL_cleanse(joined, sizeof(joined));
-	pthread_mutex_lock(&a->lock);
+}
+
+/* Called with the lock held. */
+static bool _cached(struct auth *a, const unsigned char mac[32], char *who, size_t who_size)
+{
 	for (unsigned i = 0; i < _CACHE; i++)
 		if (a->cache[i].used && CRYPTO_memcmp(a->cache[i].mac, mac, 32) == 0) {
 			snprintf(who, who_size, "%s", a->cache[i].who);
-			pthread_mutex_unlock(&a->lock);
 			return true;
 		}
-	pthread_mutex_unlock(&a->lock);
+	return false;
+}
+
+static bool _check_user(struct auth *a, const char *user, const char *pass,
+			const unsigned char mac[32], char *who, size_t who_size)
+{
+	unsigned char dk[32];
+	const struct _cred *c = NULL;
+	static const struct _cred dummy = { .kind = 'u', .iter = _ITER_DEFAULT, .salt_len = 16 };
 
 	for (size_t i = 0; i < a->n; i++)
 		if (a->creds[i].kind == 'u' && !strcmp(a->creds[i].name, user))
@@ -341,50 +383,99 @@ bool auth_basic_decode(const char *b64, char *user, size_t usize, char *pass, si
 	return ok;
 }
 
+/* Reserves one attempt for key, atomically with the limit check, so that
+ * parallel guesses cannot all be verified before the first is counted:
+ * with a limit of 5, of 16 at once 5 are verified and the rest wait for
+ * them, then are refused if they failed. A credential already verified
+ * (the HMAC cache) is decided here, under the same lock, and reserves
+ * nothing: a browser's parallel requests do not use up the attempts.
+ * Returns 1 reserved, 0 accepted from the cache, -1 limited. */
+static int _reserve(struct auth *a, const char *key, const unsigned char *mac, time_t now,
+		    char *who, size_t who_size, unsigned *retry_after)
+{
+	for (;;) {
+		struct _peer *p = _peer(a, key, now);
+		if (now - p->first >= (time_t)a->opts.window_s && !p->inflight) {
+			p->first = now;
+			p->fails = 0;
+		}
+		if (p->fails >= a->opts.max_failures) {
+			unsigned left = (unsigned)(now - p->first);
+			*retry_after = left < a->opts.window_s ? a->opts.window_s - left : 1;
+			return -1;
+		}
+		if (mac && _cached(a, mac, who, who_size))
+			return 0;
+		if (p->fails + p->inflight < a->opts.max_failures) {
+			p->inflight++;
+			return 1;
+		}
+		pthread_cond_wait(&a->done, &a->lock);
+		now = time(NULL);
+	}
+}
+
+static unsigned _settle(struct auth *a, const char *key, bool ok, time_t now)
+{
+	struct _peer *p = _peer(a, key, now);
+
+	p->inflight--;
+	if (!ok)
+		p->fails++;
+	pthread_cond_broadcast(&a->done);
+	return p->fails;
+}
+
 enum auth_result auth_check(struct auth *a, const char *authorization, const char *peer,
 			    char *who, size_t who_size, unsigned *retry_after)
 {
 	time_t now = time(NULL);
-	char user[128], pass[384];
-	bool ok = false;
+	char user[128], pass[384], key[160];
+	unsigned char mac[32];
+	bool ok = false, basic = false;
 	const char *kind = "?";
-
-	pthread_mutex_lock(&a->lock);
-	struct _peer *p = _peer(a, peer, now);
-	if (now - p->first >= (time_t)a->opts.window_s) {
-		p->first = now;
-		p->fails = 0;
-	}
-	if (p->fails >= a->opts.max_failures) {
-		*retry_after = (unsigned)(a->opts.window_s - (unsigned)(now - p->first));
-		if (*retry_after == 0)
-			*retry_after = 1;
-		pthread_mutex_unlock(&a->lock);
-		return AUTH_LIMITED;
-	}
-	pthread_mutex_unlock(&a->lock);
 
 	if (!authorization || !*authorization)
 		return AUTH_MISSING;
 	if (!strncasecmp(authorization, "Basic ", 6)) {
 		kind = "Basic";
-		ok = auth_basic_decode(authorization + 6, user, sizeof(user), pass, sizeof(pass)) &&
-		     _check_user(a, user, pass, who, who_size);
-		OPENSSL_cleanse(pass, sizeof(pass));
+		basic = auth_basic_decode(authorization + 6, user, sizeof(user), pass, sizeof(pass));
+		if (basic)
+			_mac_of(a, user, pass, mac);
 	} else if (!strncasecmp(authorization, "Bearer ", 7)) {
-		kind = "Bearer";
-		ok = _check_token(a, authorization + 7, who, who_size);
+		/* Tokens are 256 random bits: guessing one is hopeless, so they
+		 * are not rate-limited, and a correct one is never refused. */
+		if (_check_token(a, authorization + 7, who, who_size))
+			return AUTH_OK;
+		log_warn(_MOD, "failed Bearer authentication from %s", peer);
+		return AUTH_BAD;
 	}
-	if (ok)
-		return AUTH_OK;
+	/* A malformed Basic header or another scheme claims no user. */
+	_key(peer, basic ? user : NULL, key, sizeof(key));
 
 	pthread_mutex_lock(&a->lock);
-	p = _peer(a, peer, now);
-	p->fails++;
-	unsigned fails = p->fails;
+	int res = _reserve(a, key, basic ? mac : NULL, now, who, who_size, retry_after);
 	pthread_mutex_unlock(&a->lock);
-	log_warn(_MOD, "failed %s authentication from %s (%u in the last %u s)", kind, peer,
-		 fails, a->opts.window_s);
+	if (res <= 0) {
+		OPENSSL_cleanse(pass, sizeof(pass));
+		if (res == 0)
+			return AUTH_OK;
+		log_warn(_MOD, "refused %s authentication from %s (%s): too many failures in the "
+			 "last %u s", kind, peer, key, a->opts.window_s);
+		return AUTH_LIMITED;
+	}
+
+	if (basic)
+		ok = _check_user(a, user, pass, mac, who, who_size);
+	OPENSSL_cleanse(pass, sizeof(pass));
+
+	pthread_mutex_lock(&a->lock);
+	unsigned fails = _settle(a, key, ok, time(NULL));
+	pthread_mutex_unlock(&a->lock);
+	if (ok)
+		return AUTH_OK;
+	log_warn(_MOD, "failed %s authentication from %s (%u for %s in the last %u s)", kind,
+		 peer, fails, key, a->opts.window_s);
 	return AUTH_BAD;
 }
 
