@@ -247,7 +247,10 @@ int main(int argc, char **argv)
 		.max_connections = (unsigned)cfg.max_connections,
 		.max_per_ip = (unsigned)cfg.max_per_ip,
 		.timeout_s = (unsigned)cfg.timeout,
+		.header_timeout_s = (unsigned)cfg.header_timeout,
 		.max_json_body = (size_t)cfg.max_json_body,
+		.server_names = cfg.server_names,
+		.trusted_proxy = cfg.trusted_proxy[0] ? cfg.trusted_proxy : NULL,
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
 		goto out_gadget;

@@ -10,7 +10,7 @@
 
 #include "version.h"
 
-enum _type { _STR, _INT, _SIZE, _BOOL };
+enum _type { _STR, _INT, _SIZE, _BOOL, _LIST };
 
 struct _opt {
 	const char *name;
@@ -45,6 +45,16 @@ static const struct _opt _opts[] = {
 	{ "max-per-ip", _INT, _O(max_per_ip), "N", "connections per client address", 1, 4096 },
 	{ "timeout", _INT, _O(timeout), "SECONDS",
 	  "close a connection idle this long", 1, 86400 },
+	{ "header-timeout", _INT, _O(header_timeout), "SECONDS",
+	  "close a connection whose first request's headers are not complete this long "
+	  "after it opened (answered 408 on plain HTTP)", 1, 3600 },
+	{ "server-name", _LIST, _O(server_names), "NAME",
+	  "a host name clients use for this server (repeatable); requests whose Host "
+	  "header is not one of these, localhost or the address connected to are refused "
+	  "(DNS rebinding)", 0, 0 },
+	{ "trusted-proxy", _STR, _O(trusted_proxy), "ADDR",
+	  "the address of a reverse proxy (nginx): for its connections the client address "
+	  "is the last one in X-Forwarded-For", 0, 0 },
 	{ "max-uploads", _INT, _O(max_uploads), "N", "uploads running at once", 1, 256 },
 	{ "max-downloads", _INT, _O(max_downloads), "N", "URL downloads running at once; "
 	  "more wait in a queue", 1, 64 },
@@ -120,8 +130,11 @@ void config_defaults(struct config *cfg)
 	cfg->max_image_size = (int64_t)128 << 30;
 	cfg->max_json_body = 64 << 10;
 	cfg->max_connections = 64;
-	cfg->max_per_ip = 16;
+	cfg->max_per_ip = 8;
 	cfg->timeout = 60;
+	cfg->header_timeout = 10;
+	_set_str(&cfg->server_names, "");
+	_set_str(&cfg->trusted_proxy, "");
 	cfg->max_uploads = 4;
 	cfg->max_downloads = 2;
 	cfg->download_timeout = 60;
@@ -144,7 +157,7 @@ void config_defaults(struct config *cfg)
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < _NOPTS; i++)
-		if (_opts[i].type == _STR) {
+		if (_opts[i].type == _STR || _opts[i].type == _LIST) {
 			char **slot = (char **)((char *)cfg + _opts[i].offset);
 			free(*slot);
 			*slot = NULL;
@@ -190,6 +203,35 @@ static const struct _opt *_find(const char *name)
 	return NULL;
 }
 
+/* A repeatable option: each value is appended (comma-separated); in the
+ * JSON file a string or an array of strings. Values hold no comma. */
+static int _append_list(char **slot, const struct _opt *o, const char *text, json_t *jv,
+			struct err *err)
+{
+	if (jv && json_is_array(jv)) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(jv, i, item)
+			if (_append_list(slot, o, NULL, item, err) < 0)
+				return -1;
+		return 0;
+	}
+	if (jv && !json_is_string(jv))
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "'%s' must be a string or an array of strings", o->name);
+	const char *v = jv ? json_string_value(jv) : text;
+	if (!*v || strchr(v, ','))
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "'%s': '%s' must be one non-empty name without a comma", o->name, v);
+	size_t old = strlen(*slot), len = strlen(v);
+	char *s = realloc(*slot, old + len + 2);
+	if (!s)
+		abort();
+	snprintf(s + old, len + 2, "%s%s", old ? "," : "", v);
+	*slot = s;
+	return 0;
+}
+
 /* Sets one option from its text form (command line) or JSON value. */
 static int _apply(struct config *cfg, const struct _opt *o, const char *text,
 		  json_t *jv, struct err *err)
@@ -204,6 +246,8 @@ static int _apply(struct config *cfg, const struct _opt *o, const char *text,
 			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be a string", o->name);
 		_set_str(slot, jv ? json_string_value(jv) : text);
 		return 0;
+	case _LIST:
+		return _append_list(slot, o, text, jv, err);
 	case _BOOL:
 		if (jv && !json_is_boolean(jv))
 			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be true or false",
@@ -313,7 +357,7 @@ void config_print_help(FILE *out, const char *prog)
 		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
 		fprintf(out, "  %-28s %s", head, o->help);
-		if (o->type == _STR && **(char **)slot)
+		if ((o->type == _STR || o->type == _LIST) && **(char **)slot)
 			fprintf(out, " (default: %s)", *(char **)slot);
 		else if (o->type == _INT || o->type == _SIZE)
 			fprintf(out, " (default: %lld)", (long long)*(int64_t *)slot);

@@ -23,6 +23,9 @@ struct config {
 	int64_t max_connections;
 	int64_t max_per_ip;
 	int64_t timeout;		/* idle seconds per connection */
+	int64_t header_timeout;		/* seconds for a request's headers to arrive */
+	char *server_names;		/* --server-name values, comma-separated */
+	char *trusted_proxy;		/* peer whose X-Forwarded-For is believed */
 	int64_t max_uploads;		/* concurrent PUTs */
 	int64_t max_downloads;		/* concurrent URL downloads */
 	int64_t download_timeout;	/* seconds below 1 KiB/s before giving up */

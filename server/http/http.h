@@ -60,7 +60,10 @@ struct http_options {
 	const char *listen;
 	const char *web_dir;		/* static files for GET of other paths; may be NULL */
 	unsigned max_connections, max_per_ip, timeout_s;
+	unsigned header_timeout_s;	/* for a connection's request headers */
 	size_t max_json_body;
+	const char *server_names;	/* comma-separated names for Host and Origin */
+	const char *trusted_proxy;	/* an address, or NULL */
 };
 
 int http_start(const struct http_options *opts, const struct http_route *routes,

@@ -21,6 +21,11 @@ struct http_server {
 	http_authorize_fn authorize;
 	void *authorize_ctx;
 	char *tls_cert, *tls_key;	/* PEM text, kept while the daemon runs */
+	bool tls;
+	char listen_host[256];		/* the --listen host, lower-case */
+	char *server_names;		/* --server-name values, comma-separated */
+	char trusted_proxy[64];		/* canonical address, or "" */
+	struct http_deadline *deadline;
 };
 
 struct http_req {
@@ -47,7 +52,29 @@ struct http_req {
 	struct timespec started;
 	char peer[64];
 	char who[64];		/* the authenticated user or token, or "" */
+	bool close_after;	/* refused before authentication: no keep-alive */
 };
+
+/* guard.c: checks before routing and authentication. */
+int _http_guard_init(struct http_server *srv, const struct http_options *opts, struct err *err);
+/* Sets r->peer: the peer's address, or a trusted proxy's X-Forwarded-For. */
+void _http_client_addr(struct http_req *r);
+/* Whether the Host header names this server; host gets the header. */
+bool _http_host_allowed(struct http_req *r, char *host, size_t size);
+bool _http_same_origin(struct http_req *r);
+/* Replies (400, 413, 501) and returns false for ambiguous body framing. */
+bool _http_framing_ok(struct http_req *r);
+
+/* deadline.c: the watchdog that closes connections whose request headers
+ * are late. */
+struct http_deadline;
+struct http_watch;
+struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls);
+void _http_deadline_stop(struct http_deadline *d);
+struct http_watch *_http_deadline_add(struct http_deadline *d, int fd);
+/* False if the watchdog closed the connection already. */
+bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w);
+void _http_deadline_remove(struct http_deadline *d, struct http_watch *w);
 
 /* Finds the route for r's method and path; on failure replies 404 or 405. */
 void _http_route(struct http_req *r);

@@ -87,16 +87,25 @@ void http_reply(struct http_req *r, unsigned status, struct MHD_Response *resp)
 	}
 	r->replied = true;
 	r->status = status;
-	/* A reply queued while the client is still sending its body makes
-	 * libmicrohttpd close the connection with unread data in the socket,
-	 * and the kernel then resets it: the client may never see the reply.
-	 * So the reply waits and the rest of the body is read and dropped,
-	 * unless the client asked "Expect: 100-continue" and has not started
-	 * sending: then it gets the answer at once and sends nothing. */
-	if (r->has_body && !r->final && (r->body_started || !r->expect_continue)) {
+	/* Every answer, the web UI's pages included: no other site may frame
+	 * the eject buttons (clickjacking). */
+	MHD_add_response_header(resp, "Content-Security-Policy", "frame-ancestors 'none'");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (r->srv->tls)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY,
+					"max-age=31536000");
+	/* A refusal known when the headers are in (auth, name, size, space, the
+	 * JSON limit) is queued at once, before any of the body is read:
+	 * libmicrohttpd then sends it, reads no body and closes the connection
+	 * (see _linger in server.c for how the client still gets to read it).
+	 * Only a reply decided in the middle of the body has to wait for the
+	 * rest of it, since libmicrohttpd takes no reply in that state. */
+	if (r->has_body && !r->final && r->body_started) {
 		r->pending = resp;
 		return;
 	}
+	if (r->close_after || (r->has_body && !r->final))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
 		log_warn("HTTP", "%s %s: could not queue the %u reply", r->method, r->path, status);
 	MHD_destroy_response(resp);

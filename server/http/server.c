@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,6 +16,12 @@
 #include "../core/log.h"
 
 #define _MOD "HTTP"
+
+/* GnuTLS priorities (Debian's libmicrohttpd uses GnuTLS): TLS 1.2 and 1.3
+ * only, ephemeral (EC)DH key exchange only (forward secrecy; no static
+ * RSA), AEAD ciphers only (no CBC, no SHA-1 MACs). */
+#define _TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:" \
+	"+ECDHE-ECDSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD"
 
 static void _must(bool ok)
 {
@@ -65,44 +72,6 @@ static size_t _unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
-/* Cross-site request forgery: a browser tells where a request comes from
- * (Sec-Fetch-Site, Origin); a request that changes state is refused when it
- * comes from another origin. Clients that send neither header (curl,
- * scripts, Redfish tools) are not browsers on a foreign page and pass. */
-static bool _same_origin(struct http_req *r)
-{
-	const char *m = r->method;
-	const char *site, *origin, *host;
-
-	if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
-		return true;
-	site = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
-	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
-		return false;
-	origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
-	if (!origin)
-		return true;
-	host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-	const char *sep = strstr(origin, "://");
-	return host && sep && strcasecmp(sep + 3, host) == 0;
-}
-
-static void _peer_addr(struct MHD_Connection *conn, char *buf, size_t size)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	snprintf(buf, size, "?");
-	if (!ci || !ci->client_addr)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
-			  (socklen_t)size);
-}
-
 /* Replies 401 or 429 and returns false unless the request may go on. */
 static bool _authorized(struct http_req *r)
 {
@@ -118,6 +87,7 @@ static bool _authorized(struct http_req *r)
 					  r->who, sizeof(r->who), &retry);
 	if (a == HTTP_AUTH_ALLOW)
 		return true;
+	r->close_after = true;
 	struct MHD_Response *resp;
 	if (a == HTTP_AUTH_LIMITED) {
 		resp = http_error_response("too_many_attempts",
@@ -175,7 +145,7 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 		      MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						  MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
-	_peer_addr(conn, r->peer, sizeof(r->peer));
+	_http_client_addr(r);
 
 	if (!version[0]) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
@@ -187,10 +157,20 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 				 "the request target contains a NUL byte");
 		return;
 	}
+	if (!_http_framing_ok(r))
+		return;
+	char host[128];
+	if (!_http_host_allowed(r, host, sizeof(host))) {
+		r->close_after = true;
+		http_reply_error(r, MHD_HTTP_MISDIRECTED_REQUEST, "unknown_host",
+				 "this server does not answer to the name '%s' (Host header); start "
+				 "it with --server-name NAME to allow that name", host);
+		return;
+	}
 	if (!_authorized(r))
 		return;
 
-	if (!_same_origin(r)) {
+	if (!_http_same_origin(r)) {
 		http_reply_error(r, MHD_HTTP_FORBIDDEN, "cross_site",
 				 "%s from another site is refused: state-changing requests must come "
 				 "from this server's own page or a non-browser client", method);
@@ -199,6 +179,12 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 	_http_route(r);
 	if (r->replied || !r->route)
 		return;
+	/* Refused now rather than after reading what would be dropped. */
+	if (!r->route->stream && cl && strtoull(cl, NULL, 10) > r->srv->max_json_body) {
+		http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+				 "the request body is larger than %zu bytes", r->srv->max_json_body);
+		return;
+	}
 	if (r->route->stream) {
 		r->streaming = true;
 		r->route->stream->begin(r);
@@ -263,8 +249,12 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 	struct http_req *r = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	if (!r->started_request) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		/* Too late: the watchdog has answered 408 and closed it. */
+		if (!_http_deadline_headers_in(r->srv->deadline, ci ? ci->socket_context : NULL))
+			return MHD_NO;
 		_start_request(r, url, method, version);
 		return MHD_YES;
 	}
@@ -316,6 +306,22 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Every connection is watched until its first request's headers are in. */
+static void _notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			       enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? _http_deadline_add(srv->deadline, ci->connect_fd) : NULL;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		_http_deadline_remove(srv->deadline, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
 /* Binds the listening socket ourselves: any "HOST:PORT" or "[V6]:PORT"
  * works, and with port 0 the kernel's choice is known to report. */
 static int _listen(struct http_server *srv, const char *spec, struct err *err)
@@ -338,6 +344,8 @@ static int _listen(struct http_server *srv, const char *spec, struct err *err)
 		return err_set(err, ERR_INVALID, "bad_config", "--listen: host name too long");
 	memcpy(host, spec, hl);
 	host[hl] = '\0';
+	for (size_t i = 0; i <= hl; i++)
+		srv->listen_host[i] = (char)tolower((unsigned char)host[i]);
 	snprintf(port, sizeof(port), "%s", colon + 1);
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
@@ -376,6 +384,7 @@ static void _free_server(struct http_server *srv)
 	}
 	free(srv->tls_cert);
 	free(srv->web_dir);
+	free(srv->server_names);
 	free(srv);
 }
 
@@ -420,7 +429,10 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->listen_fd = -1;
 	srv->authorize = opts->authorize;
 	srv->authorize_ctx = opts->authorize_ctx;
-	if (_listen(srv, opts->listen, err) < 0)
+	srv->server_names = strdup(opts->server_names ? opts->server_names : "");
+	_must(srv->server_names != NULL);
+	srv->tls = opts->tls_cert != NULL;
+	if (_http_guard_init(srv, opts, err) < 0 || _listen(srv, opts->listen, err) < 0)
 		goto out_free;
 	if (opts->loopback_only && !srv->loopback) {
 		err_set(err, ERR_INVALID, "bad_config",
@@ -435,6 +447,10 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 			       !(srv->tls_key = _slurp(opts->tls_key, err))))
 		goto out_free;
 	char *cert = srv->tls_cert, *key = srv->tls_key;
+	/* Behind a proxy every client has the proxy's address: a per-address
+	 * connection limit would be a limit for all of them together. */
+	unsigned per_ip = srv->trusted_proxy[0] ? 0 : opts->max_per_ip;
+	srv->deadline = _http_deadline_start(opts->header_timeout_s, srv->tls);
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0),
@@ -444,11 +460,13 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		MHD_OPTION_ARRAY, cert ? (struct MHD_OptionItem[]){
 			{ MHD_OPTION_HTTPS_MEM_CERT, 0, cert },
 			{ MHD_OPTION_HTTPS_MEM_KEY, 0, key },
+			{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)_TLS_PRIORITIES },
 			{ MHD_OPTION_END, 0, NULL } } : (struct MHD_OptionItem[]){
 			{ MHD_OPTION_END, 0, NULL } },
 		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+		MHD_OPTION_NOTIFY_CONNECTION, _notify_connection, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 << 10),
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
@@ -471,6 +489,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 out_free:
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
+	_http_deadline_stop(srv->deadline);
 	_free_server(srv);
 	return -1;
 }
@@ -490,6 +509,7 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	MHD_stop_daemon(srv->daemon);
+	_http_deadline_stop(srv->deadline);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	_free_server(srv);

@@ -18,7 +18,7 @@ def _upload_in_background(port, name, data, stop):
     def run():
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(("PUT /images/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+            s.sendall(("PUT /images/%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
                        % (name, len(data))).encode())
             for i in range(0, len(data), 64 << 10):
                 if stop.is_set():

@@ -265,7 +265,7 @@ def test_disk_full_mid_stream_without_length_is_507(make_server, small_fs):
 
 def _start_upload(port, name, total, send):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(("PUT /images/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+    s.sendall(("PUT /images/%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
                % (name, total)).encode())
     s.sendall(blob(send))
     return s

@@ -10,7 +10,7 @@ def _slow_client(stop, accepted, closed):
     s.settimeout(3)
     try:
         s.connect(("127.0.0.1", PORT[0]))
-        s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n")
         accepted.append(s)
         while not stop.is_set():
             s.sendall(b"X")	# a byte every half second: never a whole header

@@ -57,7 +57,7 @@ def test_nul_byte_in_a_delete_target_deletes_nothing(server):
     assert r.status_code == 201
     before = storage_files(server)
     status, _, body = send_raw(server.port,
-                               b"DELETE /images/keep.img\x00.bak HTTP/1.1\r\nHost: x\r\n\r\n")
+                               b"DELETE /images/keep.img\x00.bak HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 400, body
     err = error_of(body)
     assert err["code"] == "bad_request" and "NUL" in err["message"], err
@@ -69,7 +69,7 @@ def test_nul_byte_in_a_delete_target_deletes_nothing(server):
 def test_nul_byte_in_an_upload_target_stores_nothing(server):
     before = storage_files(server)
     status, _, body = send_raw(server.port,
-                               b"PUT /images/a\x00b.img HTTP/1.1\r\nHost: x\r\n"
+                               b"PUT /images/a\x00b.img HTTP/1.1\r\nHost: localhost\r\n"
                                b"Content-Length: 4\r\n\r\ndata")
     assert status == 400, body
     assert error_of(body)["code"] == "bad_request"
@@ -83,7 +83,7 @@ def test_nul_byte_in_an_upload_target_stores_nothing(server):
     b"/\x00",
 ])
 def test_nul_byte_anywhere_in_the_target_is_400(server, target):
-    status, _, body = send_raw(server.port, b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n"
+    status, _, body = send_raw(server.port, b"POST " + target + b" HTTP/1.1\r\nHost: localhost\r\n"
                                b"Content-Length: 0\r\n\r\n")
     assert status == 400, body
     assert "NUL" in error_of(body)["message"]
@@ -91,7 +91,7 @@ def test_nul_byte_anywhere_in_the_target_is_400(server, target):
 
 def test_plain_targets_still_work_over_the_raw_client(server):
     """The check that finds a NUL must not refuse an ordinary request line."""
-    status, _, body = send_raw(server.port, b"GET /images?x=1&y=%41 HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = send_raw(server.port, b"GET /images?x=1&y=%41 HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 200, body
     assert json.loads(body)["images"] == []
     status, _, body = send_raw(server.port, b"GET /status HTTP/1.0\r\n\r\n")
@@ -101,14 +101,14 @@ def test_plain_targets_still_work_over_the_raw_client(server):
 @pytest.mark.parametrize("path", ["/luns/%201", "/luns/1%20", "/luns/+1", "/luns/01",
                                   "/luns/%091", "/luns/1%00"])
 def test_a_lun_number_is_digits_only(server, path):
-    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 400, body
     assert error_of(body)["code"] == "bad_lun"
 
 
 @pytest.mark.parametrize("path", ["/downloads/%201", "/downloads/+1", "/downloads/01"])
 def test_a_download_id_is_digits_only(server, path):
-    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = send_raw(server.port, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 400, body
     assert error_of(body)["code"] == "bad_request"
 

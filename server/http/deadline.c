@@ -1,0 +1,174 @@
+/* deadline: a request's headers must be complete within --header-timeout
+ * of the connection's start. libmicrohttpd's own timeout counts only idle
+ * time, so a client sending a byte now and then would hold a connection
+ * (and its thread) for ever; a few such clients per address would use up
+ * the connection limit before anyone logs in. A watchdog thread closes such
+ * connections: plain HTTP ones get a 408 first.
+ *
+ * Each watched connection keeps a dup() of its socket: shutdown() acts on
+ * the socket, and our own descriptor cannot be reused for another
+ * connection while the watchdog may still touch it. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+
+#define _MOD "HTTP"
+
+struct http_watch {
+	struct http_watch *prev, *next;
+	int fd;			/* our dup of the connection's socket */
+	struct timespec since;
+	bool waiting;		/* headers of a request not yet complete */
+	bool expired;		/* the watchdog closed it */
+};
+
+struct http_deadline {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool stop;
+	bool tls;
+	unsigned timeout_s;
+	struct http_watch head;	/* circular list */
+};
+
+static double _age(const struct timespec *since, const struct timespec *now)
+{
+	return (double)(now->tv_sec - since->tv_sec) + (now->tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static void _expire(struct http_deadline *d, struct http_watch *w)
+{
+	static const char body[] =
+		"{\"error\":{\"code\":\"request_timeout\",\"message\":\"the request headers "
+		"were not complete in time\"}}\n";
+	char reply[512];
+
+	w->expired = true;
+	w->waiting = false;
+	/* Nothing has been written on a connection whose headers are not in;
+	 * over TLS the reply would have to be encrypted, so it is only closed. */
+	if (!d->tls) {
+		int n = snprintf(reply, sizeof(reply),
+				 "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+				 "Cache-Control: no-store\r\nConnection: close\r\n"
+				 "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+		(void)!send(w->fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	shutdown(w->fd, SHUT_RDWR);
+}
+
+static void *_watchdog(void *arg)
+{
+	struct http_deadline *d = arg;
+	struct timespec now, until;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (struct http_watch *w = d->head.next; w != &d->head; w = w->next)
+			if (w->waiting && _age(&w->since, &now) >= d->timeout_s) {
+				log_info(_MOD, "closing a connection whose request headers were not "
+					 "complete after %u s", d->timeout_s);
+				_expire(d, w);
+			}
+		until = now;
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->wake, &d->lock, &until);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls)
+{
+	struct http_deadline *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
+
+	if (!d)
+		abort();
+	d->timeout_s = timeout_s;
+	d->tls = tls;
+	d->head.next = d->head.prev = &d->head;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&d->thread, NULL, _watchdog, d) != 0)
+		abort();
+	pthread_setname_np(d->thread, "vmedia-deadline");
+	return d;
+}
+
+void _http_deadline_stop(struct http_deadline *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_signal(&d->wake);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+	/* The daemon has closed every connection by now: the list is empty. */
+	pthread_cond_destroy(&d->wake);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+struct http_watch *_http_deadline_add(struct http_deadline *d, int fd)
+{
+	struct http_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		abort();
+	w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	w->waiting = w->fd >= 0;
+	clock_gettime(CLOCK_MONOTONIC, &w->since);
+	pthread_mutex_lock(&d->lock);
+	w->next = &d->head;
+	w->prev = d->head.prev;
+	w->prev->next = w;
+	d->head.prev = w;
+	pthread_mutex_unlock(&d->lock);
+	return w;
+}
+
+bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w)
+{
+	bool ok;
+
+	if (!w)
+		return true;
+	pthread_mutex_lock(&d->lock);
+	w->waiting = false;
+	ok = !w->expired;
+	pthread_mutex_unlock(&d->lock);
+	return ok;
+}
+
+void _http_deadline_remove(struct http_deadline *d, struct http_watch *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&d->lock);
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	pthread_mutex_unlock(&d->lock);
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w);
+}
