@@ -271,6 +271,8 @@ out_gadget:
 	downloads_destroy(app.downloads);
 	/* LUNs stay as they are: a restart must not eject a booting host. */
 	gadget_destroy(app.gadget);
+	/* The storage's verifier may still publish: not into freed events. */
+	storage_set_listener(app.storage, NULL, NULL);
 	events_destroy(app.events);
 out_storage:
 	storage_close(app.storage);

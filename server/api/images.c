@@ -74,8 +74,10 @@ void api_images_get(struct http_req *r)
 	resp = MHD_create_response_from_fd_at_offset64(len, fd, start);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	snprintf(buf, sizeof(buf), "\"%s\"", img.sha256);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, buf);
+	if (!img.verifying) {	/* the ETag is the SHA-256, not known yet */
+		snprintf(buf, sizeof(buf), "\"%s\"", img.sha256);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, buf);
+	}
 	snprintf(buf, sizeof(buf), "attachment; filename=\"%s\"", img.name);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, buf);
 	time_t t = (time_t)img.mtime;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 
 #define _MOD "STORAGE"
@@ -105,14 +106,29 @@ static void _remove_entry(struct storage *s, struct _entry *e)
 
 void _storage_notify(struct storage *s, const char *event, const struct storage_image *img)
 {
-	if (s->listener)
-		s->listener(s->listener_ctx, event, img);
+	pthread_mutex_lock(&s->lock);
+	storage_listener_fn fn = s->listener;
+	void *ctx = s->listener_ctx;
+	if (fn)
+		s->in_notify++;
+	pthread_mutex_unlock(&s->lock);
+	if (!fn)
+		return;
+	fn(ctx, event, img);
+	pthread_mutex_lock(&s->lock);
+	if (--s->in_notify == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void storage_set_listener(struct storage *s, storage_listener_fn fn, void *ctx)
 {
+	pthread_mutex_lock(&s->lock);
 	s->listener = fn;
 	s->listener_ctx = ctx;
+	while (s->in_notify > 0)	/* the old listener is not called after this */
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
 const char *storage_dir(const struct storage *s)
@@ -154,7 +170,10 @@ json_t *storage_image_json(const struct storage_image *img)
 			      "complete", img->complete, "mtime", when,
 			      "source", img->source, "attached_to", luns);
 	_must(o != NULL);
-	json_object_set_new(o, "sha256", img->complete ? json_string(img->sha256) : json_null());
+	json_object_set_new(o, "sha256", img->complete && !img->verifying ?
+			    json_string(img->sha256) : json_null());
+	if (img->verifying)
+		json_object_set_new(o, "verifying", json_true());
 	if (!img->complete) {
 		json_object_set_new(o, "expected_size",
 				    img->expected >= 0 ? json_integer(img->expected) : json_null());
@@ -165,7 +184,7 @@ json_t *storage_image_json(const struct storage_image *img)
 
 /* Hashes a whole file: used only for images that arrived without metadata
  * (copied in by hand) or whose metadata no longer matches. */
-int _storage_hash_fd(int fd, char hex[65])
+int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[32];
@@ -178,11 +197,11 @@ int _storage_hash_fd(int fd, char hex[65])
 
 	_must(ctx && buf);
 	_must(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
-	while ((n = pread(fd, buf, bufsize, off)) > 0) {
+	while ((n = pread(fd, buf, bufsize, off)) > 0 && !(stop && *stop)) {
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		off += n;
 	}
-	if (n == 0) {
+	if (n == 0 && !(stop && *stop)) {
 		EVP_DigestFinal_ex(ctx, md, &mdlen);
 		for (unsigned i = 0; i < 32; i++)
 			snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -214,7 +233,7 @@ int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *e
 	json_decref(o);
 	_must(text != NULL);
 	snprintf(tmp, sizeof(tmp), ".new-%lu", ++_meta_seq);
-	fd = openat(s->meta_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(s->meta_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err_set(err, ERR_IO, "io_error", "cannot write metadata of %s: %s", e->img.name,
 			strerror(errno));
@@ -337,22 +356,11 @@ static void _scan_images(struct storage *s)
 		e.img.complete = true;
 		e.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		snprintf(e.img.source, sizeof(e.img.source), "upload");
+		/* Without metadata it is hashed by the verifier once vmediad
+		 * listens: tens of GiB on an SD card take minutes. */
 		if (!_load_meta(s, &e)) {
-			int fd = openat(s->dir_fd, de->d_name, O_RDONLY | O_CLOEXEC);
-			log_info(_MOD, "%s has no matching metadata: hashing it (%lld bytes)",
-				 e.img.name, (long long)e.img.size);
-			if (fd < 0 || _storage_hash_fd(fd, e.img.sha256) < 0) {
-				log_warn(_MOD, "cannot read %s: %s; not listed", e.img.name,
-					 strerror(errno));
-				if (fd >= 0)
-					close(fd);
-				continue;
-			}
-			close(fd);
+			e.img.verifying = true;
 			snprintf(e.img.source, sizeof(e.img.source), "found in storage");
-			struct err err;
-			if (_storage_write_meta(s, &e, &err) < 0)
-				log_warn(_MOD, "%s", err.message);
 		}
 		_storage_put(s, &e);
 	}
@@ -374,6 +382,75 @@ static void _scan_images(struct storage *s)
 		unlinkat(s->meta_fd, de->d_name, 0);
 	}
 	closedir(d);
+}
+
+static bool _same_file(int fd, const struct _entry *e)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_size == e->img.size &&
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == e->mtime_ns;
+}
+
+/* The verifier: one image at a time, the smallest first, the lock only
+ * around the look-ups. An image deleted or replaced while it is hashed
+ * keeps what it has now. */
+static void *_verify_main(void *arg)
+{
+	struct storage *s = arg;
+
+	while (!s->stopping) {
+		struct _entry snap;
+		bool found = false;
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < s->count; i++)	/* the smallest first */
+			if (s->entries[i].img.verifying && !s->entries[i].busy &&
+			    (!found || s->entries[i].img.size < snap.img.size)) {
+				snap = s->entries[i];
+				found = true;
+			}
+		pthread_mutex_unlock(&s->lock);
+		if (!found)
+			break;
+		log_info(_MOD, "%s has no matching metadata: computing its SHA-256 (%lld bytes) "
+			 "in the background", snap.img.name, (long long)snap.img.size);
+		double t0 = clock_now_ms();
+		int fd = openat(s->dir_fd, snap.img.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		int rc = fd >= 0 && _same_file(fd, &snap) ?
+			 _storage_hash_fd(fd, snap.img.sha256, &s->stopping) : -1;
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (s->stopping)
+			break;
+		pthread_mutex_lock(&s->lock);
+		struct _entry *cur = _storage_find(s, snap.img.name);
+		bool same = cur && cur->img.verifying && cur->mtime_ns == snap.mtime_ns &&
+			    cur->img.size == snap.img.size;
+		if (same && rc == 0) {
+			snprintf(cur->img.sha256, sizeof(cur->img.sha256), "%s", snap.img.sha256);
+			cur->img.verifying = false;
+			snap = *cur;
+		} else if (same) {	/* unreadable, or not the file that was listed */
+			cur->img.verifying = false;
+			cur->busy = true;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (same && rc == 0) {
+			struct err err;
+			if (_storage_write_meta(s, &snap, &err) < 0)
+				log_warn(_MOD, "%s", err.message);
+			log_info(_MOD, "%s verified in %.0f ms: SHA-256 %s", snap.img.name,
+				 clock_now_ms() - t0, snap.img.sha256);
+			_storage_notify(s, "image_changed", &snap.img);
+		} else if (same) {
+			log_warn(_MOD, "cannot read %s (%s); not listed", snap.img.name,
+				 fd < 0 ? strerror(e) : "it changed while it was read");
+			_storage_settle(s, snap.img.name, true);
+			_storage_notify(s, "image_removed", &snap.img);
+		}
+	}
+	return NULL;
 }
 
 static int _open_subdir(int dir_fd, const char *name)
@@ -443,7 +520,17 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	}
 	_empty_tmp(s);
 	_scan_images(s);
-	log_info(_MOD, "%s: %zu image(s)", s->dir, s->count);
+	size_t verify = 0;
+	for (size_t i = 0; i < s->count; i++)
+		verify += s->entries[i].img.verifying;
+	log_info(_MOD, "%s: %zu image(s)%s", s->dir, s->count,
+		 verify ? ", some to verify in the background" : "");
+	if (verify) {
+		if (pthread_create(&s->verifier, NULL, _verify_main, s) != 0)
+			abort();
+		pthread_setname_np(s->verifier, "vmedia-verify");
+		s->verifier_started = true;
+	}
 	*out = s;
 	return 0;
 
@@ -456,6 +543,9 @@ void storage_close(struct storage *s)
 {
 	if (!s)
 		return;
+	s->stopping = true;
+	if (s->verifier_started)
+		pthread_join(s->verifier, NULL);
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
 	if (s->meta_fd >= 0)
@@ -507,13 +597,6 @@ int storage_get(struct storage *s, const char *name, struct storage_image *out, 
 	return rc;
 }
 
-static bool _same_file(int fd, const struct _entry *e)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_size == e->img.size &&
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == e->mtime_ns;
-}
 
 int storage_open_image(struct storage *s, const char *name, int *fd, struct storage_image *out,
 		       struct err *err)
@@ -532,15 +615,22 @@ int storage_open_image(struct storage *s, const char *name, int *fd, struct stor
 		pthread_mutex_unlock(&s->lock);
 		if (!e)
 			return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
-		*fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
+		*fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (*fd < 0 && errno == ENOENT)
 			return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
+		if (*fd < 0 && errno == ELOOP)
+			return err_set(err, ERR_CONFLICT, "image_changed",
+				       "image %s has been replaced by a symbolic link", name);
 		if (*fd < 0)
 			return err_set(err, ERR_IO, "io_error", "cannot open image %s: %s", name,
 				       strerror(errno));
-		if (_same_file(*fd, &snap) || tries == 2)
+		if (_same_file(*fd, &snap))
 			break;
 		close(*fd);
+		if (tries == 2)	/* changed behind our back: its size is not ours to trust */
+			return err_set(err, ERR_CONFLICT, "image_changed",
+				       "image %s was changed outside vmediad; restart vmediad to list "
+				       "it anew", name);
 	}
 	*out = snap.img;
 	return 0;
@@ -601,9 +691,27 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 			       uploading ? "image %s is still being uploaded" : "no image named %s",
 			       name);
 	}
+	if (e->img.verifying) {
+		pthread_mutex_unlock(&s->lock);
+		return err_set(err, ERR_CONFLICT, "image_verifying",
+			       "image %s was found without metadata and its SHA-256 is still being "
+			       "computed; insert it once it is verified", name);
+	}
+	struct _entry snap = *e;
 	e->img.attached |= 1u << lun;
 	img = e->img;
 	pthread_mutex_unlock(&s->lock);
+	/* The kernel opens the path itself: it must still be the regular file
+	 * listed, not a symlink or a file put there behind vmediad's back. */
+	struct stat st;
+	if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size != snap.img.size ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != snap.mtime_ns) {
+		storage_unpin(s, name, lun);
+		return err_set(err, ERR_CONFLICT, "image_changed",
+			       "image %s is no longer the file vmediad listed (replaced, shortened or "
+			       "a link); restart vmediad to list it anew", name);
+	}
 	snprintf(path, path_size, "%s/%s", s->dir, name);
 	_storage_notify(s, "image_changed", &img);
 	return 0;

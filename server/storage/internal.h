@@ -32,6 +32,12 @@ struct storage {
 
 	storage_listener_fn listener;
 	void *listener_ctx;
+	unsigned in_notify;	/* listener calls running (idle is broadcast) */
+
+	/* Hashes the images found without metadata, after start-up. */
+	pthread_t verifier;
+	bool verifier_started;
+	_Atomic bool stopping;
 };
 
 struct _entry *_storage_find(struct storage *s, const char *name);
@@ -44,7 +50,9 @@ void _storage_notify(struct storage *s, const char *event, const struct storage_
 /* Writes .meta/NAME.json durably (file and directory synced). */
 int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
 bool _storage_upload_in_progress(struct storage *s, const char *name);
-int _storage_hash_fd(int fd, char hex[65]);
+/* SHA-256 of the file; -1 on a read error, or once *stop is set (may be
+ * NULL). */
+int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
 
 /* sink.c: an upload's digest and ordered writes on threads of their own.

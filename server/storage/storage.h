@@ -37,6 +37,9 @@ struct storage_image {
 	int64_t mtime;		/* seconds since the epoch */
 	char source[512];	/* "upload" or the (redacted) URL it came from */
 	bool complete;
+	/* complete, found without metadata at start-up: its SHA-256 is being
+	 * computed in the background; it cannot be inserted until then */
+	bool verifying;
 	/* in progress: it will replace the complete image of that name, which
 	 * stays listed (and usable) until then */
 	bool overwrite;
@@ -60,6 +63,8 @@ typedef void (*storage_listener_fn)(void *ctx, const char *event, const struct s
 
 int storage_open(const struct storage_options *opts, struct storage **out, struct err *err);
 void storage_close(struct storage *s);
+/* Sets (or with NULL clears) the listener; once it returns the previous
+ * one is not running and is not called again. */
 void storage_set_listener(struct storage *s, storage_listener_fn fn, void *ctx);
 
 const char *storage_dir(const struct storage *s);

@@ -272,7 +272,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		u->tmpdir_fd = s->tmp_fd;
 		snprintf(u->tmpname, sizeof(u->tmpname), "upload-%08lx",
 			 (unsigned long)random() ^ (unsigned long)(uintptr_t)u);
-		u->fd = openat(s->tmp_fd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		u->fd = openat(s->tmp_fd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (u->fd < 0 && errno != EEXIST)
 			break;
 	}
