@@ -1,8 +1,9 @@
 #!/bin/bash
 # bench-eject.sh: force-eject latency, patch vs stock, not a pass/fail test.
 # Usage: tests/vm/bench-eject.sh [TRIES]      (default 25 tries per cell)
-# Boots 6.1 patched (break_io + forced_eject) and 6.1 stock (forced_eject
-# with a SIGUSR1 fallback after 100 ms), each measuring LUN 0 ejects with
+# Boots 6.1 patched (forced_eject, which ends LUN 0's command in progress)
+# and 6.1 stock (forced_eject with a SIGUSR1 fallback after 100 ms), each
+# measuring LUN 0 ejects with
 # the host idle, reading continuously, and hung (tests/vm/bench/eject.sh),
 # then prints the median and p99 of each cell.  TCG figures: a native
 # machine is 10-100x faster.  Every failed try is printed (on stderr), and

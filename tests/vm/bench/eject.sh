@@ -1,7 +1,8 @@
 # bench/eject.sh: guest side of bench-eject.sh.  Measures how long a forced
 # eject of LUN 0 takes, TRIES times per host condition, and prints one
 # "VMBENCH <method> <condition> <ms>" line per try.
-#   method: "patch"  break_io + forced_eject, one twrite, both writes timed;
+#   method: "patch"  forced_eject, which on the patched kernel first ends a
+#                    command of LUN 0 in progress (as break_io does);
 #           "stock"  forced_eject, and if it has not returned after
 #                    FALLBACK_MS, SIGUSR1 to the file-storage thread (what
 #                    userspace does today, here sent by twrite -s); the
@@ -26,8 +27,8 @@ FSG_PID=$(fsg_pid)
 # once the whole try has worked).
 eject_once() {
 	if [ $method = patch ]; then
-		out=$("$VMTEST_BIN/twrite" "$(lun 0)/break_io" "1$NL" "$(lun 0)/forced_eject" "1$NL")
-		ms=$(echo "$out" | sed -n 's/^twrite: total ms=//p')
+		out=$("$VMTEST_BIN/twrite" "$(lun 0)/forced_eject" "1$NL")
+		ms=$(twrite_field "$out" "$(lun 0)/forced_eject" ms)
 	else
 		out=$("$VMTEST_BIN/twrite" -s "$FSG_PID:$FALLBACK_MS" "$(lun 0)/forced_eject" "1$NL")
 		ms=$(twrite_field "$out" "$(lun 0)/forced_eject" ms)
