@@ -4,6 +4,7 @@
  * gadget, events, http) and tears them down in reverse. Signals are
  * blocked in every thread and taken synchronously here with sigwait, so no
  * handler ever runs in the middle of a library call. */
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "api/api.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/privs.h"
 #include "core/version.h"
 #include "auth/auth.h"
 #include "download/download.h"
@@ -80,6 +82,51 @@ static bool _read_password(const char *user, char *buf, size_t size)
 	if (ok)
 		buf[strcspn(buf, "\r\n")] = '\0';
 	return ok;
+}
+
+/* Root is given up before storage, the gadget or the socket is opened:
+ * then vmediad has one thread, and every thread it makes later inherits
+ * the reduced capabilities (they are per thread; setuid is not). What is
+ * kept is what the systemd unit grants: CAP_DAC_OVERRIDE for configfs
+ * attributes (root's), CAP_KILL for the SIGUSR1 fallback, which signals a
+ * kernel thread; with the sim backend nothing. */
+static int _drop_root(const struct config *cfg, struct err *err)
+{
+	bool configfs = strcmp(cfg->backend, "configfs") == 0;
+	const char *colon = strrchr(cfg->listen, ':');
+	int port = colon ? atoi(colon + 1) : 0;
+	int caps[3];
+	size_t n = 0;
+
+	if (cfg->user[0]) {
+		if (configfs) {
+			caps[n++] = CAP_DAC_OVERRIDE;
+			caps[n++] = CAP_KILL;
+		}
+		if (port > 0 && port < 1024)
+			caps[n++] = CAP_NET_BIND_SERVICE;
+		if (privs_drop(cfg->user, caps, n, err) < 0)
+			return -1;
+		log_info(_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
+			 (unsigned)getuid(), (unsigned)getgid(),
+			 n == 0 ? "no capabilities" : configfs ?
+			 "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" : "only CAP_NET_BIND_SERVICE");
+		return 0;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (cfg->allow_root) {
+		log_warn(_MOD, "--allow-root: running as root with every capability");
+		return 0;
+	}
+	if (configfs)
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "refusing to run as root with every capability: give --user NAME "
+			       "(vmediad keeps only CAP_DAC_OVERRIDE and CAP_KILL), start it from "
+			       "the systemd unit, or say --allow-root");
+	log_warn(_MOD, "running as ROOT with every capability; give --user NAME to drop them "
+		 "(with --backend configfs vmediad refuses root without --user or --allow-root)");
+	return 0;
 }
 
 /* --add-user / --add-token: edit the credentials file and exit. */
@@ -169,6 +216,8 @@ int main(int argc, char **argv)
 		log_warn(_MOD, "--insecure-no-auth: NO AUTHENTICATION. Anyone who reaches this port "
 			 "can boot the attached computer from any image.");
 	}
+	if (_drop_root(&cfg, &err) < 0)
+		goto out_fail;
 	clock_gettime(CLOCK_MONOTONIC, &app.started);
 	app.cfg = &cfg;
 

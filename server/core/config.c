@@ -86,6 +86,12 @@ static const struct _opt _opts[] = {
 	{ "insecure-no-auth", _BOOL, _O(insecure_no_auth), NULL,
 	  "DANGEROUS: serve without authentication off loopback (anyone who reaches the "
 	  "port can boot the attached computer from anything)", 0, 0 },
+	{ "user", _STR, _O(user), "NAME",
+	  "started as root: become this user before opening anything, keeping only "
+	  "CAP_DAC_OVERRIDE and CAP_KILL (configfs) or nothing (sim)", 0, 0 },
+	{ "allow-root", _BOOL, _O(allow_root), NULL,
+	  "run as root with every capability (without it and without --user, "
+	  "--backend configfs refuses root; sim warns)", 0, 0 },
 	{ "auth-max-failures", _INT, _O(auth_max_failures), "N",
 	  "failed logins per client address before 429", 1, 1000 },
 	{ "auth-window", _INT, _O(auth_window), "SECONDS",
@@ -146,6 +152,7 @@ void config_defaults(struct config *cfg)
 	_set_str(&cfg->tls_key, "");
 	_set_str(&cfg->add_user, "");
 	_set_str(&cfg->add_token, "");
+	_set_str(&cfg->user, "");
 	cfg->auth_max_failures = 5;
 	cfg->auth_window = 60;
 	_set_str(&cfg->function, "mass_storage.usb0");

@@ -43,6 +43,8 @@ struct config {
 	char *tls_key;			/* PEM private key */
 	bool public_status;		/* GET /status without credentials */
 	bool insecure_no_auth;		/* allow no auth off loopback */
+	char *user;			/* drop root to this user; "" = stay */
+	bool allow_root;		/* run as root without --user */
 	int64_t auth_max_failures;
 	int64_t auth_window;
 	char *add_user;			/* add a user to --auth-file, then exit */

@@ -48,8 +48,9 @@ ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up &&
 say "network up"
 
 mkdir -p /tmp/images
+# A throwaway VM, root throughout: --allow-root, or configfs refuses root.
 "$repo/build/vmediad" --backend configfs --luns "$luns" --storage /tmp/images \
-	--web "$repo/web" --listen 0.0.0.0:8080 --insecure-no-auth &
+	--web "$repo/web" --listen 0.0.0.0:8080 --insecure-no-auth --allow-root &
 vmediad=$!
 i=0
 until curl -sf -o /dev/null http://127.0.0.1:8080/luns; do

@@ -1,0 +1,21 @@
+/* privs: vmediad as root gives up root before it opens anything for
+ * clients: it becomes --user NAME and keeps only the capabilities the LUN
+ * backend needs. */
+#ifndef VMEDIA_CORE_PRIVS_H
+#define VMEDIA_CORE_PRIVS_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/* Becomes user (its uid, gid and supplementary groups) for good, keeping
+ * only the capabilities in caps (CAP_* numbers) in the permitted and
+ * effective sets; every other one leaves the bounding set too, and
+ * no_new_privs is set. Must be called while the process has one thread:
+ * capabilities are per thread, and threads made later inherit these. */
+int privs_drop(const char *user, const int *caps, size_t ncaps, struct err *err);
+
+/* The number of threads of this process (from /proc/self/status), or -1. */
+int privs_threads(void);
+
+#endif
