@@ -119,7 +119,8 @@ static int _drop_root(const struct config *cfg, struct err *err)
 		log_warn(_MOD, "--allow-root: running as root with every capability");
 		return 0;
 	}
-	if (configfs)
+	/* --remove-gadget serves nothing: it does its one write and exits. */
+	if (configfs && !cfg->remove_gadget)
 		return err_set(err, ERR_INVALID, "bad_config",
 			       "refusing to run as root with every capability: give --user NAME "
 			       "(vmediad keeps only CAP_DAC_OVERRIDE and CAP_KILL), start it from "
