@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,42 @@ bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w)
 	ok = !w->expired;
 	pthread_mutex_unlock(&d->lock);
 	return ok;
+}
+
+/* After a refusal sent without reading the body, libmicrohttpd closes
+ * the socket with the unread body in it: the kernel then answers the client's next segments with a
+ * reset, and a client still sending may see the reset before it reads the
+ * answer (Windows drops the answer then; Python's urllib3 raises on
+ * ECONNRESET while sending). So, like nginx's lingering close, the rest is
+ * read and dropped until the client closes, for at most ms and max_bytes:
+ * clients that read the answer stop sending (curl, browsers), and the
+ * bounds keep one that does not (requests) from holding the thread or
+ * having its body read after all; it gets the reset, and then still reads
+ * the answer it has received (on Linux). */
+void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes)
+{
+	struct timespec start, now;
+	char buf[65536];
+	size_t got = 0;
+
+	if (!w || w->fd < 0)
+		return;
+	/* The answer is out: tell the client so at once (libmicrohttpd
+	 * would only after this). */
+	shutdown(w->fd, SHUT_WR);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = (long)ms - (long)(_age(&start, &now) * 1000);
+		struct pollfd p = { .fd = w->fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+		if (n > 0 && (got += (size_t)n) >= max_bytes)
+			return;
+	}
 }
 
 void _http_deadline_remove(struct http_deadline *d, struct http_watch *w)

@@ -53,6 +53,7 @@ struct http_req {
 	char peer[64];
 	char who[64];		/* the authenticated user or token, or "" */
 	bool close_after;	/* refused before authentication: no keep-alive */
+	bool linger;		/* answered with its body unread */
 };
 
 /* guard.c: checks before routing and authentication. */
@@ -75,6 +76,9 @@ struct http_watch *_http_deadline_add(struct http_deadline *d, int fd);
 /* False if the watchdog closed the connection already. */
 bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w);
 void _http_deadline_remove(struct http_deadline *d, struct http_watch *w);
+/* Reads and drops what the client still sends, up to ms and max_bytes
+ * (see deadline.c). */
+void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes);
 
 /* Finds the route for r's method and path; on failure replies 404 or 405. */
 void _http_route(struct http_req *r);

@@ -97,14 +97,15 @@ void http_reply(struct http_req *r, unsigned status, struct MHD_Response *resp)
 	/* A refusal known when the headers are in (auth, name, size, space, the
 	 * JSON limit) is queued at once, before any of the body is read:
 	 * libmicrohttpd then sends it, reads no body and closes the connection
-	 * (see _linger in server.c for how the client still gets to read it).
+	 * (see _http_deadline_linger for how the client still gets to read it).
 	 * Only a reply decided in the middle of the body has to wait for the
 	 * rest of it, since libmicrohttpd takes no reply in that state. */
 	if (r->has_body && !r->final && r->body_started) {
 		r->pending = resp;
 		return;
 	}
-	if (r->close_after || (r->has_body && !r->final))
+	r->linger = r->has_body && !r->final;
+	if (r->close_after || r->linger)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
 		log_warn("HTTP", "%s %s: could not queue the %u reply", r->method, r->path, status);

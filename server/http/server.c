@@ -17,6 +17,11 @@
 
 #define _MOD "HTTP"
 
+/* How long and how much of the rest of a refused body is read and
+ * dropped (deadline.c). */
+#define _LINGER_MS 1000
+#define _LINGER_BYTES ((size_t)4 << 20)
+
 /* GnuTLS priorities (Debian's libmicrohttpd uses GnuTLS): TLS 1.2 and 1.3
  * only, ephemeral (EC)DH key exchange only (forward secrecy; no static
  * RSA), AEAD ciphers only (no CBC, no SHA-1 MACs). */
@@ -276,7 +281,6 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct timespec now;
 
 	(void)cls;
-	(void)conn;
 	if (!r)
 		return;
 	if (r->streaming && r->route && r->route->stream)
@@ -284,6 +288,11 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - r->started.tv_sec) * 1000 +
 		  (now.tv_nsec - r->started.tv_nsec) / 1000000;
+	if (r->linger && !r->srv->tls && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		_http_deadline_linger(ci ? ci->socket_context : NULL, _LINGER_MS, _LINGER_BYTES);
+	}
 	if (!r->started_request) {	/* the request line or headers were refused */
 		free(r);
 		*con_cls = NULL;

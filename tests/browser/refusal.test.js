@@ -46,7 +46,7 @@ test('a full disk is shown at once, without the file being sent', { skip: !root 
   // the server's own words, not "network error"
   assert.doesNotMatch(msg, /interrupted/, msg);
   assert.match(msg, /space|storage|free/i, msg);
-  assert.ok(took < 3000, 'the refusal took ' + took + ' ms');
+  assert.ok(took < 5000, 'the refusal took ' + took + ' ms');	// before: over 10 s
   assert.match(srv.log(), /PUT \/images\/huge\.iso 507/);
   assert.equal((await api(srv, 'GET', '/images')).data.images.length, 0);
   assert.deepEqual(page.pageErrors, []);

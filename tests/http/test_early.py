@@ -133,3 +133,26 @@ def test_many_query_parameters_are_not_left_hanging(server):
     assert took < 5
     assert buf == b"" or buf.startswith(b"HTTP/1.1 "), buf[:200]
     assert server.api.get("/status").status_code == 200
+
+
+def test_a_client_still_sending_after_a_refusal_is_not_reset_at_once(server):
+    # Like nginx's lingering close: the rest of a refused body is read and
+    # dropped for a while, so a client that sends on before it reads the
+    # answer (Python's urllib3, clients on Windows) is not reset first.
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        s.sendall(b"PUT /images/-bad HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Content-Length: %d\r\n\r\n" % BIG)
+        time.sleep(0.3)	# the answer is sent and the server has shut down its side
+        sent = 0
+        for _ in range(16):	# 1 MiB over half a second
+            s.sendall(b"\0" * 65536)	# raises if the server reset the connection
+            sent += 65536
+            time.sleep(0.03)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += s.recv(65536)
+    finally:
+        s.close()
+    assert buf.startswith(b"HTTP/1.1 400"), buf[:200]
+    assert sent > 0
