@@ -558,10 +558,12 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 		_start_thread(&g->watcher, _watch, g, "vmedia-usb");
 		g->watching = true;
 	}
-	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s; "
-		 "forced eject strategy: %s", ops->name, ops->simulated ? " (SIMULATED)" : "",
-		 g->nluns, g->features.break_io ? "yes" : "no",
-		 g->features.forced_eject ? "yes" : "no", gadget_strategy(g));
+	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s, "
+		 "large CD images %s; forced eject strategy: %s", ops->name,
+		 ops->simulated ? " (SIMULATED)" : "", g->nluns, g->features.break_io ? "yes" : "no",
+		 g->features.forced_eject ? "yes" : "no",
+		 g->features.large_cdrom ? "yes (DVD-ROM)" : "no (cut at 2.36 GB)",
+		 gadget_strategy(g));
 	*out = g;
 	return 0;
 }
@@ -839,6 +841,14 @@ json_t *gadget_lun_json(const struct gadget_lun *lun)
 	return o;
 }
 
+struct gadget_features gadget_features(struct gadget *g)
+{
+	pthread_mutex_lock(&g->lock);
+	struct gadget_features f = g->features;
+	pthread_mutex_unlock(&g->lock);
+	return f;
+}
+
 json_t *gadget_backend_json(struct gadget *g)
 {
 	const char *gname = g->ops->gadget_name ? g->ops->gadget_name(g->be) : NULL;
@@ -850,12 +860,13 @@ json_t *gadget_backend_json(struct gadget *g)
 	struct gadget_features f = g->features;
 	const char *strategy = _gadget_strategy_locked(g);
 	pthread_mutex_unlock(&g->lock);
-	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:s}}",
+	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:b, s:s}}",
 			 "name", g->ops->name, "simulated", g->ops->simulated,
 			 "luns", (int)g->nluns,
 			 "gadget", gname ? json_string(gname) : json_null(),
 			 "udc", udc ? json_string(udc) : json_null(),
 			 "usb_state", usb[0] ? json_string(usb) : json_null(),
 			 "features", "break_io", f.break_io && !g->opts.hide_break_io,
-			 "forced_eject", f.forced_eject, "eject_strategy", strategy);
+			 "forced_eject", f.forced_eject, "large_cdrom", f.large_cdrom,
+			 "eject_strategy", strategy);
 }

@@ -55,7 +55,16 @@ struct gadget_lun {
 struct gadget_features {
 	bool break_io;
 	bool forced_eject;
+	/* A cdrom LUN serves an image past the CD limit whole (as a DVD-ROM);
+	 * without it the kernel truncates it to GADGET_CD_MAX_BYTES. */
+	bool large_cdrom;
 };
+
+/* The most a stock f_mass_storage serves of a cdrom LUN's image: READ TOC
+ * describes at most 1,151,999 blocks of 2048 bytes (the MSF minutes byte),
+ * and fsg_lun_open() cuts a larger image to that. */
+#define GADGET_CD_MAX_BLOCKS 1151999LL
+#define GADGET_CD_MAX_BYTES (GADGET_CD_MAX_BLOCKS * 2048)
 
 /* The operations a backend provides. Every call may block (they are kernel
  * calls) and runs only on a LUN worker, or on the caller of
@@ -136,6 +145,8 @@ json_t *gadget_lun_json(const struct gadget_lun *lun);
 json_t *gadget_backend_json(struct gadget *g);
 /* Which eject strategy a forced eject uses with the features detected. */
 const char *gadget_strategy(struct gadget *g);
+/* What the running kernel offers, as last detected. */
+struct gadget_features gadget_features(struct gadget *g);
 
 /* The configfs backend (libusbgx): creates the gadget, or adopts one made
  * by another tool. configfs_root is normally /sys/kernel/config. */

@@ -10,8 +10,9 @@
  * - SIGUSR1 to the file-storage thread ends any hang and clears every
  *   LUN's lock;
  * - kernels: "patched" (break_io + a forced_eject that breaks its own
- *   LUN's I/O and waits at most 1 s for another LUN's), "stock" (>= 6.0,
- *   forced_eject only), "old" (< 6.0, neither). */
+ *   LUN's I/O and waits at most 1 s for another LUN's, and cdrom LUNs that
+ *   serve images past the CD limit whole), "stock" (>= 6.0, forced_eject
+ *   only, large CD images cut), "old" (< 6.0, neither). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ static void _features(void *be, struct gadget_features *out)
 
 	out->break_io = s->kernel == K_PATCHED;
 	out->forced_eject = s->kernel != K_OLD;
+	out->large_cdrom = s->kernel == K_PATCHED;
 }
 
 static bool _any_hung(struct _sim *s, int except)

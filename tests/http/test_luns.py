@@ -1,5 +1,7 @@
 """LUN control on the sim backend: insert, eject, the forced-eject
 strategies, the API bound, and live events."""
+import json
+import os
 import threading
 import time
 
@@ -53,7 +55,7 @@ def test_bad_and_unknown_lun_ids(api):
 def test_status_says_the_backend_is_simulated(api):
     b = api.get("/status").json()["backend"]
     assert b["name"] == "sim" and b["simulated"] is True
-    assert b["features"] == {"break_io": True, "forced_eject": True,
+    assert b["features"] == {"break_io": True, "forced_eject": True, "large_cdrom": True,
                              "eject_strategy": "break_io+forced_eject"}
 
 
@@ -261,7 +263,8 @@ def test_stock_forced_eject_without_a_hang_needs_no_signal(make_server):
 def test_old_kernel_uses_sigusr1_then_file(make_server):
     api = make_server(["--sim-kernel", "old"]).api
     b = api.get("/status").json()["backend"]["features"]
-    assert b == {"break_io": False, "forced_eject": False, "eject_strategy": "sigusr1+file"}
+    assert b == {"break_io": False, "forced_eject": False, "large_cdrom": False,
+                 "eject_strategy": "sigusr1+file"}
     put(api, "a.img")
     insert(api, 0, "a.img")
     host(api, 0, lock=1)
@@ -533,3 +536,51 @@ def test_a_reconnect_is_announced_for_every_lun(api, server):
         assert "warning" not in lun
         seen.add(lun["id"])
     sse.close()
+
+
+CD_MAX = 1151999 * 2048	# bytes a stock kernel serves of a cdrom LUN's image
+
+
+def _sparse_images(tmpdir_path):
+    """A storage folder with sparse images at, just above and well above
+    the CD limit. Their metadata is written here too (as vmediad writes it:
+    .meta/NAME), so that no test hashes 10 GB of zeros; the digest is not
+    what these tests are about."""
+    storage = os.path.join(tmpdir_path, "cd")
+    os.makedirs(os.path.join(storage, ".meta"))
+    sizes = {"at.iso": CD_MAX, "over.iso": CD_MAX + 2048, "big.iso": 5 << 30}
+    for name, size in sizes.items():
+        path = os.path.join(storage, name)
+        with open(path, "wb") as f:
+            f.truncate(size)
+        with open(os.path.join(storage, ".meta", name), "w") as f:
+            json.dump({"name": name, "size": size, "mtime_ns": os.stat(path).st_mtime_ns,
+                       "sha256": "0" * 64, "source": "upload"}, f)
+    return storage, sizes
+
+
+def test_a_large_iso_as_cd_is_refused_on_a_kernel_that_would_cut_it(make_server, tmpdir_path):
+    storage, sizes = _sparse_images(tmpdir_path)
+    api = make_server(["--sim-kernel", "stock"], storage=storage).api
+    assert api.get("/status").json()["backend"]["features"]["large_cdrom"] is False
+    assert not any("verifying" in i for i in api.get("/images").json()["images"])
+    # At the limit: served whole even by a stock kernel.
+    assert api.post("/luns/0/insert", json={"image": "at.iso"}).status_code == 200
+    for name in ("over.iso", "big.iso"):
+        r = api.post("/luns/1/insert", json={"image": name})
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["code"] == "too_large_for_cd"
+        assert '"cdrom": false' in err["message"] and "2.36 GB" in err["message"]
+        assert api.get("/luns/1").json()["state"] == "empty"
+    # As a flash drive it goes in.
+    r = api.post("/luns/1/insert", json={"image": "big.iso", "cdrom": False})
+    assert r.status_code == 200 and r.json()["cdrom"] is False
+
+
+def test_a_large_iso_as_cd_goes_in_on_the_patched_kernel(make_server, tmpdir_path):
+    storage, sizes = _sparse_images(tmpdir_path)
+    api = make_server(storage=storage).api
+    assert api.get("/status").json()["backend"]["features"]["large_cdrom"] is True
+    r = api.post("/luns/0/insert", json={"image": "big.iso"})
+    assert r.status_code == 200 and r.json()["cdrom"] is True
