@@ -89,7 +89,7 @@ static void _put(struct gadget *g)
 
 static int _do_reconnect(struct gadget *g, struct err *err)
 {
-	struct gadget_features f;
+	struct gadget_features f = { 0 };	/* what the backend does not detect is absent */
 
 	if (!g->ops->reconnect)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable",
