@@ -298,6 +298,7 @@ int main(int argc, char **argv)
 		.max_per_ip = (unsigned)cfg.max_per_ip,
 		.timeout_s = (unsigned)cfg.timeout,
 		.header_timeout_s = (unsigned)cfg.header_timeout,
+		.max_pending_per_ip = (unsigned)cfg.max_pending_per_ip,
 		.max_json_body = (size_t)cfg.max_json_body,
 		.server_names = cfg.server_names,
 		.trusted_proxy = cfg.trusted_proxy[0] ? cfg.trusted_proxy : NULL,

@@ -48,6 +48,9 @@ static const struct _opt _opts[] = {
 	{ "header-timeout", _INT, _O(header_timeout), "SECONDS",
 	  "close a connection whose first request's headers are not complete this long "
 	  "after it opened (answered 408 on plain HTTP)", 1, 3600 },
+	{ "max-pending-per-ip", _INT, _O(max_pending_per_ip), "N",
+	  "connections per client address that may be sending their request headers at "
+	  "once (slow or stalled clients); more are refused", 1, 4096 },
 	{ "server-name", _LIST, _O(server_names), "NAME",
 	  "a host name clients use for this server (repeatable); requests whose Host "
 	  "header is not one of these, localhost or the address connected to are refused "
@@ -136,7 +139,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_image_size = (int64_t)128 << 30;
 	cfg->max_json_body = 64 << 10;
 	cfg->max_connections = 64;
-	cfg->max_per_ip = 8;
+	cfg->max_per_ip = 16;
+	cfg->max_pending_per_ip = 4;
 	cfg->timeout = 60;
 	cfg->header_timeout = 10;
 	_set_str(&cfg->server_names, "");

@@ -24,6 +24,7 @@ struct config {
 	int64_t max_per_ip;
 	int64_t timeout;		/* idle seconds per connection */
 	int64_t header_timeout;		/* seconds for a request's headers to arrive */
+	int64_t max_pending_per_ip;	/* connections per address still sending headers */
 	char *server_names;		/* --server-name values, comma-separated */
 	char *trusted_proxy;		/* peer whose X-Forwarded-For is believed */
 	int64_t max_uploads;		/* concurrent PUTs */

@@ -10,6 +10,7 @@
  * connection while the watchdog may still touch it. */
 #include "internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "../core/log.h"
@@ -27,9 +29,11 @@
 struct http_watch {
 	struct http_watch *prev, *next;
 	int fd;			/* our dup of the connection's socket */
+	char group[64];		/* the peer's address; IPv6 by its /64 */
 	struct timespec since;
 	bool waiting;		/* headers of a request not yet complete */
 	bool expired;		/* the watchdog closed it */
+	void *req;		/* the request begun and not yet completed */
 };
 
 struct http_deadline {
@@ -94,6 +98,48 @@ static void *_watchdog(void *arg)
 	return NULL;
 }
 
+/* The address a peer is counted under: IPv6 addresses by their /64, which
+ * one host may have many of. */
+static void _group(const struct sockaddr *sa, char *buf, size_t size)
+{
+	snprintf(buf, size, "?");
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)size);
+	} else if (sa->sa_family == AF_INET6) {
+		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(&a)) {
+			inet_ntop(AF_INET, &a.s6_addr[12], buf, (socklen_t)size);
+			return;
+		}
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, buf, (socklen_t)size);
+	}
+}
+
+/* Whether a new connection from sa may be accepted: fewer than max of
+ * that address's connections may be waiting for their headers. Slow or
+ * stalled clients of one address cannot take every connection, while a
+ * browser's kept-alive and event-stream connections (which have sent
+ * their headers) do not count. */
+bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max)
+{
+	char group[64];
+	unsigned n = 0;
+
+	_group(sa, group, sizeof(group));
+	pthread_mutex_lock(&d->lock);
+	for (struct http_watch *w = d->head.next; w != &d->head; w = w->next)
+		if (w->waiting && !strcmp(w->group, group))
+			n++;
+	pthread_mutex_unlock(&d->lock);
+	if (n >= max)
+		log_info(_MOD, "refused a connection from %s: %u of its connections have not sent "
+			 "their headers yet", group, n);
+	return n < max;
+}
+
 struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls)
 {
 	struct http_deadline *d = calloc(1, sizeof(*d));
@@ -130,12 +176,14 @@ void _http_deadline_stop(struct http_deadline *d)
 	free(d);
 }
 
-struct http_watch *_http_deadline_add(struct http_deadline *d, int fd)
+struct http_watch *_http_deadline_add(struct http_deadline *d, int fd,
+				      const struct sockaddr *peer)
 {
 	struct http_watch *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		abort();
+	_group(peer, w->group, sizeof(w->group));
 	w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	w->waiting = w->fd >= 0;
 	clock_gettime(CLOCK_MONOTONIC, &w->since);
@@ -195,6 +243,26 @@ void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes)
 		if (n > 0 && (got += (size_t)n) >= max_bytes)
 			return;
 	}
+}
+
+/* libmicrohttpd does not report the end of a request it refused itself
+ * after the request line (headers too large for its memory, say): the
+ * context made for it is kept here so the connection's end can free it.
+ * Only the connection's own thread and, after it ended, the one that
+ * reports the close use these. */
+void _http_watch_hold(struct http_watch *w, void *req)
+{
+	if (w)
+		w->req = req;
+}
+
+void *_http_watch_take(struct http_watch *w)
+{
+	void *req = w ? w->req : NULL;
+
+	if (w)
+		w->req = NULL;
+	return req;
 }
 
 void _http_deadline_remove(struct http_deadline *d, struct http_watch *w)

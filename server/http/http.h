@@ -61,6 +61,7 @@ struct http_options {
 	const char *web_dir;		/* static files for GET of other paths; may be NULL */
 	unsigned max_connections, max_per_ip, timeout_s;
 	unsigned header_timeout_s;	/* for a connection's request headers */
+	unsigned max_pending_per_ip;	/* connections of one address still sending headers */
 	size_t max_json_body;
 	const char *server_names;	/* comma-separated names for Host and Origin */
 	const char *trusted_proxy;	/* an address, or NULL */

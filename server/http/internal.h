@@ -2,6 +2,7 @@
 #ifndef VMEDIA_HTTP_INTERNAL_H
 #define VMEDIA_HTTP_INTERNAL_H
 
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http.h"
@@ -26,6 +27,7 @@ struct http_server {
 	char *server_names;		/* --server-name values, comma-separated */
 	char trusted_proxy[64];		/* canonical address, or "" */
 	struct http_deadline *deadline;
+	unsigned max_pending_per_ip;	/* connections still sending headers */
 };
 
 struct http_req {
@@ -72,10 +74,16 @@ struct http_deadline;
 struct http_watch;
 struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls);
 void _http_deadline_stop(struct http_deadline *d);
-struct http_watch *_http_deadline_add(struct http_deadline *d, int fd);
+struct http_watch *_http_deadline_add(struct http_deadline *d, int fd,
+				      const struct sockaddr *peer);
+/* Whether a connection from sa may be accepted (see deadline.c). */
+bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max);
 /* False if the watchdog closed the connection already. */
 bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w);
 void _http_deadline_remove(struct http_deadline *d, struct http_watch *w);
+/* The request context of a connection, until its request completes. */
+void _http_watch_hold(struct http_watch *w, void *req);
+void *_http_watch_take(struct http_watch *w);
 /* Reads and drops what the client still sends, up to ms and max_bytes
  * (see deadline.c). */
 void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes);

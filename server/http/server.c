@@ -130,6 +130,9 @@ static void *_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->conn = conn;
 	r->raw_end = uri + strlen(uri);
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	_http_watch_hold(ci ? ci->socket_context : NULL, r);
 	return r;
 }
 
@@ -274,6 +277,17 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 	return MHD_YES;
 }
 
+static void _free_req(struct http_req *r)
+{
+	if (r->pending)
+		MHD_destroy_response(r->pending);
+	for (unsigned i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(r->params[i]);
+	free(r->body);
+	free(r->path);
+	free(r);
+}
+
 static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		       enum MHD_RequestTerminationCode toe)
 {
@@ -293,8 +307,11 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		_http_deadline_linger(ci ? ci->socket_context : NULL, _LINGER_MS, _LINGER_BYTES);
 	}
+	const union MHD_ConnectionInfo *sc =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	_http_watch_take(sc ? sc->socket_context : NULL);
 	if (!r->started_request) {	/* the request line or headers were refused */
-		free(r);
+		_free_req(r);
 		*con_cls = NULL;
 		return;
 	}
@@ -305,14 +322,25 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	else if (!quiet || log_current_level >= LOG_DEBUG)
 		log_info(_MOD, "%s%s%s %s %s %u %ld ms", r->peer, r->who[0] ? " " : "", r->who,
 			 r->method, r->path, r->status, ms);
-	if (r->pending)
-		MHD_destroy_response(r->pending);
-	for (unsigned i = 0; i < HTTP_MAX_PARAMS; i++)
-		free(r->params[i]);
-	free(r->body);
-	free(r->path);
-	free(r);
+	_free_req(r);
 	*con_cls = NULL;
+}
+
+/* Behind a trusted proxy every client has the proxy's address: no limit. */
+static enum MHD_Result _accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http_server *srv = cls;
+	char text[64] = "";
+
+	(void)len;
+	if (srv->trusted_proxy[0] && addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, text, sizeof(text));
+	else if (srv->trusted_proxy[0] && addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, text,
+			  sizeof(text));
+	if (text[0] && !strcmp(text, srv->trusted_proxy))
+		return MHD_YES;
+	return _http_deadline_admit(srv->deadline, addr, srv->max_pending_per_ip) ? MHD_YES : MHD_NO;
 }
 
 /* Every connection is watched until its first request's headers are in. */
@@ -324,8 +352,14 @@ static void _notify_connection(void *cls, struct MHD_Connection *conn, void **so
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		*socket_context = ci ? _http_deadline_add(srv->deadline, ci->connect_fd) : NULL;
+		const union MHD_ConnectionInfo *ai =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		*socket_context = ci ? _http_deadline_add(srv->deadline, ci->connect_fd,
+							  ai ? ai->client_addr : NULL) : NULL;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct http_req *r = _http_watch_take(*socket_context);
+		if (r)
+			_free_req(r);	/* a request libmicrohttpd refused itself */
 		_http_deadline_remove(srv->deadline, *socket_context);
 		*socket_context = NULL;
 	}
@@ -441,6 +475,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->server_names = strdup(opts->server_names ? opts->server_names : "");
 	_must(srv->server_names != NULL);
 	srv->tls = opts->tls_cert != NULL;
+	srv->max_pending_per_ip = opts->max_pending_per_ip ? opts->max_pending_per_ip : 4;
 	if (_http_guard_init(srv, opts, err) < 0 || _listen(srv, opts->listen, err) < 0)
 		goto out_free;
 	if (opts->loopback_only && !srv->loopback) {
@@ -463,7 +498,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0),
-		0, NULL, NULL, _access, srv,
+		0, _accept_policy, srv, _access, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, _mhd_log, srv,
 		/* Ignored when the array is empty: keeps one call for both cases. */
 		MHD_OPTION_ARRAY, cert ? (struct MHD_OptionItem[]){
