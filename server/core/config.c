@@ -96,7 +96,7 @@ static const struct _opt _opts[] = {
 	  "run as root with every capability (without it and without --user, "
 	  "--backend configfs refuses root; sim warns)", 0, 0 },
 	{ "auth-max-failures", _INT, _O(auth_max_failures), "N",
-	  "failed logins per client address before 429", 1, 1000 },
+	  "failed logins per client address (IPv6: /64) and user name before 429", 1, 1000 },
 	{ "auth-window", _INT, _O(auth_window), "SECONDS",
 	  "the window those failures are counted in (and the lock-out)", 1, 86400 },
 	{ "gadget", _STR, _O(gadget), "NAME", "configfs: gadget name", 0, 0 },

@@ -101,6 +101,24 @@ static void test_help_documents_every_option(void **state)
 	free(buf);
 }
 
+static void test_server_name_repeats_from_both_sources(void **state)
+{
+	struct config c;
+	struct err e;
+	char *argv[] = { "vmediad", "--server-name", "kvm", "--server-name=kvm.example.org", NULL };
+
+	(void)state;
+	config_defaults(&c);
+	assert_string_equal(c.server_names, "");
+	assert_int_equal(config_load_json(&c, "{\"server-name\":[\"a.example\",\"b\"]}", &e), 0);
+	assert_string_equal(c.server_names, "a.example,b");
+	assert_int_equal(config_parse_args(&c, 4, argv, stdout), CONFIG_RUN);
+	assert_string_equal(c.server_names, "a.example,b,kvm,kvm.example.org");
+	assert_int_equal(config_load_json(&c, "{\"server-name\":\"x,y\"}", &e), -1);
+	assert_int_equal(config_load_json(&c, "{\"server-name\":[1]}", &e), -1);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +127,7 @@ int main(void)
 		cmocka_unit_test(test_command_line_overrides_the_file),
 		cmocka_unit_test(test_bad_arguments_are_errors),
 		cmocka_unit_test(test_help_documents_every_option),
+		cmocka_unit_test(test_server_name_repeats_from_both_sources),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
