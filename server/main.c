@@ -105,8 +105,13 @@ static int _drop_root(const struct config *cfg, struct err *err)
 		}
 		if (port > 0 && port < 1024)
 			caps[n++] = CAP_NET_BIND_SERVICE;
+		bool was_root = geteuid() == 0;
 		if (privs_drop(cfg->user, caps, n, err) < 0)
 			return -1;
+		if (!was_root) {
+			log_info(_MOD, "--user %s: already running as that user", cfg->user);
+			return 0;
+		}
 		log_info(_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
 			 (unsigned)getuid(), (unsigned)getgid(),
 			 n == 0 ? "no capabilities" : configfs ?

@@ -69,6 +69,10 @@ int privs_drop(const char *user, const int *caps, size_t ncaps, struct err *err)
 		return err_set(err, ERR_INVALID, "bad_config",
 			       "--user %s: no such user (create one, e.g. useradd --system %s)",
 			       user, user);
+	/* Already that user (the unit's User=, with the same configuration
+	 * file): nothing to give up here. */
+	if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid && pw->pw_uid != 0)
+		return 0;
 	if (geteuid() != 0)
 		return err_set(err, ERR_INVALID, "bad_config",
 			       "--user %s: only root can change to another user (this is uid %u)",

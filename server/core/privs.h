@@ -12,7 +12,8 @@
  * only the capabilities in caps (CAP_* numbers) in the permitted and
  * effective sets; every other one leaves the bounding set too, and
  * no_new_privs is set. Must be called while the process has one thread:
- * capabilities are per thread, and threads made later inherit these. */
+ * capabilities are per thread, and threads made later inherit these.
+ * Already running as user (not root), it does nothing. */
 int privs_drop(const char *user, const int *caps, size_t ncaps, struct err *err);
 
 /* The number of threads of this process (from /proc/self/status), or -1. */

@@ -90,3 +90,22 @@ def test_remove_gadget_as_root_is_not_refused(tmpdir_path):
     # It serves nothing; without configfs here it fails on the gadget.
     out = run(["--backend", "configfs", "--remove-gadget"], tmpdir_path)
     assert "refusing to run as root" not in out.stderr, out.stderr
+
+
+def test_user_that_it_already_is_is_fine(tmpdir_path, nobody_storage):
+    # As under the unit's User=vmedia with --user vmedia in the shared config.
+    d, nobody = nobody_storage
+    p = subprocess.Popen(["setpriv", "--reuid", "nobody", "--regid", str(nobody.pw_gid),
+                          "--clear-groups", VMEDIAD, "--user", "nobody", "--storage", d,
+                          "--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "listening on" not in line:
+            line = p.stderr.readline()
+            assert line, "vmediad exited"
+            if "already running as that user" in line:
+                break
+        assert "already running as that user" in line, line
+    finally:
+        p.terminate()
+        p.wait(10)
