@@ -201,6 +201,10 @@
     'file': 'plain eject',
     'break_io+forced_eject': 'only this LUN’s I/O was broken',
     'break_io+forced_eject+sigusr1': 'a stalled command of another LUN forced SIGUSR1',
+    'break_io+forced_eject+break_others': 'a stalled command of another LUN held it up; that command was ended (break_io)',
+    'break_io+forced_eject+break_others+sigusr1': 'another LUN’s stalled command could not be ended by break_io; SIGUSR1 followed',
+    'break_io+break_others+file': 'a stuck plain eject finished once another LUN’s stalled command was ended',
+    'break_io+break_others+sigusr1+file': 'a stuck plain eject finished after break_io of every LUN and SIGUSR1',
     'forced_eject': 'forced eject',
     'forced_eject+sigusr1': 'forced_eject did not finish; SIGUSR1 followed',
     'sigusr1+file': 'SIGUSR1, then the medium was cleared',
@@ -346,7 +350,9 @@
         h('dd', { class: 'muted' },
           (le.forced ? 'forced' : 'plain') + ', ' + (le.ok ? 'ok' : 'failed') + ', took ' + fmtMs(le.elapsed_ms) + ', at ' + fmtTime(le.at)),
         h('dd', { class: le.other_luns_affected ? 'warn-text' : 'muted' },
-          le.other_luns_affected ? 'Other LUNs affected: yes — SIGUSR1 interrupted I/O on every LUN of the device.' : 'Other LUNs affected: no'),
+          !le.other_luns_affected ? 'Other LUNs affected: no'
+            : /sigusr1/.test(le.method) ? 'Other LUNs affected: yes — SIGUSR1 interrupted I/O on every LUN of the device.'
+              : 'Other LUNs affected: yes — the stalled command of another LUN was ended (break_io); its medium and lock stay.'),
       ];
       if (le.error && !(showLock && le.error === ui.lockMessage)) items.push(h('dd', { class: 'error', text: le.error }));
       c.last.replaceChildren(...nn(h('dl', null, items)));
@@ -437,9 +443,10 @@
     if (!lun || typeof lun.id !== 'number') return;
     const prev = S.luns.get(lun.id);
     const le = lun.last_eject;
-    // SIGUSR1 ends every stalled command of the function: the simulated
-    // host's hangs are gone on every LUN (the Lun does not carry them).
-    if (le && /sigusr1/.test(le.method) && !(prev && prev.last_eject && prev.last_eject.at === le.at)) S.simHung.clear();
+    // SIGUSR1 ends every stalled command of the function, and so does
+    // break_io of every other LUN (break_others): the simulated host's hangs
+    // are gone on every LUN (the Lun does not carry them).
+    if (le && /sigusr1|break_others/.test(le.method) && !(prev && prev.last_eject && prev.last_eject.at === le.at)) S.simHung.clear();
     S.luns.set(lun.id, lun);
     if (!lun.image || lun.state === 'empty') S.simHung.delete(lun.id);
     const ui = lunUi(lun.id);
@@ -461,7 +468,7 @@
         'A force eject takes the medium away anyway: the host may see an I/O error, and data it has not finished writing may be lost.',
         strategy ? h('p', { class: 'muted' }, 'Method on this box: ', h('code', { text: strategy }),
           strategy === 'break_io+forced_eject'
-            ? ' — normally only this LUN is affected (if another LUN’s I/O is stuck, SIGUSR1 follows and interrupts every LUN).'
+            ? ' — normally only this LUN is affected (if another LUN’s I/O is stuck, that LUN’s stalled command is ended too).'
             : ' — may interrupt I/O on the other LUNs too (SIGUSR1).') : null,
       ].filter(Boolean), 'Force eject');
       if (!ok) return;

@@ -186,6 +186,9 @@ static int _break_io(void *be, unsigned lun, struct err *err)
 
 	if (e == ENOENT)
 		return _recast(err, ERR_UNAVAILABLE, "unavailable");
+	/* v2 of the patch: the LUN had no command in progress to end. */
+	if (e == ENODATA)
+		return _recast(err, ERR_NOT_FOUND, "nothing_to_break");
 	return e ? -1 : 0;
 }
 

@@ -52,15 +52,19 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 	snprintf(out->method, sizeof(out->method), "%s", strategy);
 	if (strcmp(strategy, "break_io+forced_eject") == 0) {
 		struct err berr;
-		if (g->ops->break_io(g->be, id, &berr) < 0)
+		/* v2's forced_eject ends its LUN's command itself; v1's did not
+		 * always. "Nothing to break" is the answer of an idle LUN. */
+		if (g->ops->break_io(g->be, id, &berr) < 0 &&
+		    strcmp(berr.code, "nothing_to_break") != 0)
 			log_warn(_MOD, "LUN %u: break_io: %s", id, berr.message);
 		if (g->ops->forced_eject(g->be, id, err) == 0)
 			return 0;
 		if (err->kind != ERR_TIMEOUT)
 			return -1;
-		/* Another LUN's stalled command holds the shared lock: the
-		 * patched kernel gave up after its bound. An eject must win,
-		 * so break everything. */
+		/* v1 of the patch: another LUN's stalled command held the
+		 * shared lock and the kernel gave up after its 1 s bound (v2
+		 * waits instead, and the breaker ends that command). An eject
+		 * must win, so break everything. */
 		log_warn(_MOD, "LUN %u: %s", id, err->message);
 		if (_gadget_signal(g, l, err) < 0)
 			return -1;
@@ -89,11 +93,16 @@ int _gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget
 	if (force) {
 		rc = _eject_forced(g, l, out, err);
 		pthread_mutex_lock(&g->lock);
+		size_t n = strlen(out->method);
+		if (l->broke_others) {
+			out->other_luns_affected = true;
+			snprintf(out->method + n, sizeof(out->method) - n, "+break_others");
+		}
+		n = strlen(out->method);
 		if (l->sigusr1s > 0) {
 			out->other_luns_affected = true;
 			if (!strstr(out->method, "sigusr1"))
-				snprintf(out->method + strlen(out->method),
-					 sizeof(out->method) - strlen(out->method), "+sigusr1");
+				snprintf(out->method + n, sizeof(out->method) - n, "+sigusr1");
 		}
 		pthread_mutex_unlock(&g->lock);
 	} else {
@@ -122,9 +131,9 @@ void _gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out)
 	out->valid = true;
 	out->forced = true;
 	out->ok = true;
-	snprintf(out->method, sizeof(out->method), "%s%sfile", l->broke_io ? "break_io+" : "",
-		 l->sigusr1s ? "sigusr1+" : "");
-	out->other_luns_affected = l->sigusr1s > 0;
+	snprintf(out->method, sizeof(out->method), "%s%s%sfile", l->broke_io ? "break_io+" : "",
+		 l->broke_others ? "break_others+" : "", l->sigusr1s ? "sigusr1+" : "");
+	out->other_luns_affected = l->sigusr1s > 0 || l->broke_others;
 	out->elapsed_ms = clock_now_ms() - l->force_at;
 	out->at = _epoch_ms();
 	log_info(_MOD, "LUN %u: forced eject (%s) done in %.2f ms: the plain eject it pre-empted "

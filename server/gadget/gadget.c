@@ -64,6 +64,8 @@ static void _run_begin(struct gadget *g, struct _lun *l, enum _run what)
 	l->running = what;
 	l->run_since = clock_now_ms();
 	l->broke_io = false;
+	l->broke_others_tried = false;
+	l->broke_others = false;
 	l->sigusr1s = 0;
 	l->next_signal_at = l->run_since + g->opts.eject_wait_ms;
 	pthread_cond_broadcast(&g->cond);	/* the breaker may have work */
@@ -336,13 +338,19 @@ static void *_worker(void *arg)
 /* The breaker. A forced eject must not wait for the kernel call in front
  * of it (a plain eject or an insert behind a stalled host), nor for its
  * own forced_eject stuck behind one: this thread ends the stalled command
- * from outside the worker. With break_io it first breaks that LUN's I/O
- * (only that LUN's); if the call is still inside the kernel eject_wait_ms
- * later, it sends SIGUSR1, which breaks every LUN's, and again at doubling
- * intervals (at most every 5 s) while the call stays stuck. On the patched
- * kernel a forced_eject is first given the kernel's own bound. */
+ * from outside the worker, touching as little as it can:
+ * 1. break_io of that LUN at once (patched kernel; the forced eject itself
+ *    does the same for its own call);
+ * 2. eject_wait_ms later, if the call is still inside the kernel, break_io
+ *    of every other LUN: the command holding the function's lock is
+ *    another LUN's, and only that command is ended (the others answer
+ *    ENODATA); no medium, lock or sense is lost;
+ * 3. eject_wait_ms after that (at once on a stock kernel, which has no
+ *    break_io), SIGUSR1, which breaks every LUN's I/O and clears their
+ *    locks, and again at doubling intervals (at most every 5 s) while the
+ *    call stays stuck: a command blocked in its backing file, which
+ *    break_io cannot end. */
 #define BREAK_MAX_INTERVAL_MS 5000.0
-#define KERNEL_EJECT_BOUND_MS 1000.0	/* the patched forced_eject's own */
 
 int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
 {
@@ -369,17 +377,35 @@ int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
 	return 0;
 }
 
-/* When the breaker sends l's next SIGUSR1; g->lock held. */
-static double _signal_at(const struct gadget *g, const struct _lun *l, bool patched)
+/* When the breaker acts on l next; g->lock held. */
+static double _next_break_at(const struct gadget *g, const struct _lun *l)
 {
 	double at = l->next_signal_at;
 
 	if (l->running == RUN_OP && at < l->force_at + g->opts.eject_wait_ms)
 		at = l->force_at + g->opts.eject_wait_ms;
-	if (l->running == RUN_FORCE && patched && l->sigusr1s == 0 &&
-	    at < l->run_since + KERNEL_EJECT_BOUND_MS + g->opts.eject_wait_ms)
-		at = l->run_since + KERNEL_EJECT_BOUND_MS + g->opts.eject_wait_ms;
 	return at;
+}
+
+/* break_io of every LUN but l's; true if one had a command to end. */
+static bool _break_others(struct gadget *g, struct _lun *l)
+{
+	bool ended = false;
+	struct err err;
+
+	for (unsigned i = 0; i < g->nluns; i++) {
+		if (i == l->snap.id)
+			continue;
+		memset(&err, 0, sizeof(err));
+		if (g->ops->break_io(g->be, i, &err) == 0) {
+			ended = true;
+			log_warn(_MOD, "LUN %u: the command holding the function was LUN %u's; "
+				 "ended it with break_io (its medium and lock stay)", l->snap.id, i);
+		} else if (strcmp(err.code, "nothing_to_break") != 0) {
+			log_warn(_MOD, "LUN %u: break_io of LUN %u: %s", l->snap.id, i, err.message);
+		}
+	}
+	return ended;
 }
 
 static void *_breaker(void *arg)
@@ -393,7 +419,7 @@ static void *_breaker(void *arg)
 		double now = clock_now_ms(), next = now + 60000;
 		bool patched = strcmp(_gadget_strategy_locked(g), "break_io+forced_eject") == 0;
 		struct _lun *act = NULL;
-		bool use_break_io = false;
+		enum { BREAK_OWN, BREAK_OTHERS, SIGNAL } what = SIGNAL;
 
 		for (unsigned i = 0; i < g->nluns && !act; i++) {
 			struct _lun *l = &g->luns[i];
@@ -401,15 +427,25 @@ static void *_breaker(void *arg)
 				continue;
 			if (l->running == RUN_OP && patched && !l->broke_io) {
 				act = l;
-				use_break_io = true;
+				what = BREAK_OWN;
 				l->broke_io = true;
 				break;
 			}
-			double at = _signal_at(g, l, patched);
-			if (now >= at)
-				act = l;
-			else if (at < next)
-				next = at;
+			double at = _next_break_at(g, l);
+			if (now < at) {
+				if (at < next)
+					next = at;
+				continue;
+			}
+			act = l;
+			if (patched && !l->broke_others_tried) {
+				what = BREAK_OTHERS;
+				l->broke_others_tried = true;
+				/* Set before the break: the call it ends may return at
+				 * once, and its record must say another LUN was hit. */
+				l->broke_others = true;
+				l->next_signal_at = now + g->opts.eject_wait_ms;
+			}
 		}
 		if (!act) {
 			clock_deadline(&dl, (unsigned)(next - now) + 1);
@@ -419,7 +455,19 @@ static void *_breaker(void *arg)
 		unsigned id = act->snap.id;
 		pthread_mutex_unlock(&g->lock);
 		memset(&err, 0, sizeof(err));
-		if (!use_break_io) {
+		if (what == BREAK_OWN) {
+			if (g->ops->break_io(g->be, id, &err) == 0)
+				log_info(_MOD, "LUN %u: a forced eject broke the stalled I/O of the "
+					 "operation before it (break_io)", id);
+			else if (strcmp(err.code, "nothing_to_break") != 0)
+				log_warn(_MOD, "LUN %u: break_io: %s", id, err.message);
+		} else if (what == BREAK_OTHERS) {
+			if (!_break_others(g, act)) {
+				pthread_mutex_lock(&g->lock);
+				act->broke_others = false;
+				pthread_mutex_unlock(&g->lock);
+			}
+		} else {
 			log_warn(_MOD, "LUN %u: the kernel call a forced eject waits for has not "
 				 "returned; breaking it with SIGUSR1", id);
 			if (_gadget_signal(g, act, &err) < 0) {
@@ -427,11 +475,6 @@ static void *_breaker(void *arg)
 				act->next_signal_at = clock_now_ms() + g->opts.eject_wait_ms;
 				continue;
 			}
-		} else if (g->ops->break_io(g->be, id, &err) < 0) {
-			log_warn(_MOD, "LUN %u: break_io: %s", id, err.message);
-		} else {
-			log_info(_MOD, "LUN %u: a forced eject broke the stalled I/O of the operation "
-				 "before it (break_io)", id);
 		}
 		pthread_mutex_lock(&g->lock);
 	}

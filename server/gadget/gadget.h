@@ -77,6 +77,8 @@ struct gadget_backend {
 	int (*set_flags)(void *be, unsigned lun, bool cdrom, bool ro, struct err *err);
 	int (*set_file)(void *be, unsigned lun, const char *path, struct err *err);
 	int (*forced_eject)(void *be, unsigned lun, struct err *err);
+	/* ERR_NOT_FOUND "nothing_to_break" when the LUN had no command in
+	 * progress (idle, or the command is another LUN's). */
 	int (*break_io)(void *be, unsigned lun, struct err *err);
 	/* SIGUSR1 to every file-storage kernel thread; *count says how many. */
 	int (*signal_io)(void *be, int *count, struct err *err);

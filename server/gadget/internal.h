@@ -42,6 +42,8 @@ struct _lun {
 	enum _run running;
 	double run_since;
 	bool broke_io;		/* break_io written for this call */
+	bool broke_others_tried;	/* break_io of the other LUNs written */
+	bool broke_others;	/* ... and one of them had a command to end */
 	unsigned sigusr1s;	/* SIGUSR1 sent for this call */
 	double next_signal_at;	/* when the breaker sends the next one */
 };

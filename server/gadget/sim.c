@@ -9,8 +9,9 @@
  *   `forced_eject` of *any* LUN block until the hang ends;
  * - SIGUSR1 to the file-storage thread ends any hang and clears every
  *   LUN's lock;
- * - kernels: "patched" (break_io + a forced_eject that breaks its own
- *   LUN's I/O and waits at most 1 s for another LUN's, and cdrom LUNs that
+ * - kernels: "patched" (the v2 series: break_io, ENODATA when there is
+ *   nothing to end; a forced_eject that breaks its own LUN's I/O and waits
+ *   without a time limit for another LUN's; and cdrom LUNs that
  *   serve images past the CD limit whole), "stock" (>= 6.0, forced_eject
  *   only, large CD images cut), "old" (< 6.0, neither). */
 #include <errno.h>
@@ -136,20 +137,14 @@ static int _forced_eject(void *be, unsigned lun, struct err *err)
 		_take_filesem(s);
 		l->file[0] = '\0';
 	} else {
-		struct timespec dl;
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += 1;
-		l->hung = false;	/* breaks this LUN's own stalled command */
+		/* v2: ends its own LUN's stalled command, then waits for another
+		 * LUN's without a time limit (the kernel's wait is killable). */
+		l->hung = false;
 		pthread_cond_broadcast(&s->c);
-		while (_any_hung(s, -1) && rc == 0)
-			if (pthread_cond_timedwait(&s->c, &s->m, &dl) == ETIMEDOUT)
-				rc = err_set(err, ERR_TIMEOUT, "timeout",
-					     "LUN %u: a stalled command of another LUN holds the "
-					     "function for more than 1 s (ETIMEDOUT)", lun);
-		if (rc == 0) {
-			l->locked = false;
-			l->file[0] = '\0';
-		}
+		while (_any_hung(s, -1))
+			pthread_cond_wait(&s->c, &s->m);
+		l->locked = false;
+		l->file[0] = '\0';
 	}
 	pthread_mutex_unlock(&s->m);
 	return rc;
@@ -159,13 +154,18 @@ static int _break_io(void *be, unsigned lun, struct err *err)
 {
 	struct _sim *s = be;
 
+	int rc = 0;
+
 	if (s->kernel != K_PATCHED)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable", "this kernel has no break_io");
 	pthread_mutex_lock(&s->m);
+	if (!s->luns[lun].hung)
+		rc = err_set(err, ERR_NOT_FOUND, "nothing_to_break",
+			     "LUN %u has no command in progress (ENODATA)", lun);
 	s->luns[lun].hung = false;
 	pthread_cond_broadcast(&s->c);
 	pthread_mutex_unlock(&s->m);
-	return 0;
+	return rc;
 }
 
 static int _signal_io(void *be, int *count, struct err *err)

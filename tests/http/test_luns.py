@@ -214,15 +214,23 @@ def test_force_eject_of_a_hung_lun_with_break_io_leaves_the_other_lun_alone(api)
     assert other["image"] == "b.img" and other["locked"] is True
 
 
-def test_force_eject_behind_another_luns_hang_falls_back_to_sigusr1(api):
+def test_force_eject_behind_another_luns_hang_ends_only_that_command(api):
+    """v2 of the patch: forced_eject of LUN 1 waits behind LUN 0's stalled
+    command; vmediad ends that command with LUN 0's break_io, not SIGUSR1:
+    LUN 0 keeps its medium and its lock."""
     media_in_both_luns(api)
+    host(api, 0, lock=1)
     host(api, 0, hang=1)
     r = api.post("/luns/1/eject?force=1")
     assert r.status_code == 200
     ej = r.json()["last_eject"]
-    assert ej["method"] == "break_io+forced_eject+sigusr1"
+    assert ej["method"] == "break_io+forced_eject+break_others"
     assert ej["other_luns_affected"] is True
-    assert ej["elapsed_ms"] >= 900	# the patched kernel's 1 s bound came first
+    assert 250 <= ej["elapsed_ms"] < 2000	# --eject-wait-ms (300) came first
+    other = api.get("/luns/0").json()
+    assert other["image"] == "a.img" and other["locked"] is True
+    r = api.post("/luns/0/eject")	# its lock survived: a plain eject is refused
+    assert r.status_code == 409 and r.json()["error"]["code"] == "medium_locked"
 
 
 @pytest.mark.parametrize("flags,method,signalled", [

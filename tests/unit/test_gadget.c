@@ -191,6 +191,33 @@ static void test_force_pre_empts_a_stuck_plain_eject_with_break_io(void **state)
 	gadget_destroy(g);
 }
 
+/* v2 of the patch: forced_eject of LUN 1 waits behind LUN 0's stalled
+ * command without a time limit; the breaker ends that command with LUN 0's
+ * break_io (not SIGUSR1), so LUN 0 keeps its medium and its lock. */
+static void test_force_behind_another_luns_stall_breaks_only_that_command(void **state)
+{
+	void *be;
+	struct gadget *g = _make("patched", 2, &be);
+	struct gadget_lun out;
+	struct err e;
+
+	(void)state;
+	_insert(g, 0);
+	_insert(g, 1);
+	_host(be, 0, 1, 1);
+	assert_int_equal(gadget_eject(g, 1, true, &out, &e), 0);
+	assert_int_equal(out.state, LUN_EMPTY);
+	assert_string_equal(out.last_eject.method, "break_io+forced_eject+break_others");
+	assert_true(out.last_eject.other_luns_affected);
+	assert_true(out.last_eject.elapsed_ms >= 50);	/* eject_wait_ms first */
+	assert_true(break_io_calls[0] >= 1);
+	assert_int_equal(signals_sent, 0);
+	assert_int_equal(gadget_get(g, 0, &out, NULL), 0);
+	assert_int_equal(out.state, LUN_INSERTED);
+	assert_int_equal(out.locked, 1);
+	gadget_destroy(g);
+}
+
 /* Stock kernel: forced_eject waits behind the stalled command and SIGUSR1
  * cannot be sent. The LUN stays busy (ejecting) for as long as the kernel
  * call runs: nothing else may run beside it. Once a signal goes out, the
@@ -309,6 +336,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_force_pre_empts_a_stuck_plain_eject_with_break_io,
 						_setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_sigusr1_never_frees_a_lun_still_in_the_kernel,
+						_setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_force_behind_another_luns_stall_breaks_only_that_command,
 						_setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_no_listener_call_after_destroy_when_a_stuck_call_returns,
 						_setup, _teardown),
