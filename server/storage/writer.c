@@ -314,6 +314,32 @@ static void _progress(struct storage_upload *u)
 	_storage_notify(u->s, "upload_progress", &img);
 }
 
+/* An upload whose size was not announced (chunked, or a download without
+ * Content-Length) has no room set aside: it stops before it eats into the
+ * reserve. Checked at each MiB it crosses, with the sink's ring (bytes on
+ * their way to the disk) counted as written. */
+#define UNANNOUNCED_CHECK_BYTES (1 << 20)
+#define SINK_IN_FLIGHT_BYTES (4 << 20)
+
+static int _check_room(struct storage_upload *u, size_t len, struct err *err)
+{
+	struct storage *s = u->s;
+	int64_t free_bytes, total;
+
+	if (u->expected >= 0 || (u->written + (int64_t)len) / UNANNOUNCED_CHECK_BYTES ==
+	    u->written / UNANNOUNCED_CHECK_BYTES || storage_space(s, &free_bytes, &total) < 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	int64_t promised = _reserved(s);
+	pthread_mutex_unlock(&s->lock);
+	if ((int64_t)len + SINK_IN_FLIGHT_BYTES > free_bytes - s->reserve - promised)
+		return err_set(err, ERR_NO_SPACE, "insufficient_storage",
+			       "the disk is nearly full after %lld bytes of %s: storing more would "
+			       "use the %lld bytes always kept free (--reserve); delete images to "
+			       "make room", (long long)u->written, u->name, (long long)s->reserve);
+	return 0;
+}
+
 int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err)
 {
 	int rc;
@@ -322,6 +348,8 @@ int storage_upload_write(struct storage_upload *u, const void *data, size_t len,
 		return err_set(err, ERR_TOO_LARGE, "too_large",
 			       "the image is larger than the %lld bytes this server accepts",
 			       (long long)u->s->max_image_size);
+	if (_check_room(u, len, err) < 0)
+		return -1;
 	if ((rc = _sink_write(u->sink, data, len)) != 0)
 		return _write_error(u, rc, err);
 	u->written += (int64_t)len;
