@@ -11,7 +11,7 @@ TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3
 python3-jsonschema python3-yaml python3-sushy curl openssl kmod systemd wrk valgrind nginx-light libnginx-mod-http-dav-ext util-linux procps linux-perf"
 VM_PKGS="linux-source-6.1 linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
 qemu-system-x86 busybox-static ipxe grub-pc-bin grub-common xorriso mtools usbredirect jq \
-patch gcc make git perl"
+patch gcc make git perl sg3-utils"
 BROWSER_PKGS="chromium firefox-esr"
 
 want=""
