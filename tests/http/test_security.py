@@ -38,7 +38,8 @@ def test_another_users_failures_do_not_lock_out_the_right_credentials(make_serve
 
 
 def test_parallel_guesses_are_verified_at_most_up_to_the_limit(make_server, creds):
-    srv, _ = _limited(make_server, creds, "--max-per-ip", "32")
+    # 16 connections at once from one address: more than may be pending by default.
+    srv, _ = _limited(make_server, creds, "--max-per-ip", "32", "--max-pending-per-ip", "32")
 
     def guess(i):
         return requests.get(srv.url + "/luns", auth=("alice", "wrong%d" % i), timeout=30).status_code
