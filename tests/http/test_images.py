@@ -229,15 +229,21 @@ def test_images_are_written_around_the_page_cache_unless_buffered_io(make_server
     assert direct == want
 
 
-@pytest.fixture
-def small_fs(tmpdir_path):
+def mounted_tmpfs(tmpdir_path, name, size):
+    """A tmpfs of size (e.g. "4m") under tmpdir_path, unmounted after the
+    test (a generator for a fixture); needs root."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    mnt = os.path.join(tmpdir_path, "small")
+        pytest.skip("needs root to mount a tmpfs")
+    mnt = os.path.join(tmpdir_path, name)
     os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt], check=True)
     yield mnt
     subprocess.run(["umount", "-l", mnt], check=False)
+
+
+@pytest.fixture
+def small_fs(tmpdir_path):
+    yield from mounted_tmpfs(tmpdir_path, "small", "4m")
 
 
 def test_no_space_is_507_before_the_body_is_read(make_server, small_fs):

@@ -1,25 +1,18 @@
 """--reserve (the space always left free) holds for uploads whose size is
 not announced too: chunked bodies, one at a time or several at once."""
 import os
-import subprocess
 import threading
 
 import pytest
 
-from test_images import blob
+from test_images import blob, mounted_tmpfs
 
 MiB = 1 << 20
 
 
 @pytest.fixture
 def fs64(tmpdir_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
-    mnt = os.path.join(tmpdir_path, "fs64")
-    os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt], check=True)
-    yield mnt
-    subprocess.run(["umount", "-l", mnt], check=False)
+    yield from mounted_tmpfs(tmpdir_path, "fs64", "64m")
 
 
 def chunked(n, seed):
