@@ -139,8 +139,22 @@ static void _features(void *be, struct gadget_features *out)
 {
 	struct _cfs *s = be;
 
+	char path[PATH_MAX + 32], val[32];
+
 	out->break_io = _lun0_has(s, "break_io");
 	out->forced_eject = _lun0_has(s, "forced_eject");
+	/* vmedia's DVD-ROM patch: the largest image a cdrom LUN serves whole
+	 * (a larger one is refused with EFBIG); without it, the CD limit. */
+	out->cdrom_max_bytes = GADGET_CD_MAX_BYTES;
+	_lun_attr(s, 0, "cdrom_max_size", path, sizeof(path));
+	if (_read_path(path, val, sizeof(val)) == 0) {
+		char *end;
+		long long v = strtoll(val, &end, 10);
+		if (end != val && *end == '\0' && v > GADGET_CD_MAX_BYTES) {
+			out->large_cdrom = true;
+			out->cdrom_max_bytes = v;
+		}
+	}
 }
 
 /* The kernel refuses both while a file is open (EBUSY), so they are set

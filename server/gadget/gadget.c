@@ -903,7 +903,7 @@ json_t *gadget_backend_json(struct gadget *g)
 	struct gadget_features f = g->features;
 	const char *strategy = _gadget_strategy_locked(g);
 	pthread_mutex_unlock(&g->lock);
-	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:b, s:s}}",
+	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:b, s:I, s:s}}",
 			 "name", g->ops->name, "simulated", g->ops->simulated,
 			 "luns", (int)g->nluns,
 			 "gadget", gname ? json_string(gname) : json_null(),
@@ -911,5 +911,7 @@ json_t *gadget_backend_json(struct gadget *g)
 			 "usb_state", usb[0] ? json_string(usb) : json_null(),
 			 "features", "break_io", f.break_io && !g->opts.hide_break_io,
 			 "forced_eject", f.forced_eject, "large_cdrom", f.large_cdrom,
+			 "cdrom_max_bytes", (json_int_t)(f.large_cdrom ? f.cdrom_max_bytes :
+							    GADGET_CD_MAX_BYTES),
 			 "eject_strategy", strategy);
 }

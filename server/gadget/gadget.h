@@ -58,6 +58,9 @@ struct gadget_features {
 	/* A cdrom LUN serves an image past the CD limit whole (as a DVD-ROM);
 	 * without it the kernel truncates it to GADGET_CD_MAX_BYTES. */
 	bool large_cdrom;
+	/* The largest image a cdrom LUN serves whole (0 when not detected:
+	 * GADGET_CD_MAX_BYTES applies). */
+	long long cdrom_max_bytes;
 };
 
 /* The most a stock f_mass_storage serves of a cdrom LUN's image: READ TOC

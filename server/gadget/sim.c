@@ -65,6 +65,8 @@ static void _features(void *be, struct gadget_features *out)
 	out->break_io = s->kernel == K_PATCHED;
 	out->forced_eject = s->kernel != K_OLD;
 	out->large_cdrom = s->kernel == K_PATCHED;
+	/* as the DVD-ROM patch reports it: 16580608 blocks of 2048 bytes */
+	out->cdrom_max_bytes = out->large_cdrom ? 16580608LL * 2048 : GADGET_CD_MAX_BYTES;
 }
 
 static bool _any_hung(struct _sim *s, int except)

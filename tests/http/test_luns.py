@@ -56,6 +56,7 @@ def test_status_says_the_backend_is_simulated(api):
     b = api.get("/status").json()["backend"]
     assert b["name"] == "sim" and b["simulated"] is True
     assert b["features"] == {"break_io": True, "forced_eject": True, "large_cdrom": True,
+                             "cdrom_max_bytes": 16580608 * 2048,
                              "eject_strategy": "break_io+forced_eject"}
 
 
@@ -272,7 +273,7 @@ def test_old_kernel_uses_sigusr1_then_file(make_server):
     api = make_server(["--sim-kernel", "old"]).api
     b = api.get("/status").json()["backend"]["features"]
     assert b == {"break_io": False, "forced_eject": False, "large_cdrom": False,
-                 "eject_strategy": "sigusr1+file"}
+                 "cdrom_max_bytes": 1151999 * 2048, "eject_strategy": "sigusr1+file"}
     put(api, "a.img")
     insert(api, 0, "a.img")
     host(api, 0, lock=1)
@@ -588,7 +589,15 @@ def test_a_large_iso_as_cd_is_refused_on_a_kernel_that_would_cut_it(make_server,
 
 def test_a_large_iso_as_cd_goes_in_on_the_patched_kernel(make_server, tmpdir_path):
     storage, sizes = _sparse_images(tmpdir_path)
+    too_big = 16580608 * 2048 + 2048	# past the largest DVD the kernel describes
+    with open(os.path.join(storage, "huge.iso"), "wb") as f:
+        f.truncate(too_big)
+    with open(os.path.join(storage, ".meta", "huge.iso"), "w") as f:
+        json.dump({"name": "huge.iso", "size": too_big, "sha256": "0" * 64, "source": "upload",
+                   "mtime_ns": os.stat(os.path.join(storage, "huge.iso")).st_mtime_ns}, f)
     api = make_server(storage=storage).api
     assert api.get("/status").json()["backend"]["features"]["large_cdrom"] is True
     r = api.post("/luns/0/insert", json={"image": "big.iso"})
     assert r.status_code == 200 and r.json()["cdrom"] is True
+    r = api.post("/luns/1/insert", json={"image": "huge.iso"})
+    assert r.status_code == 422 and "largest DVD-ROM" in r.json()["error"]["message"]
