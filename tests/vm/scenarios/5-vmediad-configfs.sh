@@ -5,7 +5,8 @@
 # patched kernel, forced_eject on stock); a restart of vmediad takes the
 # gadget over without ejecting what the host has; a reconnect re-enumerates;
 # a host that configures the device again by itself ends a type-change
-# warning and sees the new type.
+# warning and sees the new type. /status shows whether the kernel serves
+# large CD images (the DVD-ROM patch) and up to what size.
 # kernels: patched stock
 # timeout: 240
 
@@ -13,8 +14,8 @@
 G=/sys/kernel/config/usb_gadget/vmedia
 F=$G/functions/mass_storage.usb0
 case "$VMTEST_KERNEL" in
-*-stock) want_method=forced_eject ;;	# +sigusr1 only when it hangs
-*) want_method=break_io+forced_eject ;;
+*-stock) want_method=forced_eject want_large=false want_cdmax=2359293952 ;;	# +sigusr1 only when it hangs
+*) want_method=break_io+forced_eject want_large=true want_cdmax=33957085184 ;;
 esac
 
 start_vmediad --luns 2
@@ -26,6 +27,11 @@ start_vmediad --luns 2
 [ "$(cat $F/lun.1/removable)" = 1 ] || fail_with_log "lun.1 is not removable"
 code=$(http GET /status)
 info "status $code: $(tr -d '\n' < /tmp/http.out | cut -c1-300)"
+# Large CD images: detected from the DVD-ROM patch's lun.N/cdrom_max_size.
+[ "$(field .backend.features.large_cdrom)" = "$want_large" ] ||
+	fail_with_log "large_cdrom: want $want_large: $(cat /tmp/http.out)"
+[ "$(field .backend.features.cdrom_max_bytes)" = "$want_cdmax" ] ||
+	fail_with_log "cdrom_max_bytes: want $want_cdmax: $(cat /tmp/http.out)"
 
 make_image /tmp/x.img 1024
 upload /tmp/x.img x.img
