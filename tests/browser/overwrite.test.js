@@ -34,7 +34,7 @@ after(async () => {
 async function startOverwrite() {
   const sock = net.connect(srv.port, '127.0.0.1');
   await once(sock, 'connect');
-  sock.write('PUT /images/a.img?overwrite=1 HTTP/1.1\r\nHost: x\r\nContent-Length: ' + SIZE + '\r\n\r\n');
+  sock.write('PUT /images/a.img?overwrite=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ' + SIZE + '\r\n\r\n');
   sock.write(Buffer.alloc(1024 * 1024, 7));
   return sock;
 }
