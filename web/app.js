@@ -478,7 +478,7 @@
     ui.busy = false;
     if (r.ok) {
       ui.refusedLocked = false; ui.lockMessage = null;
-      applyLun(r.data);
+      await applyReply(id, r);
     } else if (r.status === 409 && r.code === 'medium_locked') {
       ui.refusedLocked = true;
       ui.lockMessage = r.message;
@@ -488,6 +488,16 @@
       ui.error = r.message;
     }
     schedule();
+  }
+
+  // A 202 is the LUN as it was when the bound passed; the operation may
+  // have ended, and /events said so, before this reply arrived. Read the
+  // LUN again rather than put the stale state back over the newer one.
+  async function applyReply(id, r) {
+    applyLun(r.data);
+    if (r.status !== 202) return;
+    const g = await api('GET', '/luns/' + id);
+    if (g.ok) applyLun(g.data);
   }
 
   async function doInsert(id) {
@@ -501,7 +511,7 @@
     const r = await api('POST', '/luns/' + id + '/insert', body);
     ui.busy = false;
     if (r.ok) {
-      applyLun(r.data);
+      await applyReply(id, r);
       c.insImage.value = '';
     } else {
       ui.error = r.message;
