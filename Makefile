@@ -128,6 +128,7 @@ clean:
 -include tests/fuzz/fuzz.mk
 -include tests/boot/boot.mk
 -include tests/vm/vm.mk
+-include tests/crash/crash.mk
 # Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
-vm-test vm-bench boot-test demo: $(BUILD)/vmediad
+vm-test vm-bench boot-test demo crash-test crash-test-short: $(BUILD)/vmediad
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)

@@ -2,11 +2,12 @@
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed, N skipped" (CI reads it). Exit status 0 only if
 # nothing failed. Suites: unit, http, http-san, http-tsan, lint-api, fuzz, browser,
-# valgrind, vm, boot. A suite whose files are missing, or that ran no test
+# valgrind, vm, boot, crash. A suite whose files are missing, or that ran no test
 # (nothing passed or failed: also when everything was skipped), counts as one
 # failure.
 #   tools/test.sh check     unit + black-box (plain, ASan/UBSan, TSan), spec lint
 #   tools/test.sh all       check + the real-kernel VM bench + browser tests
+#                           + the power-cut test (20 cuts)
 #   tools/test.sh SUITE...  just those
 set -u
 cd "$(dirname "$0")/.."
@@ -166,6 +167,12 @@ suite_fuzz() {
 	[ -f tests/fuzz/fuzz.mk ] || { missing fuzz tests/fuzz/fuzz.mk; return; }
 	make_suite fuzz fuzz-smoke
 }
+# Power cuts (QEMU killed mid-operation, the disk file or a write cache that
+# drops unflushed writes) and disk faults: tests/crash.
+suite_crash() {
+	[ -f tests/crash/crash.mk ] || { missing crash tests/crash/crash.mk; return; }
+	make_suite crash crash-test-short '^(PASS|FAIL) |^crash-figures'
+}
 suite_boot() {
 	[ -f tests/boot/boot.mk ] || { missing boot tests/boot/boot.mk; return; }
 	make_suite boot boot-test '^(PASS|FAIL|TIME) '
@@ -194,8 +201,8 @@ run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san http_tsan lint_api fuzz) ;;
-	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind vm boot) ;;
-	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot) run+=("$s") ;;
+	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind vm boot crash) ;;
+	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot|crash) run+=("$s") ;;
 	http-san|http-tsan|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
