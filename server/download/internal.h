@@ -43,7 +43,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j);
 /* Publishes the job's state to the listener (takes the lock briefly). */
 void _download_notify(struct downloads *d, struct _job *j);
 /* Saves what a restart needs to resume the job. */
-void _download_save(struct downloads *d, struct _job *j);
+bool _download_save(struct downloads *d, struct _job *j);
 /* Removes a job's partial data (dl-N.part), keeping its job file. */
 void _download_forget_data(struct downloads *d, unsigned id);
 void _download_forget_files(struct downloads *d, unsigned id);

@@ -53,8 +53,11 @@ void _download_notify(struct downloads *d, struct _job *j)
 /* The job file holds the URL with its credentials (the transfer needs
  * them after a restart), so it is readable by vmediad only. A finished
  * job keeps its file, with its final state, until it is removed: a restart
- * lists it as it ended. */
-void _download_save(struct downloads *d, struct _job *j)
+ * lists it as it ended. The rename is made durable with an fsync of
+ * .partial: without it a power cut in the next seconds (ext4 commits its
+ * journal every 5 s) loses a job whose 202 the client already has. Returns
+ * false, with errno set, if the state may not survive a crash. */
+bool _download_save(struct downloads *d, struct _job *j)
 {
 	char tmp[40], final[40];
 
@@ -81,6 +84,11 @@ void _download_save(struct downloads *d, struct _job *j)
 	if (ok && renameat(d->partial_fd, tmp, d->partial_fd, final) < 0) {
 		ok = false;
 		e = errno;
+	} else if (ok && fsync(d->partial_fd) < 0) {
+		log_warn(_MOD, "job %u: cannot sync .partial after saving its state (%s); it may "
+			 "not resume after a power cut", j->pub.id, strerror(errno));
+		free(text);
+		return false;
 	}
 	if (!ok) {	/* a full disk must not leave the half-written file behind */
 		unlinkat(d->partial_fd, tmp, 0);
@@ -88,6 +96,8 @@ void _download_save(struct downloads *d, struct _job *j)
 			 "restart", j->pub.id, strerror(e));
 	}
 	free(text);
+	errno = e;
+	return ok;
 }
 
 void _download_forget_data(struct downloads *d, unsigned id)
@@ -445,7 +455,18 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	pthread_mutex_lock(&d->lock);
 	j->pub.id = d->next_id++;
 	pthread_mutex_unlock(&d->lock);
-	_download_save(d, j);
+	/* Accepted (202) means it survives a power cut: a job the disk cannot
+	 * keep is refused. */
+	if (!_download_save(d, j)) {
+		int e = errno;
+		unsigned id = j->pub.id;
+		_download_forget_files(d, id);
+		free(j);
+		return err_set(err, e == ENOSPC || e == EDQUOT ? ERR_NO_SPACE : ERR_IO,
+			       e == ENOSPC || e == EDQUOT ? "insufficient_storage" : "io_error",
+			       "cannot store download job %u in %s/.partial: %s",
+			       id, storage_dir(d->storage), strerror(e));
+	}
 
 	pthread_mutex_lock(&d->lock);
 	for (struct _job *o = d->jobs; req->name && o; o = o->next)
