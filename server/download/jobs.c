@@ -183,6 +183,23 @@ static bool _job_file(const char *name, const char *suffix, unsigned *id)
 	return sscanf(name, "dl-%u%n", id, &end) == 1 && end > 3 && strcmp(name + end, suffix) == 0;
 }
 
+/* True if the last run stored the job's image and lost power (or was
+ * killed) before the job file said so: the data was renamed from .partial
+ * into place, and the image of that name came from this job's URL. Fetched
+ * again, it would fail with "image exists". */
+static bool _stored_before(struct downloads *d, struct _job *j, bool has_data)
+{
+	struct storage_image img;
+
+	if (has_data || !j->pub.name[0] ||
+	    storage_get(d->storage, j->pub.name, &img, NULL) < 0 || !img.complete ||
+	    strcmp(img.source, j->pub.url) != 0 || (j->pub.total >= 0 && img.size != j->pub.total) ||
+	    (j->pub.sha256[0] && strcasecmp(img.sha256, j->pub.sha256) != 0))
+		return false;
+	j->pub.done = j->pub.total = img.size;
+	return true;
+}
+
 /* The jobs of the previous run, from their job files: finished ones as
  * they ended, the others queued to resume from the data they have. */
 static void _load(struct downloads *d)
@@ -231,9 +248,17 @@ static void _load(struct downloads *d)
 			char part[40];
 			struct stat st;
 			snprintf(part, sizeof(part), "dl-%u.part", id);
-			j->pub.done = fstatat(d->partial_fd, part, &st, 0) == 0 ? st.st_size : 0;
-			log_info(_MOD, "job %u: %s left unfinished by the last run; resuming at "
-				 "%lld bytes", id, j->pub.url, (long long)j->pub.done);
+			bool has_data = fstatat(d->partial_fd, part, &st, 0) == 0;
+			j->pub.done = has_data ? st.st_size : 0;
+			if (_stored_before(d, j, has_data)) {
+				j->pub.state = DL_DONE;
+				_download_save(d, j);
+				log_info(_MOD, "job %u: %s was stored by the last run, which ended "
+					 "before it could say so; done", id, j->pub.name);
+			} else {
+				log_info(_MOD, "job %u: %s left unfinished by the last run; resuming "
+					 "at %lld bytes", id, j->pub.url, (long long)j->pub.done);
+			}
 		} else {
 			j->pub.done = done;
 		}

@@ -312,8 +312,53 @@ def acked_then_cut(work, kernel, new_disk):
     return problems
 
 
+def stored_then_cut(work, kernel, new_disk):
+    """The power goes the moment a download's image is listed (renamed into
+    place, the folder synced) and before its job file says done, which the
+    slow disk (1 s per write) makes take a second or more: after the boot the
+    job is done, not failed with "image exists", and the image byte-exact."""
+    problems = []
+    src = random.Random(25).randbytes((256 << 10) + 7)
+    d = os.path.join(work, "stored")
+    os.makedirs(d, exist_ok=True)
+    origin = Origin(d)
+    url = origin.add("src.bin", src)
+    v = _boot(work, kernel, new_disk, "stored", "64M", nbd=True, filters=["delay:delay-write=1"])
+    try:
+        status, job = v.api("POST", "/downloads", body={"url": url, "name": "dl.img"})
+        if status != 202:
+            raise RuntimeError("POST /downloads: %s %s" % (status, job))
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            status, reply = v.api("GET", "/images")
+            if any(i["name"] == "dl.img" and i["complete"] for i in reply["images"]):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("dl.img not listed after 120 s")
+        v.cut()
+        v.nbd_filters = []
+        v.start()
+        v.ready()
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            status, j = v.api("GET", "/downloads/%d" % job["id"])
+            if j.get("state") not in ("queued", "running"):
+                break
+            time.sleep(0.5)
+        if j.get("state") != "done":
+            problems.append("after the cut the download ended %s" % j)
+        _intact(v, "dl.img", src, problems)
+        _clean(v, problems)
+    finally:
+        v.cut()
+        origin.stop()
+    return problems
+
+
 def run_all(work, kernel, new_disk):
     for name, fn in (("cut 1 s after a 201 and a 202", acked_then_cut),
+                     ("cut after a download is stored, before its job says so", stored_then_cut),
                      ("fault: disk full mid-upload", disk_full),
                      ("fault: the file system turns read-only (ext4 error)", read_only),
                      ("fault: disk write errors (EIO)", write_errors),
