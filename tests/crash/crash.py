@@ -10,6 +10,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -142,6 +143,8 @@ def main():
     ap.add_argument("--faults", action="store_true")
     ap.add_argument("--work", default=os.path.join(vmmod.ROOT, "build", "crash-work"))
     a = ap.parse_args()
+    # Stopped (make interrupted): the finally blocks still kill the VMs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     vmediad = os.path.join(vmmod.ROOT, "build", "vmediad")
     if not os.access(vmediad, os.X_OK):
         print("FAIL setup: %s missing (make build/vmediad)" % vmediad)

@@ -293,6 +293,8 @@ class Cuts:
         if job["state"] in ("queued", "running") and job.get("bytes_done", 0) > 0:
             self.stats["resumed"] += 1
         self._job_seen(n, job)
+        if n.pending is None and job["state"] != "done":	# failed: what is there now
+            n.sha = img["sha256"] if present else None
         if n.pending is None and job["state"] == "done" and not present:
             self._loss("download %d of %s is done but the image is not listed"
                        % (job["id"], n.name))
