@@ -85,35 +85,38 @@ def run_cuts(work, kernel, count, cache, seed):
     c = cutsmod.Cuts(v, origin, rng, print)
     ok = True
     started = time.monotonic()
+    last = None	# the line of the cut before this boot, told once it is checked
     try:
         for i in range(1, count + 2):
-            final = i == count + 1
-            name = "%s cut %d/%d" % (label, i, count) if not final else "%s final boot" % label
             t0 = time.monotonic()
             v.start()
             try:
                 v.ready()
             except RuntimeError as e:
-                report(name, ["vmediad did not start after the cut: %s" % e])
+                report(last or "%s first boot" % label,
+                       ["vmediad did not start after the cut: %s" % e])
                 ok = False
                 break
-            problems = list(c.check()) if i > 1 else []
-            if final:
-                if not c.settle_downloads():
-                    problems.append("downloads still unfinished after 300 s")
+            if last:
+                problems = c.check()
+                report(last, problems)
+                ok = ok and not problems
+            if i == count + 1:
+                problems = [] if c.settle_downloads() else \
+                    ["downloads still unfinished after 300 s"]
                 problems += c.check()
                 v.cut()
-                report(name + ": every download ended byte-exact, %d images checked"
-                       % c.stats["checked"], problems)
+                report("%s final boot: every download ended byte-exact, %d images checked"
+                       % (label, c.stats["checked"]), problems)
+                ok = ok and not problems
                 break
             delay = rng.uniform(0.3, 5.0)
             in_flight = c.run_until_cut(delay)
             c.stats["cuts"] += 1
             c.stats["in_flight"].append(len(in_flight))
-            report("%s at %.1f s, %d in flight (%s), boot+check+work %.1f s"
-                   % (name, delay, len(in_flight), ", ".join(in_flight) or "-",
-                      time.monotonic() - t0), problems)
-            ok = ok and not problems
+            last = ("%s cut %d/%d at %.1f s, %d in flight (%s), boot+work %.1f s"
+                    % (label, i, count, delay, len(in_flight), ", ".join(in_flight) or "-",
+                       time.monotonic() - t0))
             # The figures so far, for a long run that is stopped early.
             with open(os.path.join(work, "figures-%s.txt" % label), "w") as f:
                 f.write(figures(label, c.stats, time.monotonic() - started) + "\n")

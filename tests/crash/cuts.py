@@ -48,7 +48,7 @@ class Cuts:
             n.pending = {"kind": "claimed", "sha": None, "job": None, "src": None}
             return n
 
-    def _unexpected(self, what, status, body):
+    def _unexpected(self, what, status, body):	# (under the lock)
         if not self.stop.is_set():
             self.problems.append("%s: unexpected %s %s" % (what, status, str(body)[:300]))
 
@@ -150,8 +150,10 @@ class Cuts:
         elif job["state"] in ("failed", "cancelled"):
             self.problems.append("download %d of %s %s: %s" % (job["id"], n.name, job["state"],
                                                               job.get("error")))
-            n.pending = None
             self.origin.remove(p["src"])
+            # What it left is known only from the next listing: the name
+            # stays out of use until then, its content either.
+            n.pending = dict(p, kind="failed download")
 
     def _worker(self, seed):
         rng = random.Random(seed)
@@ -235,8 +237,8 @@ class Cuts:
                 self.problems.append("%s is on disk but not listed" % path)
 
     def check(self):
-        """Holds the VM's state after a boot to the model; returns the problems."""
-        self.problems = []
+        """Holds the VM's state after a boot to the model; returns the problems
+        found, and those met while driving the operations before the cut."""
         # In this order: a download may finish in between, so a job seen
         # done must be listed, and a job seen running may be listed done.
         files = self.vm.files()
@@ -261,8 +263,9 @@ class Cuts:
             for n in self.names.values():
                 self._settle(n, images.get(n.name), jobs, by_name)
             self._leftovers(files, images, downloading)
-        self.stats["problems"] += len(self.problems)
-        return self.problems
+            problems, self.problems = self.problems, []
+        self.stats["problems"] += len(problems)
+        return problems
 
     def _settle(self, n, img, jobs, by_name):
         """Resolves what a cut left open on name n."""
@@ -293,8 +296,9 @@ class Cuts:
         if job["state"] in ("queued", "running") and job.get("bytes_done", 0) > 0:
             self.stats["resumed"] += 1
         self._job_seen(n, job)
-        if n.pending is None and job["state"] != "done":	# failed: what is there now
+        if n.pending and n.pending["kind"] == "failed download":	# what is there now
             n.sha = img["sha256"] if present else None
+            n.pending = None
         if n.pending is None and job["state"] == "done" and not present:
             self._loss("download %d of %s is done but the image is not listed"
                        % (job["id"], n.name))

@@ -40,10 +40,13 @@ say "MOUNTED"
 # The agent answers the host's questions about the disk (tests/crash/agent.sh).
 busybox nc -ll -p 8081 -e "$repo/tests/crash/agent.sh" &
 
+: > /tmp/vmediad.log
 "${crash_vmediad:-$repo/build/vmediad}" --backend sim --storage /tmp/disk/images --listen 0.0.0.0:8080 \
 	--insecure-no-auth --allow-root $(echo "${crash_vmediad_args:-}" | tr , " ") >> /tmp/vmediad.log 2>&1 &
 vmediad=$!
 echo $vmediad > /tmp/vmediad.pid
+# Its log on the console too: the host keeps that file after the cut.
+tail -f /tmp/vmediad.log | sed -u 's/^/VMEDIAD /' &
 i=0
 until curl -sf -o /dev/null http://127.0.0.1:8080/status; do
 	kill -0 $vmediad 2>/dev/null || { sed 's/^/CRASH-LOG /' /tmp/vmediad.log; hang "vmediad exited at start-up"; }
