@@ -15,10 +15,12 @@ case "$cmd" in
 files)
 	cd "$d" || exit 0
 	for f in * .tmp/* .partial/* .meta/* .meta/.[!.]*; do
-		[ -f "$f" ] || continue
+		# (a file a download renames or removes meanwhile is left out)
+		size=$(stat -c %s "$f" 2>/dev/null) && [ -f "$f" ] || continue
 		case "$f" in
-		.*) echo "X $(stat -c %s "$f") - $f" ;;
-		*) echo "F $(stat -c %s "$f") $(sha256sum < "$f" | cut -d' ' -f1) $f" ;;
+		.*) echo "X $size - $f" ;;
+		*) sum=$( { sha256sum < "$f"; } 2>/dev/null | cut -d' ' -f1)
+		   [ -n "$sum" ] && echo "F $size $sum $f" ;;
 		esac
 	done
 	echo END ;;

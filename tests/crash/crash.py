@@ -163,8 +163,12 @@ def main():
         per = {"file": [False], "cache": [True], "both": [False, True]}[a.disk]
         n = a.cuts // len(per)
         for i, cache in enumerate(per):
-            run_cuts(a.work, kernel, n + (a.cuts % len(per) if i == 0 else 0), cache,
-                     a.seed + i)
+            try:
+                run_cuts(a.work, kernel, n + (a.cuts % len(per) if i == 0 else 0), cache,
+                         a.seed + i)
+            except Exception as e:	# the harness itself: a failure, not a traceback
+                report("%s cuts" % ("cache" if cache else "file"),
+                       ["%s: %s" % (type(e).__name__, e)])
     if a.faults:
         for name, problems in faults.run_all(a.work, kernel, new_disk):
             report(name, problems)

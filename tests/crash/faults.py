@@ -258,7 +258,7 @@ def slow_disk(work, kernel, new_disk):
 
 
 def acked_then_cut(work, kernel, new_disk):
-    """The power goes one second after a 201 and a 202, with nothing else
+    """The power goes one second after a 201, a 204 (delete) and a 202, with nothing else
     written in between (ext4 alone commits only every 5 s; the download's
     server is not up yet, so the job only waits to retry), behind the cache
     that drops unflushed writes: both must be there after the reboot, and
@@ -273,9 +273,15 @@ def acked_then_cut(work, kernel, new_disk):
     v = _boot(work, kernel, new_disk, "acked", "64M", nbd=True)
     origin = None
     try:
+        status, reply = _put(v, "b.img", a[:4096])
+        if status != 201:
+            problems.append("PUT b.img: %s %s" % (status, reply))
         status, reply = _put(v, "a.img", a)
         if status != 201:
             problems.append("PUT a.img: %s %s" % (status, reply))
+        status, reply = v.api("DELETE", "/images/b.img")
+        if status != 204:
+            problems.append("DELETE b.img: %s %s" % (status, reply))
         status, job = v.api("POST", "/downloads", body={
             "url": "http://10.0.2.2:%d/src.bin" % port, "name": "dl.img"})
         accepted = status == 202
@@ -288,6 +294,9 @@ def acked_then_cut(work, kernel, new_disk):
         v.start()
         v.ready()
         _intact(v, "a.img", a, problems)
+        status, reply = v.api("GET", "/images")
+        if any(i["name"] == "b.img" for i in reply["images"]):
+            problems.append("b.img, deleted (204) before the cut, is back")
         status, reply = v.api("GET", "/downloads")
         ids = [j["id"] for j in reply.get("downloads", [])]
         if not accepted or job.get("id") not in ids:
@@ -357,7 +366,7 @@ def stored_then_cut(work, kernel, new_disk):
 
 
 def run_all(work, kernel, new_disk):
-    for name, fn in (("cut 1 s after a 201 and a 202", acked_then_cut),
+    for name, fn in (("cut 1 s after a 201, a delete and a 202", acked_then_cut),
                      ("cut after a download is stored, before its job says so", stored_then_cut),
                      ("fault: disk full mid-upload", disk_full),
                      ("fault: the file system turns read-only (ext4 error)", read_only),

@@ -190,6 +190,6 @@ class VM:
         out = {}
         for line in self.agent("files"):
             parts = line.split(" ", 3)
-            if len(parts) == 4 and parts[0] in ("F", "X"):
+            if len(parts) == 4 and parts[0] in ("F", "X") and parts[1].isdigit():
                 out[parts[3]] = (int(parts[1]), None if parts[2] == "-" else parts[2])
         return out
