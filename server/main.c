@@ -20,6 +20,7 @@
 #include "auth/auth.h"
 #include "download/download.h"
 #include "gadget/gadget.h"
+#include "redfish/redfish.h"
 #include "storage/storage.h"
 
 #define _MOD "MAIN"
@@ -281,6 +282,13 @@ int main(int argc, char **argv)
 	if (ops == &gadget_configfs_ops)
 		_restore_luns(&app, be);
 	api_events_create(&app);
+	struct redfish_options ro = {
+		.gadget = app.gadget, .storage = app.storage,
+		.api_wait_ms = (unsigned)cfg.api_wait_ms,
+		.transfer_default = cfg.redfish_transfer_default,
+	};
+	if (redfish_create(&ro, &app.redfish, &err) < 0)
+		goto out_gadget;
 
 	struct download_options dopts = {
 		.workers = (unsigned)cfg.max_downloads, .max_size = cfg.max_image_size,
@@ -292,6 +300,7 @@ int main(int argc, char **argv)
 	if (downloads_create(&dopts, app.storage, api_downloads_listener, &app, &app.downloads,
 			     &err) < 0)
 		goto out_gadget;
+	redfish_use_downloads(app.redfish, app.downloads);
 
 	struct http_options ho = {
 		.authorize = api_authorize, .authorize_ctx = &app,
@@ -325,6 +334,8 @@ int main(int argc, char **argv)
 out_gadget:
 	/* Downloads keep their partial data and resume at the next start. */
 	downloads_destroy(app.downloads);
+	/* Its worker may still be inserting into a LUN. */
+	redfish_destroy(app.redfish);
 	/* LUNs stay as they are: a restart must not eject a booting host. */
 	gadget_destroy(app.gadget);
 	/* The storage's verifier may still publish: not into freed events. */

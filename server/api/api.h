@@ -22,6 +22,7 @@ struct app {
 	struct events *events;
 	void *sim;			/* the sim backend, for its controls; else NULL */
 	struct downloads *downloads;
+	struct redfish *redfish;	/* the Redfish service (server/redfish/) */
 	struct auth *auth;		/* NULL: no authentication */
 	struct timespec started;	/* CLOCK_MONOTONIC */
 };
@@ -47,7 +48,7 @@ void api_downloads_add(struct http_req *r);
 void api_downloads_list(struct http_req *r);
 void api_downloads_get(struct http_req *r);
 void api_downloads_cancel(struct http_req *r);
-/* Redfish (redfish*.c): every method on /redfish and below. */
+/* /redfish and below: handed to the Redfish service. */
 void api_redfish(struct http_req *r);
 
 /* Creates the event bus and connects storage and gadget changes to it
@@ -59,9 +60,5 @@ enum http_auth api_authorize(void *ctx, const char *method, const char *path,
 			    size_t who_size, unsigned *retry_after);
 struct download_job;
 void api_downloads_listener(void *ctx, const struct download_job *job);
-/* Redfish: paths served without credentials (the service root, as DSP0266
- * requires), and the hook that completes inserts when a download ends. */
-bool api_redfish_public(const char *method, const char *path);
-void api_redfish_download_changed(struct app *app, const struct download_job *job);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../auth/auth.h"
+#include "../redfish/redfish.h"
 
 enum http_auth api_authorize(void *ctx, const char *method, const char *path,
 			    const char *authorization, const char *peer, char *who,
@@ -19,7 +20,7 @@ enum http_auth api_authorize(void *ctx, const char *method, const char *path,
 	if (app->cfg->public_status && !strcmp(path, "/status") &&
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
 		return HTTP_AUTH_ALLOW;
-	if (api_redfish_public(method, path))
+	if (redfish_public(method, path))
 		return HTTP_AUTH_ALLOW;
 	switch (auth_check(app->auth, authorization, peer, who, who_size, retry_after)) {
 	case AUTH_OK: return HTTP_AUTH_ALLOW;

@@ -8,6 +8,7 @@
 
 #include "../download/download.h"
 #include "../gadget/gadget.h"
+#include "../redfish/redfish.h"
 #include "../storage/storage.h"
 
 #define _BLOCK (16 << 10)
@@ -64,7 +65,7 @@ void api_downloads_listener(void *ctx, const struct download_job *job)
 	struct app *app = ctx;
 
 	events_publish(app->events, "download", download_job_json(job));
-	api_redfish_download_changed(app, job);
+	redfish_download_changed(app->redfish, job);
 }
 
 struct events *api_events_create(struct app *app)

@@ -1,6 +1,15 @@
 /* routes: every path of the HTTP API and the handler that serves it. */
 #include "api.h"
 
+#include "../redfish/redfish.h"
+
+void api_redfish(struct http_req *r)
+{
+	struct app *app = http_req_app(r);
+
+	redfish_serve(app->redfish, r);
+}
+
 const struct http_route api_routes[] = {
 	{ "GET", "/status", api_status_get, NULL },
 	{ "GET", "/images", api_images_list, NULL },

@@ -114,6 +114,9 @@ static const struct _opt _opts[] = {
 	{ "api-wait-ms", _INT, _O(api_wait_ms), "MS",
 	  "how long a request waits for a LUN operation before answering 'ejecting'",
 	  1, 60000 },
+	{ "redfish-transfer-default", _STR, _O(redfish_transfer_default), "upload|stream",
+	  "Redfish InsertMedia of a URL without TransferMethod: 'upload' downloads the image, "
+	  "then inserts it; 'stream' inserts the URL without copying it", 0, 0 },
 };
 
 #define _NOPTS (sizeof(_opts) / sizeof(_opts[0]))
@@ -163,6 +166,7 @@ void config_defaults(struct config *cfg)
 	_set_str(&cfg->udc, "");
 	cfg->eject_wait_ms = 300;
 	cfg->api_wait_ms = 2000;
+	_set_str(&cfg->redfish_transfer_default, "upload");
 }
 
 void config_free(struct config *cfg)

@@ -53,6 +53,7 @@ struct config {
 	bool no_break_io;		/* hide break_io even if the kernel has it */
 	int64_t eject_wait_ms;		/* forced_eject bound before SIGUSR1 */
 	int64_t api_wait_ms;		/* how long a request waits for a LUN op */
+	char *redfish_transfer_default;	/* InsertMedia without TransferMethod */
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK, CONFIG_EXIT_ERROR };
