@@ -3,6 +3,7 @@
  *              (version document, service root, OData, $metadata,
  *              Systems, Managers, SessionService)
  *   reply.c    replies, messages and errors in Redfish's shape
+ *   metadata.c the CSDL documents: $metadata and the OEM schema
  *   media.c    the VirtualMedia members, the routing of their PATCH and
  *              actions, EjectMedia
  *   insert.c   InsertMedia and PATCH
@@ -32,8 +33,11 @@
 #define REDFISH_SYSTEM "/redfish/v1/Systems/target"
 #define REDFISH_MANAGER "/redfish/v1/Managers/vmedia"
 #define REDFISH_TASKS "/redfish/v1/TaskService/Tasks"
-/* The OEM extension's schema (Oem.vmedia objects), served by $metadata. */
+/* The OEM extension's schema (the Oem.vmedia objects): its namespace, the
+ * @odata.type of those objects, and where the service serves it. */
 #define REDFISH_OEM_NS "VmediaOem"
+#define REDFISH_OEM_TYPE(type) "#" REDFISH_OEM_NS ".v1_0_0." type
+#define REDFISH_OEM_SCHEMA "/redfish/v1/Schemas/" REDFISH_OEM_NS "_v1.xml"
 #define REDFISH_NTASKS 32
 
 enum redfish_transfer { REDFISH_UPLOAD = 0, REDFISH_STREAM };
@@ -125,6 +129,10 @@ void redfish_time(char *buf, size_t size, time_t t);
 
 /* The error of a service (gadget, storage) as a Redfish error. */
 void redfish_reply_err(struct http_req *r, const struct err *e);
+
+/* metadata.c: /redfish/v1/$metadata and REDFISH_OEM_SCHEMA (XML). */
+void redfish_metadata(struct http_req *r);
+void redfish_oem_schema(struct http_req *r);
 
 /* media.c: VirtualMedia below base (REDFISH_SYSTEM or REDFISH_MANAGER);
  * rest is what follows ".../VirtualMedia" (n == 0: the collection). */

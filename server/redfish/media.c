@@ -44,7 +44,8 @@ static json_t *_actions(const char *path)
 static json_t *_oem(const struct gadget_lun *l, unsigned task)
 {
 	json_t *lj = gadget_lun_json(l);
-	json_t *oem = json_pack("{s:i, s:O, s:O, s:O, s:O}", "Lun", (int)l->id,
+	json_t *oem = json_pack("{s:s, s:i, s:O, s:O, s:O, s:O}",
+				"@odata.type", REDFISH_OEM_TYPE("VirtualMedia"), "Lun", (int)l->id,
 				"State", json_object_get(lj, "state"),
 				"Cdrom", json_object_get(lj, "cdrom"),
 				"Locked", json_object_get(lj, "locked"),

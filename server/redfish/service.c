@@ -46,7 +46,8 @@ static void _root(struct http_req *r)
 	json_object_set_new(o, "Vendor", json_string("vmedia"));
 	json_object_set_new(o, "Systems", redfish_link("/redfish/v1/Systems"));
 	json_object_set_new(o, "Managers", redfish_link("/redfish/v1/Managers"));
-	json_object_set_new(o, "TaskService", redfish_link("/redfish/v1/TaskService"));
+	/* The property is Tasks; only the URI segment is TaskService. */
+	json_object_set_new(o, "Tasks", redfish_link("/redfish/v1/TaskService"));
 	json_object_set_new(o, "SessionService", redfish_link("/redfish/v1/SessionService"));
 	json_object_set_new(o, "Links", json_pack(
 		"{s:o}", "Sessions", redfish_link("/redfish/v1/SessionService/Sessions")));
@@ -101,7 +102,8 @@ static json_t *_manager(struct redfish *rf)
 		"The KVM-over-IP box's virtual media service: USB mass-storage LUNs"));
 	json_object_set_new(o, "FirmwareVersion", json_string(VMEDIA_VERSION));
 	json_object_set_new(o, "Model", json_string("vmediad"));
-	json_object_set_new(o, "Oem", json_pack("{s:{s:i}}", "vmedia", "Luns",
+	json_object_set_new(o, "Oem", json_pack("{s:{s:s, s:i}}", "vmedia", "@odata.type",
+						REDFISH_OEM_TYPE("Manager"), "Luns",
 						(int)gadget_lun_count(rf->gadget)));
 	json_object_set_new(o, "Status", _status());
 	json_object_set_new(o, "VirtualMedia", redfish_link(REDFISH_MANAGER "/VirtualMedia"));
@@ -164,7 +166,7 @@ static void _owner(struct redfish *rf, struct http_req *r, const char *const *se
 bool redfish_public(const char *method, const char *path)
 {
 	static const char *const open[] = { "/redfish", "/redfish/", "/redfish/v1", "/redfish/v1/",
-					    "/redfish/v1/odata" };
+					    "/redfish/v1/odata", "/redfish/v1/$metadata" };
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return false;
@@ -208,6 +210,11 @@ void redfish_serve(struct redfish *rf, struct http_req *r)
 		_root(r);
 	else if (n == 1 && !strcmp(seg[0], "odata"))
 		_odata(r);
+	else if (n == 1 && !strcmp(seg[0], "$metadata"))
+		redfish_metadata(r);
+	else if (n == 2 && !strcmp(seg[0], "Schemas") &&
+		 !strcmp(seg[1], REDFISH_OEM_SCHEMA + strlen("/redfish/v1/Schemas/")))
+		redfish_oem_schema(r);
 	else if (!strcmp(seg[0], "Systems"))
 		_owner(rf, r, seg, n, true);
 	else if (!strcmp(seg[0], "Managers"))

@@ -6,7 +6,10 @@ import base64
 import json
 import os
 import subprocess
+import threading
 import time
+
+import xml.etree.ElementTree as ET
 
 import jsonschema
 import pytest
@@ -115,7 +118,10 @@ def test_every_resource_follows_its_dmtf_schema(srv):
     assert rf(api, "GET", "/redfish").json() == {"v1": "/redfish/v1/"}
     root = rf(api, "GET", "/redfish/v1").json()
     assert requests.get(srv.url + "/redfish/v1/").json() == root
-    for link in ("Systems", "Managers", "TaskService", "SessionService"):
+    # The task service's property is Tasks; only its URI says TaskService.
+    assert "TaskService" not in root
+    assert root["Tasks"] == {"@odata.id": "/redfish/v1/TaskService"}
+    for link in ("Systems", "Managers", "Tasks", "SessionService"):
         rf(api, "GET", root[link]["@odata.id"])
     rf(api, "GET", root["Links"]["Sessions"]["@odata.id"])
     rf(api, "GET", "/redfish/v1/odata")
@@ -145,6 +151,74 @@ def test_every_resource_follows_its_dmtf_schema(srv):
     r = rf(api, "POST", SYSTEM, json={})
     assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
     assert r.json()["error"]["code"].endswith(".OperationNotAllowed")
+
+
+EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+def _types(body, found):
+    """Every @odata.type in a body, nested ones (Oem objects, messages) too."""
+    if isinstance(body, dict):
+        for k, v in body.items():
+            if k == "@odata.type":
+                found.add(v.lstrip("#").rsplit(".", 1)[0])
+            _types(v, found)
+    elif isinstance(body, list):
+        for v in body:
+            _types(v, found)
+    return found
+
+
+def test_metadata_references_every_schema_the_resources_use(srv, origin):
+    api = srv.api
+    origin.add("m.iso", b"m" * 3000)
+    assert rf(api, "POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia",
+              json={"Image": origin.url + "/files/m.iso"}).status_code == 200
+    # Readable without credentials too (DSP0266), as XML.
+    for r in (api.get("/redfish/v1/$metadata"), requests.get(srv.url + "/redfish/v1/$metadata")):
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/xml"
+        assert r.headers["OData-Version"] == "4.0"
+    doc = ET.fromstring(api.get("/redfish/v1/$metadata").content)
+    refs = {inc.get("Namespace"): ref.get("Uri") for ref in doc.iter(EDMX + "Reference")
+            for inc in ref.iter(EDMX + "Include")}
+    container = doc.find(".//" + EDM + "EntityContainer")
+    assert container.get("Extends") == "ServiceRoot.v1_5_0.ServiceContainer"
+    # Every versioned namespace a resource (or an object in it) names is referenced.
+    used = set()
+    paths = ["/redfish/v1", SYSTEM, MANAGER, SYSTEM + "/VirtualMedia/0", MANAGER + "/VirtualMedia/1",
+             "/redfish/v1/Systems", "/redfish/v1/Managers", SYSTEM + "/VirtualMedia",
+             "/redfish/v1/TaskService", "/redfish/v1/TaskService/Tasks",
+             "/redfish/v1/TaskService/Tasks/1", "/redfish/v1/SessionService",
+             "/redfish/v1/SessionService/Sessions"]
+    for p in paths:
+        _types(rf(api, "GET", p).json(), used)
+    assert "VmediaOem.v1_0_0" in used and "Task.v1_4_3" in used and "Message.v1_1_1" in used
+    missing = used - set(refs)
+    assert not missing, missing
+    for ns in used:
+        base = ns.split(".")[0]
+        assert base in refs, base
+        if not refs[ns].startswith("/"):
+            assert refs[ns] == "http://redfish.dmtf.org/schemas/v1/%s_v1.xml" % base
+    # The OEM schema is served where $metadata says, and defines what Oem.vmedia holds.
+    r = api.get(refs["VmediaOem.v1_0_0"])
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/xml"
+    oem = ET.fromstring(r.content)
+    types = {s.get("Namespace") + "." + t.get("Name"): {p.get("Name") for p in t.iter(EDM + "Property")}
+             for s in oem.iter(EDM + "Schema") for t in s.iter(EDM + "ComplexType")}
+    for p in (MANAGER, MANAGER + "/VirtualMedia/0", SYSTEM + "/VirtualMedia/1"):
+        obj = api.get(p).json()["Oem"]["vmedia"]
+        name = obj["@odata.type"].lstrip("#")
+        assert name in types, name
+        assert set(obj) - {"@odata.type"} <= types[name], (p, obj)
+
+
+def test_sushy_finds_the_task_service(srv):
+    root = connect(srv, "u", "p")
+    ts = root.get_task_service()
+    assert ts.identity == "TaskService"
+    assert ts.tasks.get_members() == []
 
 
 def test_sushy_discovers_virtual_media_on_manager_and_system(srv):
@@ -404,6 +478,7 @@ def test_authentication_basic_for_sushy_and_401_without(secured):
     # The service root is public (DSP0266); everything else needs credentials.
     assert requests.get(srv.url + "/redfish/v1/").status_code == 200
     assert requests.get(srv.url + "/redfish").status_code == 200
+    assert requests.get(srv.url + "/redfish/v1/$metadata").status_code == 200
     for method, path in (("GET", "/redfish/v1/Systems"), ("GET", MANAGER + "/VirtualMedia/0"),
                          ("POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.EjectMedia"),
                          ("PATCH", SYSTEM + "/VirtualMedia/0"), ("GET", "/redfish/v1/TaskService")):
@@ -425,3 +500,38 @@ def test_authentication_basic_for_sushy_and_401_without(secured):
         bad.get_manager(MANAGER)
     hdr = {"Authorization": "Basic " + base64.b64encode(b"ironic:" + PASSWORD.encode()).decode()}
     assert requests.get(srv.url + "/redfish/v1/Systems", headers=hdr).status_code == 200
+
+
+def test_a_stuck_lun_holds_up_no_download(make_server, origin):
+    """The insert after an InsertMedia's download runs on the Redfish worker:
+    a LUN stuck behind a hung host must not keep the (only) download worker
+    from the next job."""
+    srv = make_server(["--luns", "2", "--max-downloads", "1", "--api-wait-ms", "5000"])
+    api = srv.api
+    api.put("/images/held.img", data=b"h" * 4096)
+    assert api.post("/luns/1/insert", json={"image": "held.img"}).status_code == 200
+    # The host stops reading LUN 1: setting any LUN's file now blocks.
+    assert api.post("/sim/luns/1/host?hang=1").json()["hung"] is True
+    origin.add("first.iso", b"1" * 5000)
+    origin.add("second.iso", b"2" * 5000)
+    done = {}
+
+    def insert():
+        done["r"] = rf(api, "POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia",
+                       json={"Image": origin.url + "/files/first.iso"})
+    t = threading.Thread(target=insert)
+    t.start()
+    wait_for(lambda: any(j["name"] == "first.iso" and j["state"] == "done"
+                         for j in api.get("/downloads").json()["downloads"]),
+             what="the first download")
+    t0 = time.monotonic()
+    job = api.post("/downloads", json={"url": origin.url + "/files/second.iso"}).json()
+    wait_for(lambda: api.get("/downloads/%d" % job["id"]).json()["state"] == "done",
+             timeout=10, what="the second download")
+    took = time.monotonic() - t0
+    assert took < 2.0, "the second download waited %.1f s behind the stuck insert" % took
+    api.post("/sim/luns/1/host?hang=0")
+    t.join(10)
+    assert done["r"].status_code in (200, 202)
+    wait_for(lambda: api.get("/luns/0").json()["state"] == "inserted", what="the insert")
+    assert api.get("/luns/0").json()["image"] == "first.iso"
