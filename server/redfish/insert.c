@@ -1,11 +1,13 @@
 /* redfish/insert: InsertMedia and PATCH of a VirtualMedia member.
  *
- * Image is an http(s) URL (downloaded, then inserted: task.c) or the name
- * of a stored image (inserted at once). A URL is always fetched again: a
- * client that re-inserts the same URL expects what is there now, as a BMC
- * streaming it would read; the previous copy is replaced if it came from
- * that URL, and an image of that name from elsewhere is never overwritten
- * (409). */
+ * Image is an http(s) URL or the name of a stored image (inserted at once).
+ * A URL goes in by its TransferMethod (--redfish-transfer-default when the
+ * client names none): Upload downloads it, then inserts it (task.c); Stream
+ * inserts the URL itself, read through the streaming service. An uploaded
+ * URL is always fetched again: a client that re-inserts the same URL
+ * expects what is there now, as a BMC streaming it would read; the previous
+ * copy is replaced if it came from that URL, and an image of that name from
+ * elsewhere is never overwritten (409). */
 #include "internal.h"
 
 #include <stdio.h>
@@ -21,8 +23,20 @@ struct want {
 	bool inserted, ro;
 	int cdrom;			/* -1: by the name */
 	const char *user, *password;	/* for the URL's server, or NULL */
+	int transfer;			/* enum redfish_transfer; -1: the default */
 	bool patch;			/* PATCH: errors name properties, not parameters */
 };
+
+/* "Upload" or "Stream": its enum redfish_transfer, else -1. */
+static int _transfer(const char *s)
+{
+	return !strcmp(s, "Upload") ? REDFISH_UPLOAD : !strcmp(s, "Stream") ? REDFISH_STREAM : -1;
+}
+
+const char *redfish_transfer_name(enum redfish_transfer t)
+{
+	return t == REDFISH_STREAM ? "Stream" : "Upload";
+}
 
 bool redfish_is_url(const char *s)
 {
@@ -67,7 +81,20 @@ static bool _with_credentials(const struct want *w, char *out, size_t size)
 	return true;
 }
 
-/* A URL: download it (a task), then insert. */
+/* TransferMethod Stream: the URL itself goes in, read through the streaming
+ * service. */
+static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
+			   const struct want *w)
+{
+	(void)rf;
+	(void)lun;
+	redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported", "#/TransferMethod",
+		      "Use TransferMethod Upload (the image is downloaded, then inserted).",
+		      "TransferMethod Stream%s needs the streaming service, which this vmediad "
+		      "does not have.", w->transfer < 0 ? " (the service's default)" : "");
+}
+
+/* TransferMethod Upload: download the URL (a task), then insert. */
 static void _insert_url(struct redfish *rf, struct http_req *r, const char *base, unsigned lun,
 			const struct want *w)
 {
@@ -174,10 +201,14 @@ static void _insert(struct redfish *rf, struct http_req *r, const char *base, un
 			      l.state != LUN_EMPTY ? l.image : "");
 		return;
 	}
-	if (redfish_is_url(w->image))
-		_insert_url(rf, r, base, lun, w);
+	enum redfish_transfer how = w->transfer >= 0 ? (enum redfish_transfer)w->transfer :
+				    rf->transfer_default;
+	if (!redfish_is_url(w->image))
+		_insert_stored(rf, r, lun, w);	/* on the box already: either way */
+	else if (how == REDFISH_STREAM)
+		_insert_stream(rf, r, lun, w);
 	else
-		_insert_stored(rf, r, lun, w);
+		_insert_url(rf, r, base, lun, w);
 }
 
 /* Reads InsertMedia's parameters; replies 400 and returns false if bad. */
@@ -186,7 +217,7 @@ static bool _action_params(struct http_req *r, json_t *body, struct want *w)
 	const char *k;
 	json_t *v;
 
-	*w = (struct want){ .inserted = true, .ro = true, .cdrom = -1 };
+	*w = (struct want){ .inserted = true, .ro = true, .cdrom = -1, .transfer = -1 };
 	json_object_foreach(body, k, v) {
 		bool is_bool = !strcmp(k, "Inserted") || !strcmp(k, "WriteProtected");
 		bool is_str = !strcmp(k, "Image") || !strcmp(k, "MediaType") ||
@@ -221,11 +252,14 @@ static bool _action_params(struct http_req *r, json_t *body, struct want *w)
 			w->cdrom = 1;
 		else if (!strcmp(k, "MediaType") && !strcmp(s, "USBStick"))
 			w->cdrom = 0;
-		else if ((!strcmp(k, "TransferMethod") && strcmp(s, "Upload") != 0) ||
+		else if (!strcmp(k, "TransferMethod") && _transfer(s) >= 0)
+			w->transfer = _transfer(s);
+		else if (!strcmp(k, "TransferMethod") ||
 			 (!strcmp(k, "TransferProtocolType") && strcmp(s, "HTTP") != 0 &&
 			  strcmp(s, "HTTPS") != 0) || !strcmp(k, "MediaType")) {
 			redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported", NULL,
-				      "MediaType: CD, DVD or USBStick; TransferMethod: Upload; "
+				      "MediaType: CD, DVD or USBStick; TransferMethod: Upload or "
+				      "Stream; "
 				      "TransferProtocolType: HTTP or HTTPS.",
 				      "The value %s for the parameter %s is not supported.", s, k);
 			return false;
@@ -255,8 +289,8 @@ void redfish_insert_action(struct redfish *rf, struct http_req *r, const char *b
 static bool _read_only(const char *k)
 {
 	static const char *const ro[] = { "Id", "Name", "MediaTypes", "ImageName", "ConnectedVia",
-					  "Status", "Actions", "TransferMethod",
-					  "TransferProtocolType", "Description" };
+					  "Status", "Actions", "TransferProtocolType",
+					  "Description" };
 
 	if (k[0] == '@')
 		return true;
@@ -268,12 +302,13 @@ static bool _read_only(const char *k)
 
 /* PATCH's properties; replies 400 and returns false if bad. */
 static bool _patch_props(struct http_req *r, json_t *body, json_t **image, json_t **ins,
-			 json_t **wp)
+			 json_t **wp, int *transfer)
 {
 	const char *k;
 	json_t *v;
 
 	*image = *ins = *wp = NULL;
+	*transfer = -1;
 	json_object_foreach(body, k, v) {
 		if (!strcmp(k, "Image") && (json_is_string(v) || json_is_null(v))) {
 			*image = v;
@@ -287,8 +322,18 @@ static bool _patch_props(struct http_req *r, json_t *body, json_t **image, json_
 				      "The value for the property %s has the wrong type.", k);
 			return false;
 		} else if (!strcmp(k, "TransferMethod") && json_is_string(v) &&
-			   !strcmp(json_string_value(v), "Upload")) {
-			continue;
+			   _transfer(json_string_value(v)) >= 0) {
+			*transfer = _transfer(json_string_value(v));
+		} else if (!strcmp(k, "TransferMethod") && json_is_string(v)) {
+			redfish_error(r, MHD_HTTP_BAD_REQUEST, "PropertyValueNotInList",
+				      "#/TransferMethod", "Use Upload or Stream.",
+				      "The value %s for the property TransferMethod is not in the "
+				      "list of acceptable values.", json_string_value(v));
+			return false;
+		} else if (!strcmp(k, "TransferMethod")) {
+			redfish_error(r, MHD_HTTP_BAD_REQUEST, "PropertyValueTypeError", NULL, NULL,
+				      "The value for the property %s has the wrong type.", k);
+			return false;
 		} else if (_read_only(k)) {
 			redfish_error(r, MHD_HTTP_BAD_REQUEST, "PropertyNotWritable", NULL, NULL,
 				      "The property %s is a read-only property and cannot be "
@@ -309,6 +354,7 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 {
 	char etag[40];
 	json_t *image, *ins, *wp;
+	int transfer;
 
 	json_decref(redfish_member(rf, base, lun, etag, sizeof(etag)));
 	const char *im = http_req_header(r, "If-Match");
@@ -318,12 +364,12 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 			      "The ETag in If-Match does not match the resource's current one.");
 		return;
 	}
-	if (!_patch_props(r, body, &image, &ins, &wp))
+	if (!_patch_props(r, body, &image, &ins, &wp, &transfer))
 		return;
 	if (image && json_is_string(image) && json_string_value(image)[0]) {
 		struct want w = { .image = json_string_value(image), .inserted = !ins ||
 				  json_is_true(ins), .ro = !wp || json_is_true(wp), .cdrom = -1,
-				  .patch = true };
+				  .transfer = transfer, .patch = true };
 		_insert(rf, r, base, lun, &w);
 		return;
 	}
@@ -344,7 +390,8 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 			return;
 		}
 		struct want w = { .image = name, .inserted = true,
-				  .ro = wp ? json_is_true(wp) : ro, .cdrom = cdrom, .patch = true };
+				  .ro = wp ? json_is_true(wp) : ro, .cdrom = cdrom,
+				  .transfer = transfer, .patch = true };
 		_insert(rf, r, base, lun, &w);
 		return;
 	}
@@ -354,7 +401,7 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 			      "WriteProtected cannot change while the medium is inserted.");
 		return;
 	}
-	if (!image && !ins && !wp) {
+	if (!image && !ins && !wp && transfer < 0) {
 		redfish_error(r, MHD_HTTP_BAD_REQUEST, "EmptyJSON", NULL, NULL,
 			      "The request body submitted contained an empty JSON object and the "
 			      "service is unable to process it.");

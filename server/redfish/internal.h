@@ -152,6 +152,8 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 		   json_t *body);
 /* An http:// or https:// URL (in any case). */
 bool redfish_is_url(const char *s);
+/* "Upload" or "Stream". */
+const char *redfish_transfer_name(enum redfish_transfer t);
 
 /* task.c */
 /* Starts a download that ends in an insert; replies 200 when it finished

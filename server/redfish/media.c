@@ -104,7 +104,10 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 	json_object_set_new(o, "Description", json_sprintf(
 		"LUN %u of the USB mass-storage gadget: a CD-ROM or a USB disk", lun));
 	json_object_set_new(o, "MediaTypes", json_pack("[s, s]", "CD", "USBStick"));
-	json_object_set_new(o, "TransferMethod", json_string("Upload"));
+	/* How the medium came in (a download is an upload); when empty, how
+	 * a URL would go in by default. */
+	json_object_set_new(o, "TransferMethod", json_string(redfish_transfer_name(
+		inserted || task ? REDFISH_UPLOAD : rf->transfer_default)));
 	json_object_set_new(o, "Image", image ? json_string(image) : json_null());
 	json_object_set_new(o, "ImageName", name[0] && !(task && !inserted) ? json_string(name) :
 			    json_null());
@@ -112,9 +115,9 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 	json_object_set_new(o, "WriteProtected", json_boolean(inserted ? l.ro : sro));
 	json_object_set_new(o, "ConnectedVia", json_string(
 		!image ? "NotConnected" : redfish_is_url(image) ? "URI" : "Applet"));
-	if (image && redfish_is_url(image))
-		json_object_set_new(o, "TransferProtocolType", json_string(
-			!strncasecmp(image, "https", 5) ? "HTTPS" : "HTTP"));
+	json_object_set_new(o, "TransferProtocolType", !image || !redfish_is_url(image) ?
+			    json_null() : json_string(!strncasecmp(image, "https", 5) ? "HTTPS" :
+						      "HTTP"));
 	json_object_set_new(o, "Status", json_pack(
 		"{s:s, s:s}", "State", task ? "Starting" : "Enabled",
 		"Health", l.warning[0] ? "Warning" : "OK"));

@@ -41,7 +41,8 @@ static const char metadata[] =
 	"  </edmx:Reference>\n"
 	"  <edmx:DataServices>\n"
 	SCHEMA("Service")
-	"      <EntityContainer Name=\"Service\" Extends=\"ServiceRoot.v1_5_0.ServiceContainer\"/>\n"
+	"      <EntityContainer Name=\"Service\"\n"
+	"                       Extends=\"ServiceRoot.v1_5_0.ServiceContainer\"/>\n"
 	"    </Schema>\n"
 	"  </edmx:DataServices>\n"
 	EDMX_TAIL;
@@ -73,7 +74,8 @@ static const char oem[] =
 	PROP("Luns", "Edm.Int64", "false", "The number of LUNs of the USB mass-storage gadget.")
 	"      </ComplexType>\n"
 	"      <ComplexType Name=\"VirtualMedia\" BaseType=\"Resource.OemObject\">\n"
-	"  " CLOSED "  " DESC("The LUN behind a VirtualMedia member, as vmedia's HTTP API shows it.")
+	"  " CLOSED
+	"  " DESC("The LUN behind a VirtualMedia member, as vmedia's HTTP API shows it.")
 	PROP("Lun", "Edm.Int64", "false", "The LUN's number.")
 	PROP("State", "Edm.String", "false",
 	     "The LUN's state: empty, inserted, inserting or ejecting.")

@@ -399,7 +399,7 @@ def test_bad_image_values_are_redfish_errors(make_server, origin):
     target = MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia"
     for body, key in (({}, "ActionParameterMissing"), ({"Image": 3}, "ActionParameterValueTypeError"),
                       ({"Image": "a.iso", "Colour": "red"}, "ActionParameterUnknown"),
-                      ({"Image": "a.iso", "TransferMethod": "Stream"}, "ActionParameterNotSupported"),
+                      ({"Image": "a.iso", "TransferMethod": "Copy"}, "ActionParameterNotSupported"),
                       ({"Image": "a.iso", "MediaType": "Floppy"}, "ActionParameterNotSupported")):
         r = rf(api, "POST", target, json=body)
         assert r.status_code == 400 and r.json()["error"]["code"].endswith("." + key), (body, r.json())
@@ -535,3 +535,56 @@ def test_a_stuck_lun_holds_up_no_download(make_server, origin):
     assert done["r"].status_code in (200, 202)
     wait_for(lambda: api.get("/luns/0").json()["state"] == "inserted", what="the insert")
     assert api.get("/luns/0").json()["image"] == "first.iso"
+
+
+def test_transfer_method_upload_stream_and_the_default(make_server, origin):
+    """TransferMethod Upload downloads, then inserts; Stream would insert the
+    URL itself (this build has no streaming service: a clear error); without
+    one, --redfish-transfer-default decides. Stored names go in either way."""
+    origin.add("t.iso", b"t" * 3000)
+    url = origin.url + "/files/t.iso"
+    for default in ("upload", "stream"):
+        srv = make_server(["--luns", "2", "--redfish-transfer-default", default])
+        api = srv.api
+        target = MANAGER + "/VirtualMedia/%d/Actions/VirtualMedia.InsertMedia"
+        vm = rf(api, "GET", MANAGER + "/VirtualMedia/0").json()
+        assert vm["TransferMethod"] == default.capitalize()
+        assert vm["TransferProtocolType"] is None
+        r = rf(api, "POST", target % 0, json={"Image": url})
+        if default == "stream":
+            assert r.status_code == 400
+            err = r.json()["error"]
+            assert err["code"].endswith(".ActionParameterNotSupported")
+            assert "default" in err["message"] and "streaming" in err["message"]
+            assert err["@Message.ExtendedInfo"][0]["RelatedProperties"] == ["#/TransferMethod"]
+            assert api.get("/luns/0").json()["state"] == "empty"
+            r = rf(api, "POST", target % 0, json={"Image": url, "TransferMethod": "Upload"})
+        assert r.status_code == 200, r.json()
+        vm = rf(api, "GET", MANAGER + "/VirtualMedia/0").json()
+        assert vm["Inserted"] is True and vm["Image"] == url
+        assert vm["TransferMethod"] == "Upload" and vm["TransferProtocolType"] == "HTTP"
+        r = rf(api, "POST", target % 1, json={"Image": url.replace("t.iso", "u.iso"),
+                                             "TransferMethod": "Stream"})
+        assert r.status_code == 400 and "#/TransferMethod" in r.text
+        # A stored image is on the box already: Stream or not, it goes in.
+        api.put("/images/s.img", data=b"s" * 512)
+        r = rf(api, "POST", target % 1, json={"Image": "s.img", "TransferMethod": "Stream"})
+        assert r.status_code == 200
+        vm = rf(api, "GET", SYSTEM + "/VirtualMedia/1").json()
+        assert vm["Inserted"] is True and vm["TransferProtocolType"] is None
+        # PATCH takes TransferMethod as well; other values are refused.
+        r = rf(api, "PATCH", SYSTEM + "/VirtualMedia/1", json={"TransferMethod": "Copy"})
+        assert r.status_code == 400 and r.json()["error"]["code"].endswith(".PropertyValueNotInList")
+        rf(api, "POST", (target % 1).replace("InsertMedia", "EjectMedia"), json={})
+        r = rf(api, "PATCH", SYSTEM + "/VirtualMedia/1", json={"Image": "s.img",
+                                                                 "TransferMethod": "Stream"})
+        assert r.status_code == 200
+        assert rf(api, "GET", SYSTEM + "/VirtualMedia/1").json()["Inserted"] is True
+
+
+def test_transfer_default_must_be_upload_or_stream(tmpdir_path):
+    out = subprocess.run([VMEDIAD, "--storage", tmpdir_path, "--listen", "127.0.0.1:0",
+                          "--redfish-transfer-default", "copy"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0
+    assert "--redfish-transfer-default must be upload or stream" in out.stderr
