@@ -4,7 +4,8 @@
 # Boots 6.1 patched (forced_eject, which ends LUN 0's command in progress)
 # and 6.1 stock (forced_eject with a SIGUSR1 fallback after 100 ms), each
 # measuring LUN 0 ejects with
-# the host idle, reading continuously, and hung (tests/vm/bench/eject.sh),
+# the host idle, reading continuously, hung, and hung with a plain eject
+# stuck in front of the forced one ("stuck"; tests/vm/bench/eject.sh),
 # then prints the median and p99 of each cell.  TCG figures: a native
 # machine is 10-100x faster.  Every failed try is printed (on stderr), and
 # the exit status is 1 if any try failed or a cell has fewer than TRIES
@@ -36,7 +37,7 @@ done
 
 printf '%-8s %-8s %5s %12s %12s\n' method host tries "median ms" "p99 ms"
 for m in patch stock; do
-	for c in idle reading hung; do
+	for c in idle reading hung stuck; do
 		n=$(awk -v m=$m -v c=$c '$2 == m && $3 == c' "$results" | wc -l)
 		if [ "$n" != "$tries" ]; then
 			echo "bench: $m $c: $n of $tries tries gave a figure" >&2

@@ -504,8 +504,10 @@ fail:
 static void _usage(void)
 {
 	fprintf(stderr,
-		"usage: hunghost -i VID:PID [-p LUN] [-E LUN] -l LUN [-n BLOCKS] [-w BYTES]\n"
+		"usage: hunghost -i VID:PID [-t LUN] [-p LUN] [-E LUN] -l LUN [-n BLOCKS] [-w BYTES]\n"
 		"                [-b PATH | -L COUNT [-D US] -b PATH] [-r LUN:BLOCKS:FILE] [-a]\n"
+		"  -t LUN   send TEST UNIT READY to LUN first (may repeat): takes a new\n"
+		"           medium's unit attention without locking it\n"
 		"  -p LUN   send PREVENT MEDIUM REMOVAL to LUN first (may repeat)\n"
 		"  -E LUN   leave a pending sense (05/21/00) on LUN; it is asked for last\n"
 		"  -l LUN   hang in a READ(10) of BLOCKS (default 2048) on LUN\n"
@@ -523,6 +525,7 @@ int main(int argc, char **argv)
 	struct hh_dev dev = {.fd = -1};
 	unsigned int vid = 0, pid = 0, hang_lun = 0, blocks = 2048;
 	unsigned int prevent[8], n_prevent = 0, read_lun = 0, read_blocks = 0;
+	unsigned int tur[8], n_tur = 0;
 	unsigned int loops = 0, max_us = 400, sense_lun = 0, sense;
 	char read_path[256] = "";
 	const char *break_path = NULL;
@@ -533,11 +536,15 @@ int main(int argc, char **argv)
 	int stalled, stalled_out = 0;
 	long got;
 
-	while ((opt = getopt(argc, argv, "i:p:E:l:n:w:b:L:D:r:a")) != -1) {
+	while ((opt = getopt(argc, argv, "i:t:p:E:l:n:w:b:L:D:r:a")) != -1) {
 		switch (opt) {
 		case 'i':
 			if (sscanf(optarg, "%x:%x", &vid, &pid) != 2)
 				_usage();
+			break;
+		case 't':
+			if (n_tur < 8)
+				tur[n_tur++] = atoi(optarg);
 			break;
 		case 'p':
 			if (n_prevent < 8)
@@ -599,6 +606,13 @@ int main(int argc, char **argv)
 		return 1;
 	if (break_path != NULL && _realtime() < 0)
 		return 1;
+
+	for (unsigned int i = 0; i < n_tur; i++) {
+		const uint8_t cdb[6] = {0x00, 0, 0, 0, 0, 0};
+
+		if (_simple_command(&dev, tur[i], cdb, sizeof(cdb), "tur") < 0)
+			return 1;
+	}
 
 	for (unsigned int i = 0; i < n_prevent; i++) {
 		const uint8_t cdb[6] = {0x1e, 0, 0, 0, 1, 0};

@@ -2,9 +2,12 @@
  * twrite: write strings to files one after the other and time each write(2).
  *
  * Usage: twrite [-s PID:MS] FILE STRING [FILE STRING ...]
- * For every pair it prints "twrite: FILE result=ok|ERRNAME ms=T", then
- * "twrite: total ms=T" over all of them, measured with CLOCK_MONOTONIC
- * around the write(2) calls themselves (open and close excluded).  Shells'
+ * For every pair it prints "twrite: FILE result=ok|ERRNAME ms=T t0=S t1=S",
+ * then "twrite: total ms=T" over all of them, measured with CLOCK_MONOTONIC
+ * around the write(2) calls themselves (open and close excluded).  t0 and t1
+ * are the CLOCK_MONOTONIC times (seconds) at which the write started and
+ * returned, so that writes of several processes can be set against each
+ * other (the benchmark's "plain eject stuck, then force").  Shells'
  * builtin echo hides errno, and the figures must not include process
  * start-up.  It stops at the first failing write.  Exit status: 0 if every
  * write succeeded, else 1.
@@ -25,12 +28,9 @@
 
 #include <sys/wait.h>
 
-static double _ms_since(const struct timespec *start)
+static double _ms_between(const struct timespec *start, const struct timespec *end)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1e3 + (now.tv_nsec - start->tv_nsec) / 1e6;
+	return (end->tv_sec - start->tv_sec) * 1e3 + (end->tv_nsec - start->tv_nsec) / 1e6;
 }
 
 /* Fork a child that sends SIGUSR1 to pid after ms milliseconds. */
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = first; i + 1 < argc && rc == 0; i += 2) {
 		const char *path = argv[i], *text = argv[i + 1];
-		struct timespec start;
+		struct timespec start, end;
 		ssize_t n;
 		double ms;
 		int fd, err;
@@ -85,15 +85,15 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		n = write(fd, text, strlen(text));
 		err = errno;
-		ms = _ms_since(&start);
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		ms = _ms_between(&start, &end);
 		total += ms;
 		close(fd);
-		if (n < 0) {
-			printf("twrite: %s result=%s ms=%.3f\n", path, strerrorname_np(err), ms);
+		printf("twrite: %s result=%s ms=%.3f t0=%lld.%09ld t1=%lld.%09ld\n", path,
+		       n < 0 ? strerrorname_np(err) : "ok", ms, (long long)start.tv_sec,
+		       start.tv_nsec, (long long)end.tv_sec, end.tv_nsec);
+		if (n < 0)
 			rc = 1;
-		} else {
-			printf("twrite: %s result=ok ms=%.3f\n", path, ms);
-		}
 		fflush(stdout);
 	}
 	if (fallback > 0) {

@@ -10,6 +10,12 @@
 #   condition: idle     the host holds the disk open (locked), no I/O
 #              reading  the same, while dd reads the disk in a loop
 #              hung     hunghost locked the medium and hangs in a READ
+#              stuck    "plain eject stuck, then force": hunghost hangs in a
+#                       READ without locking, a plain eject (lun.0/file)
+#                       sleeps in D state behind it, then the forced eject
+#                       is issued; the figure runs from the forced write's
+#                       start to the later of the two writes' return (the
+#                       LUN is free: no call left in the kernel, no medium)
 # Every try runs in a subshell: a try that fails prints its VMTEST FAIL line
 # and the next one runs; at the end any failed try fails the run, so that
 # bench-eject.sh reports each one and exits non-zero.
@@ -79,14 +85,59 @@ try_hung() {
 	HUNGHOST=
 }
 
+# try_stuck: hunghost hangs a READ on LUN 0 without locking it, so a plain
+# eject passes the lock check and sleeps in D state for filesem, which the
+# stalled READ holds.  Then the forced eject; both writes must return ok and
+# leave LUN 0 empty.  twrite's t0/t1 are CLOCK_MONOTONIC: the figure is
+# max(t1 of either) - t0 of the forced one.  The insert's unit attention
+# would fail the READ at once: two TEST UNIT READYs take it first (the
+# second must pass).
+try_stuck() {
+	echo /tmp/a.img > "$(lun 0)/file" || fail "insert"
+	start_hunghost -t 0 -t 0 -l 0
+	grep '^hunghost: tur lun=0' /tmp/hunghost.out | tail -1 | grep -q 'status=0' ||
+		fail "LUN 0 not ready for hunghost: $(cat /tmp/hunghost.out)"
+	"$VMTEST_BIN/twrite" "$(lun 0)/file" "$NL" > /tmp/plain.out &
+	plain=$!
+	wait_for '[ "$(proc_state $plain)" = D ]' 5 "the plain eject to block"
+	sleep 0.2
+	[ "$(proc_state $plain)" = D ] ||
+		fail "plain eject not stuck: state '$(proc_state $plain)': $(cat /tmp/plain.out)"
+	eject_once stuck
+	wait_for "! running $plain" 5 "the plain eject to return after the forced one"
+	wait "$plain"
+	pout=$(cat /tmp/plain.out)
+	[ "$(twrite_field "$pout" "$(lun 0)/file" result)" = ok ] ||
+		fail "plain eject after the forced one: $pout"
+	[ -z "$(cat "$(lun 0)/file")" ] || fail "LUN 0 still has a medium"
+	ms=$(awk -v f0="$(twrite_field "$out" "$(lun 0)/forced_eject" t0)" \
+		-v f1="$(twrite_field "$out" "$(lun 0)/forced_eject" t1)" \
+		-v p1="$(twrite_field "$pout" "$(lun 0)/file" t1)" \
+		'BEGIN { if (f0 == "" || f1 == "" || p1 == "") exit 1
+			e = f1 > p1 ? f1 : p1; printf "%.3f", (e - f0) * 1000 }') ||
+		fail "stuck: no t0/t1 in: $out / $pout"
+	if [ $method = patch ]; then
+		finish_hunghost
+		[ "$HUNGHOST_RC" = 0 ] || fail "hunghost after the eject: exit $HUNGHOST_RC"
+		grep -q '^hunghost: csw .*status=1' /tmp/hunghost.out ||
+			fail "the stalled READ should end with a failure CSW: $(grep csw /tmp/hunghost.out)"
+	else
+		kill "$HUNGHOST"
+		wait "$HUNGHOST"
+	fi
+	HUNGHOST=
+}
+
 # try CONDITION: run try_CONDITION in a subshell that stops what it started.
 failed=0
 try() {
 	if ! (
 		reader= HUNGHOST=
+		# A plain eject left in D state cannot be killed or waited for:
+		# the replug after the try releases it.
 		trap '[ -z "$reader" ] || kill $reader 2>/dev/null
 			[ -z "$HUNGHOST" ] || kill $HUNGHOST 2>/dev/null
-			wait' EXIT
+			for p in $reader $HUNGHOST; do wait $p; done' EXIT
 		"try_$1" || fail "$1: status $?"
 		echo "VMBENCH $method $1 $ms"
 	); then
@@ -113,9 +164,11 @@ for cond in idle reading; do
 	done
 done
 
-for i in $(seq "$TRIES"); do
-	try hung
-	replug
+for cond in hung stuck; do
+	for i in $(seq "$TRIES"); do
+		try $cond
+		replug
+	done
 done
 
-[ "$failed" = 0 ] || fail "$failed of $((3 * TRIES)) tries failed"
+[ "$failed" = 0 ] || fail "$failed of $((4 * TRIES)) tries failed"
