@@ -116,6 +116,8 @@ try_stuck() {
 		'BEGIN { if (f0 == "" || f1 == "" || p1 == "") exit 1
 			e = f1 > p1 ? f1 : p1; printf "%.3f", (e - f0) * 1000 }') ||
 		fail "stuck: no t0/t1 in: $out / $pout"
+	info "stuck: forced $(twrite_field "$out" "$(lun 0)/forced_eject" ms) ms," \
+		"plain $(twrite_field "$pout" "$(lun 0)/file" ms) ms, LUN free after $ms ms"
 	if [ $method = patch ]; then
 		finish_hunghost
 		[ "$HUNGHOST_RC" = 0 ] || fail "hunghost after the eject: exit $HUNGHOST_RC"
