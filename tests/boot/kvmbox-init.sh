@@ -5,7 +5,9 @@
 # dummy_hcd through libusbgx) and exports the gadget's USB device over TCP
 # with usbredirect, restarted whenever its client (VM 2) goes away.
 # Console lines starting with VMEDIA-KVMBOX / VMEDIA-EXPORTER are read by
-# tests/boot/lib.sh. Kernel command line: vmedia.luns=N (default 1).
+# tests/boot/lib.sh. Kernel command line: vmedia.luns=N (default 1);
+# vmedia.preload=NAME:SHA256:PATH puts the host's file PATH (from the 9p
+# root, read-only) into vmediad's storage as image NAME before it starts.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -28,11 +30,12 @@ case "$repo" in
 		echo "VMEDIA-KVMBOX cannot bind $top back over the scratch /tmp"
 	;;
 esac
-umount /run/host-root && rmdir /run/host-root
 luns=1
+preload=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	vmedia.luns=*) luns=${arg#*=} ;;
+	vmedia.preload=*) preload=${arg#*=} ;;
 	esac
 done
 
@@ -48,6 +51,28 @@ ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up &&
 say "network up"
 
 mkdir -p /tmp/images
+
+# An image too large for an upload under TCG (the 5 GB UEFI test image) is
+# bind-mounted into the storage directory, with the metadata vmediad keeps
+# for a stored image (its SHA-256 made on the host): as if the box had
+# received it before. Without metadata vmediad would hash it itself before
+# allowing an insert, minutes of this VM's one emulated CPU.
+if [ -n "$preload" ]; then
+	name=${preload%%:*}
+	rest=${preload#*:}
+	sha=${rest%%:*}
+	src=${rest#*:}
+	mkdir -p /tmp/images/.meta
+	# From the host's root as it is, also if PATH is under the host's /tmp.
+	: > "/tmp/images/$name" && mount --bind "/run/host-root$src" "/tmp/images/$name" ||
+		hang "cannot put $src into the storage as $name"
+	size=$(stat -c %s "/tmp/images/$name")
+	mtime_ns=$(stat -c %.9Y "/tmp/images/$name" | tr -d .)
+	printf '{"name":"%s","size":%s,"mtime_ns":%s,"sha256":"%s","source":"preloaded"}' \
+		"$name" "$size" "$mtime_ns" "$sha" > "/tmp/images/.meta/$name"
+	say "preloaded $name ($size bytes)"
+fi
+umount /run/host-root && rmdir /run/host-root
 # A throwaway VM, root throughout: --allow-root, or configfs refuses root.
 "$repo/build/vmediad" --backend configfs --luns "$luns" --storage /tmp/images \
 	--web "$repo/web" --listen 0.0.0.0:8080 --insecure-no-auth --allow-root &

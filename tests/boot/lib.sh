@@ -5,8 +5,9 @@
 #                  tests/vm/build-kernel.sh), vmediad + usbredirect, see
 #                  kvmbox-init.sh; its ports 8080 (HTTP) and 4000 (USB over
 #                  TCP) are forwarded to 127.0.0.1:$API_PORT and :$USB_PORT.
-#   VM 2 "target": plain QEMU, SeaBIOS, qemu-xhci with a usb-redir device
-#                  connected to $USB_PORT, bootindex=0.
+#   VM 2 "target": plain QEMU, SeaBIOS (or OVMF: TARGET_FIRMWARE=ovmf),
+#                  qemu-xhci with a usb-redir device connected to $USB_PORT,
+#                  bootindex=0.
 # Everything a run needs lives in $STATE (a directory): logs, QEMU pid files
 # and monitor sockets, the ports.
 
@@ -70,9 +71,10 @@ print("\n".join(l for l in lines if l.strip()))
 PY
 }
 
-# console_text LOG: a serial log without carriage returns and escapes.
+# console_text LOG: a serial log without carriage returns and escapes
+# (OVMF's terminal also sends private ones such as ESC[=3h).
 console_text() {
-	tr -d '\r' < "$1" 2>/dev/null | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'
+	tr -d '\r' < "$1" 2>/dev/null | sed 's/\x1b\[[0-9;=?]*[A-Za-z]//g'
 }
 
 # wait_line LOG REGEX SECONDS [PIDFILE]: wait until a line of LOG matches;
@@ -92,9 +94,12 @@ wait_line() {
 # --- VM 1 -------------------------------------------------------------------
 
 # kvmbox_start LIMIT-SECONDS (0: none) [setsid]: boot VM 1 in the background.
+# KVMBOX_KERNEL: 6.1 (patched, the default) or 6.1-stock; KVMBOX_PRELOAD:
+# NAME:SHA256:PATH, an image put into vmediad's storage (kvmbox-init.sh).
 kvmbox_start() {
 	local limit=$1 image launcher=()
-	image=$(vm_kernel 6.1) || { echo "boot: no kernel (tests/vm/build-kernel.sh 6.1 patched)" >&2; return 1; }
+	image=$(vm_kernel "${KVMBOX_KERNEL:-6.1}") ||
+		{ echo "boot: no kernel ${KVMBOX_KERNEL:-6.1} (tests/vm/build-kernel.sh)" >&2; return 1; }
 	[ -x "$VMEDIAD" ] || { echo "boot: $VMEDIAD missing: run make first" >&2; return 1; }
 	[ "${2:-}" = setsid ] && launcher=(setsid)
 	API_PORT=$(free_port)
@@ -108,7 +113,8 @@ kvmbox_start() {
 		-kernel "$image" \
 		-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro
 			init=$boot_dir/kvmbox-init.sh console=ttyS0 panic=-1 loglevel=4
-			no_timer_check $tsc_args vmedia.luns=${BOOT_LUNS:-1}" \
+			no_timer_check $tsc_args vmedia.luns=${BOOT_LUNS:-1}
+			${KVMBOX_PRELOAD:+vmedia.preload=$KVMBOX_PRELOAD}" \
 		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
 		-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$API_PORT-:8080,hostfwd=tcp:127.0.0.1:$USB_PORT-:4000" \
@@ -165,7 +171,8 @@ exporter_ready() {
 # target_on TAG LIMIT-SECONDS (0: none) [setsid]: power VM 2 on; its serial
 # console goes to $STATE/target$TAG-console.log (appended), SeaBIOS's debug
 # port to $STATE/target$TAG-seabios.log. Waits for the exporter first:
-# SeaBIOS scans USB once, at power-on.
+# SeaBIOS scans USB once, at power-on. TARGET_FIRMWARE=ovmf: UEFI (Debian's
+# OVMF) instead of SeaBIOS; its debug port goes to target$TAG-ovmf.log.
 target_on() {
 	local tag=$1 limit=$2 launcher=()
 	alive "$STATE/target.pid" && { echo "target: already on" >&2; return 1; }
@@ -173,6 +180,11 @@ target_on() {
 	exporter_ready 60 claim || { echo "target: the exporter in VM 1 does not listen" >&2; return 1; }
 	TARGET_CONSOLE=$STATE/target$tag-console.log
 	TARGET_SEABIOS=$STATE/target$tag-seabios.log
+	local firmware=()
+	if [ "${TARGET_FIRMWARE:-seabios}" = ovmf ]; then
+		TARGET_SEABIOS=$STATE/target$tag-ovmf.log
+		firmware=(-bios /usr/share/ovmf/OVMF.fd)
+	fi
 	# TARGET_LINUX=bzImage: the target runs Linux (linux-target-init.sh)
 	# from the host's / instead of booting from the medium.
 	local linux=() bootindex=,bootindex=0
@@ -188,6 +200,7 @@ target_on() {
 	# shellcheck disable=SC2086 # BOOT_TARGET_EXTRA: a list of QEMU arguments
 	"${launcher[@]}" timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg \
 		-m ${BOOT_TARGET_MEM:-256} -smp 1 -nodefaults -display none -vga std ${BOOT_TARGET_EXTRA:-} \
+		"${firmware[@]}" \
 		-chardev "file,id=ser,path=$TARGET_CONSOLE,append=on" -serial chardev:ser \
 		-chardev "file,id=dbg,path=$TARGET_SEABIOS" -device isa-debugcon,iobase=0x402,chardev=dbg \
 		-device qemu-xhci,id=hc \

@@ -3,8 +3,8 @@
 # gadget. See README.md for what each check proves.
 # Output: "PASS name", "FAIL name: reason", "TIME name figure" lines, and last
 # "boot: N passed, N failed"; exit 1 on any failure.
-# Environment: BOOT_TIMEOUT (seconds for the whole run once the kernel is
-# cached, default 600), VMEDIA_CACHE (see tests/vm), BOOT_KEEP=1 keeps the
+# Environment: BOOT_TIMEOUT (seconds for the whole run once the kernels and
+# the large UEFI image are cached, default 900), VMEDIA_CACHE (see tests/vm), BOOT_KEEP=1 keeps the
 # VMs running at the end (for debugging; stop them with the pids printed).
 set -u
 
@@ -30,7 +30,7 @@ finish() {
 		stop_qemu "$STATE/kvmbox.pid"
 	fi
 	if [ -n "${timed_out:-}" ]; then
-		fail "$timed_out" "gave up: the whole test overran ${BOOT_TIMEOUT:-600} s"
+		fail "$timed_out" "gave up: the whole test overran ${BOOT_TIMEOUT:-900} s"
 	fi
 	# Old runs' logs: keep the last five.
 	# shellcheck disable=SC2012 # our own mktemp names
@@ -45,11 +45,23 @@ trap finish EXIT
 trap 'timed_out=${current:-setup}; exit 1' USR1
 trap 'exit 130' INT TERM
 
-# The kernel first (a cold cache builds it: minutes), then the clock starts.
+# The kernels and the large UEFI image first (a cold cache builds them:
+# minutes), then the clock starts.
 vm_kernel 6.1 > /dev/null || { fail kernel "tests/vm/build-kernel.sh 6.1 patched failed"; exit 1; }
+stock_kernel=$(vm_kernel 6.1-stock) || stock_kernel=""
 target_kernel=$("$boot_dir/build-target-kernel.sh") || target_kernel=""
+# VM 1 gets it in its storage from the start (kvmbox-init.sh, vmedia.preload).
+LARGE=vmedia-uefi-large.iso
+if large_iso=$("$boot_dir/large-iso.sh"); then
+	large_nonce=$(cat "$large_iso.nonce")
+	large_size=$(stat -c %s "$large_iso")
+	# shellcheck disable=SC2034 # read by kvmbox_start (lib.sh)
+	KVMBOX_PRELOAD=$LARGE:$(cat "$large_iso.sha256"):$large_iso
+else
+	large_iso=""
+fi
 ( trap 'kill $s 2>/dev/null; exit 0' TERM
-  sleep "${BOOT_TIMEOUT:-600}" & s=$!; wait $s; kill -USR1 $$ ) &
+  sleep "${BOOT_TIMEOUT:-900}" & s=$!; wait $s; kill -USR1 $$ ) &
 watchdog=$!
 
 # http METHOD PATH [JSON]: prints the status code; the body goes to $STATE/http.out.
@@ -131,7 +143,7 @@ boot_target() {
 # --- VM 1 --------------------------------------------------------------------
 current=kvmbox-up
 t0=$(now_ms)
-if ! kvmbox_start "${BOOT_TIMEOUT:-600}" || ! exporter_ready 240; then
+if ! kvmbox_start "${BOOT_TIMEOUT:-900}" || ! exporter_ready 240; then
 	fail kvmbox-up "VM 1 did not get to exporting the gadget in 240 s: $(console_text "$STATE/kvmbox.log" | grep -E 'VMEDIA-KVMBOX|error|Kernel panic' | tail -3 | tr '\n' '|') $(tail -2 "$STATE/kvmbox.qemu.log" | tr '\n' ' ')"
 	exit 1
 fi
@@ -354,6 +366,173 @@ linux_target() {
 	fi
 }
 linux_target
+
+# --- a UEFI target (OVMF) ----------------------------------------------------
+# uefi_boot TAG NAME NONCE ROOT: power VM 2 on with OVMF, wait for the marker;
+# checks NAME (marker), NAME-firmware (OVMF booted the USB device), NAME-root
+# (GRUB's root matches ROOT, a regex) and NAME-reads (a probe read). Sets
+# boot_ms (from $t_insert).
+uefi_boot() {
+	local tag=$1 name=$2 nonce=$3 want_root=$4 root bds
+	current=$name
+	if ! TARGET_FIRMWARE=ovmf target_on "$tag" 300; then
+		fail "$name" "VM 2 (OVMF) did not start: $(tail -3 "$STATE/target.qemu.log" 2>/dev/null)"
+		return 1
+	fi
+	if ! wait_line "$TARGET_CONSOLE" "^VMEDIA-MARKER $nonce " 180 "$STATE/target.pid"; then
+		fail "$name" "no marker on VM 2's serial console in 180 s (console: $TARGET_CONSOLE; last: $(console_text "$TARGET_CONSOLE" | grep -v '^$' | tail -3 | tr '\n' '|'))"
+		return 1
+	fi
+	boot_ms=$(( $(now_ms) - t_insert ))
+	pass "$name"
+	# OVMF's boot manager says what it started: a USB device path.
+	current=$name-firmware
+	bds=$(console_text "$TARGET_CONSOLE" | grep -a -m1 '^BdsDxe: starting ')
+	if [[ "$bds" == *"/USB("* ]]; then
+		pass "$name-firmware"
+		info "OVMF: ${bds#BdsDxe: }"
+	else
+		fail "$name-firmware" "OVMF did not start a USB device: '$bds'"
+	fi
+	current=$name-root
+	root=$(console_text "$TARGET_CONSOLE" | sed -n "s/^VMEDIA-MARKER $nonce root=//p" | head -1)
+	if [[ "$root" =~ ^$want_root$ ]]; then
+		pass "$name-root"
+	else
+		fail "$name-root" "GRUB's root is '$root', want $want_root"
+	fi
+	current=$name-reads
+	if wait_line "$TARGET_CONSOLE" "^VMEDIA-PROBE $nonce 1\$" 60 "$STATE/target.pid"; then
+		pass "$name-reads"
+	else
+		fail "$name-reads" "GRUB did not read /vmedia/probe1.txt from the medium in 60 s"
+	fi
+}
+
+# uefi_insert NAME JSON: power VM 2 off, empty LUN 0 (whatever an earlier part
+# left there; force=1 in case a target still had it locked) and insert.
+uefi_insert() {
+	local code
+	current=$1
+	target_off || { fail "$1" "could not power VM 2 off / the exporter did not come back"; return 1; }
+	exporter_ready 60
+	code=$(http POST '/luns/0/eject?force=1')
+	[ "$code" = 200 ] || { fail "$1" "eject before the insert: $code $(body)"; return 1; }
+	t_insert=$(now_ms)
+	code=$(http POST /luns/0/insert "$2")
+	if [ "$code" = 200 ] && [ "$(field .state)" = inserted ]; then
+		pass "$1"
+	else
+		fail "$1" "POST /luns/0/insert $2: $code $(body)"
+		return 1
+	fi
+}
+
+uefi_target() {
+	local code unonce uiso
+	# A small image (GRUB for x86_64-efi), through the API like the others.
+	current=uefi-upload
+	unonce=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	uiso=$STATE/vmedia-uefi.iso
+	"$boot_dir/make-iso.sh" "$uiso" "$unonce" efi || { fail uefi-upload "grub-mkrescue (efi) failed"; return; }
+	code=$(curl -s --max-time 60 -o "$STATE/http.out" -w '%{http_code}' -T "$uiso" "$API/images/vmedia-uefi.iso")
+	if [ "$code" = 201 ] && [ "$(field .sha256)" = "$(sha256sum "$uiso" | cut -d' ' -f1)" ]; then
+		pass uefi-upload
+	else
+		fail uefi-upload "PUT /images/vmedia-uefi.iso: $code $(body)"
+		return
+	fi
+	if uefi_insert uefi-insert-cdrom '{"image":"vmedia-uefi.iso"}' &&
+		uefi_boot 5 uefi-cdrom-boot "$unonce" 'cd[0-9]+'; then
+		timing uefi_insert_to_marker_ms "$boot_ms"
+	fi
+	if uefi_insert uefi-insert-flash '{"image":"vmedia-uefi.iso","cdrom":false}' &&
+		uefi_boot 6 uefi-flash-boot "$unonce" 'hd[0-9]+(,.*)?'; then
+		timing uefi_insert_to_marker_flash_ms "$boot_ms"
+	fi
+
+	# The large image as a CD-ROM: the patched kernel serves it whole as a
+	# DVD-ROM, and GRUB reads /vmedia/far.txt, which lies beyond 2.36 GB.
+	current=uefi-dvd-insert
+	[ -n "$large_iso" ] || { fail uefi-dvd-insert "no large image (tests/boot/large-iso.sh failed)"; return; }
+	code=$(http GET /status)
+	if [ "$(field .backend.features.large_cdrom)" != true ] ||
+		[ "$(field .backend.features.cdrom_max_bytes)" -lt "$large_size" ]; then
+		fail uefi-dvd-insert "GET /status: want large_cdrom true, cdrom_max_bytes >= $large_size: $(jq -c .backend.features "$STATE/http.out")"
+		return
+	fi
+	uefi_insert uefi-dvd-insert "{\"image\":\"$LARGE\"}" || return
+	if [ "$(field .cdrom)" != true ] || [ "$(field .image)" != "$LARGE" ]; then
+		fail uefi-dvd-insert-cdrom "want a CD-ROM LUN with $LARGE ($large_size bytes): $(body)"
+	fi
+	if uefi_boot 7 uefi-dvd-boot "$large_nonce" 'cd[0-9]+'; then
+		timing uefi_dvd_insert_to_marker_ms "$boot_ms"
+	fi
+	current=uefi-dvd-far
+	if wait_line "$TARGET_CONSOLE" "^VMEDIA-FAR($| |-)" 30 "$STATE/target.pid" &&
+		console_text "$TARGET_CONSOLE" | grep -q "^VMEDIA-FAR $large_nonce\$"; then
+		pass uefi-dvd-far
+	else
+		fail uefi-dvd-far "GRUB did not print /vmedia/far.txt (beyond byte 2400000000): $(console_text "$TARGET_CONSOLE" | grep -a -E '^VMEDIA|error' | tail -4 | tr '\n' '|')"
+	fi
+}
+uefi_target
+
+# --- the control: the same large image on a stock kernel ---------------------
+# VM 1 again, now on stock 6.1 (no DVD-ROM patch): vmediad refuses the CD-ROM
+# insert (422 too_large_for_cd) instead of letting the kernel cut the image at
+# 2.36 GB. As a flash drive, what the README tells stock users to do, OVMF
+# boots the hybrid image and GRUB reads the far file.
+stock_control() {
+	local code
+	current=stock-kvmbox-up
+	[ -n "$stock_kernel" ] || { fail stock-kvmbox-up "no stock kernel (tests/vm/build-kernel.sh 6.1 stock)"; return; }
+	[ -n "$large_iso" ] || { fail stock-kvmbox-up "no large image (tests/boot/large-iso.sh failed)"; return; }
+	stop_qemu "$STATE/target.pid"
+	stop_qemu "$STATE/kvmbox.pid"
+	mv "$STATE/kvmbox.log" "$STATE/kvmbox-patched.log"
+	rm -f "$STATE/exporter.used"
+	t0=$(now_ms)
+	if ! KVMBOX_KERNEL=6.1-stock kvmbox_start "${BOOT_TIMEOUT:-900}" || ! exporter_ready 240; then
+		fail stock-kvmbox-up "VM 1 (stock) did not get to exporting the gadget in 240 s: $(console_text "$STATE/kvmbox.log" | grep -E 'VMEDIA-KVMBOX|error|Kernel panic' | tail -3 | tr '\n' '|')"
+		return
+	fi
+	code=$(http GET /status)
+	if [ "$code" = 200 ] && [ "$(field .backend.simulated)" = false ] &&
+		[ "$(field .backend.features.large_cdrom)" = false ]; then
+		pass stock-kvmbox-up
+		timing stock_kvmbox_boot_to_exporter_ms $(( $(now_ms) - t0 ))
+	else
+		fail stock-kvmbox-up "GET /status on the stock kernel: $code $(body) (want large_cdrom false)"
+		return
+	fi
+	current=stock-dvd-refused
+	code=$(http POST /luns/0/insert "{\"image\":\"$LARGE\"}")
+	if [ "$code" = 422 ] && [ "$(field .error.code)" = too_large_for_cd ]; then
+		pass stock-dvd-refused
+		info "stock kernel, CD-ROM insert of $large_size bytes: $(field .error.message)"
+	else
+		fail stock-dvd-refused "POST /luns/0/insert $LARGE on stock: $code $(body) (want 422 too_large_for_cd)"
+	fi
+	current=stock-dvd-unchanged
+	code=$(http GET /luns/0)
+	if [ "$code" = 200 ] && [ "$(field .image)" = null ]; then
+		pass stock-dvd-unchanged
+	else
+		fail stock-dvd-unchanged "GET /luns/0 after the refusal: $code $(body) (want no image)"
+	fi
+	if uefi_insert stock-insert-flash "{\"image\":\"$LARGE\",\"cdrom\":false}" &&
+		uefi_boot 8 stock-flash-boot "$large_nonce" 'hd[0-9]+(,.*)?'; then
+		current=stock-flash-far
+		if wait_line "$TARGET_CONSOLE" "^VMEDIA-FAR($| |-)" 30 "$STATE/target.pid" &&
+			console_text "$TARGET_CONSOLE" | grep -q "^VMEDIA-FAR $large_nonce\$"; then
+			pass stock-flash-far
+		else
+			fail stock-flash-far "GRUB did not print /vmedia/far.txt from the flash drive: $(console_text "$TARGET_CONSOLE" | grep -a -E '^VMEDIA|error' | tail -4 | tr '\n' '|')"
+		fi
+	fi
+}
+stock_control
 
 # --- clean-up ----------------------------------------------------------------
 current=cleanup
