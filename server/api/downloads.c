@@ -30,21 +30,22 @@ void api_downloads_add(struct http_req *r)
 	struct err err;
 	json_error_t jerr;
 	bool failed;
-	int insecure = 0;
+	int insecure = 0, decompress = 1;
 
 	json_t *body = http_req_json(r, &failed);
 	if (failed)
 		return;
-	if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?b}",
+	if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?b, s?b}",
 				    "url", &req.url, "name", &req.name, "sha256", &req.sha256,
-				    "insecure", &insecure) < 0) {
+				    "insecure", &insecure, "decompress", &decompress) < 0) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_json",
 				 "expected {\"url\": string, \"name\": string, \"sha256\": string, "
-				 "\"insecure\": bool}%s%s", body ? ": " : "", body ? jerr.text : "");
+				 "\"insecure\": bool, \"decompress\": bool}%s%s", body ? ": " : "", body ? jerr.text : "");
 		json_decref(body);
 		return;
 	}
 	req.insecure = insecure;
+	req.keep_compressed = !decompress;
 	if (downloads_add(app->downloads, &req, &job, &err) < 0)
 		http_reply_err(r, &err);
 	else

@@ -148,12 +148,20 @@ static void _put_begin(struct http_req *r)
 	const char *hdr = http_req_header(r, "X-Checksum-SHA256");
 	const char *qry = http_req_query(r, "sha256");
 
-	bool allow_empty;
+	bool allow_empty, decompress;
+	char stem[NAMES_MAX + 1];
+	size_t stem_len;
 
 	if (!_name_ok(r, &o.name) || http_req_query_bool(r, "overwrite", false, &o.overwrite) < 0 ||
 	    http_req_query_bool(r, "allow_empty", false, &allow_empty) < 0 ||
+	    http_req_query_bool(r, "decompress", true, &decompress) < 0 ||
 	    _content_length(r, &o.expected_size) < 0)
 		return;
+	/* NAME.img.xz is stored, decompressed, as NAME.img. */
+	if (decompress && (o.compression = storage_compression_of(o.name, &stem_len))) {
+		snprintf(stem, sizeof(stem), "%.*s", (int)stem_len, o.name);
+		o.name = stem;
+	}
 	if (o.expected_size == 0 && !allow_empty) {
 		_refuse_empty(r);
 		return;

@@ -36,6 +36,10 @@ struct download_job {
 	char sha256[65];	/* expected, or "" */
 	bool insecure;
 	int attempts;
+	bool keep_compressed;	/* store .xz/.gz/.zst/.bz2 as they come */
+	/* The format it is decompressed from once the name is known ("xz",
+	 * ...); "" if stored as it comes. */
+	char compression[8];
 };
 
 struct download_options {
@@ -61,8 +65,9 @@ void downloads_destroy(struct downloads *d);
 struct download_request {
 	const char *url;
 	const char *name;	/* optional */
-	const char *sha256;	/* optional */
+	const char *sha256;	/* optional; of the file as it comes */
 	bool insecure;
+	bool keep_compressed;	/* default: decompress .xz, .gz, .zst, .bz2 */
 };
 
 int downloads_add(struct downloads *d, const struct download_request *req,

@@ -94,6 +94,42 @@ static bool _fail(struct _xfer *x, const struct err *e)
 	return false;
 }
 
+static enum storage_compression _compression(const char *name)
+{
+	for (int c = STORAGE_XZ; c <= STORAGE_BZIP2; c++)
+		if (strcmp(name, storage_compression_name((enum storage_compression)c)) == 0)
+			return (enum storage_compression)c;
+	return STORAGE_RAW;
+}
+
+/* Once per job: whether it is decompressed, and the name it is stored
+ * under. The name's suffix decides (pi.img.xz is stored as pi.img), or,
+ * for a name given without one, the URL's (name "pi.img" for .../pi.img.xz). */
+static void _decide_format(struct _xfer *x, char name[NAMES_MAX + 1], bool given)
+{
+	struct _job *j = x->j;
+	enum storage_compression c = STORAGE_RAW;
+	char url_name[NAMES_MAX + 1];
+	size_t stem;
+
+	if (!j->pub.keep_compressed) {
+		c = storage_compression_of(name, &stem);
+		if (c)
+			name[stem] = '\0';
+		else if (given && download_url_name(j->full_url, url_name))
+			c = storage_compression_of(url_name, &stem);
+	}
+	pthread_mutex_lock(&x->d->lock);
+	snprintf(j->pub.name, sizeof(j->pub.name), "%s", name);
+	snprintf(j->pub.compression, sizeof(j->pub.compression), "%s",
+		 c ? storage_compression_name(c) : "");
+	j->format_known = true;
+	pthread_mutex_unlock(&x->d->lock);
+	if (c)
+		log_info(_MOD, "job %u: %s data, stored decompressed as %s", j->pub.id,
+			 storage_compression_name(c), name);
+}
+
 /* At the first byte of the final response: decide the name, open the
  * writer (resuming, or starting over if the server ignored our Range). */
 static bool _start(struct _xfer *x)
@@ -129,6 +165,7 @@ static bool _start(struct _xfer *x)
 	}
 	pthread_mutex_lock(&d->lock);
 	snprintf(name, sizeof(name), "%s", j->pub.name);
+	bool given = name[0] != '\0';
 	pthread_mutex_unlock(&d->lock);
 	if (!name[0]) {
 		char *eff = NULL;
@@ -144,6 +181,9 @@ static bool _start(struct _xfer *x)
 		snprintf(j->pub.name, sizeof(j->pub.name), "%s", name);
 		pthread_mutex_unlock(&d->lock);
 	}
+	if (!j->format_known)
+		_decide_format(x, name, given);
+	enum storage_compression comp = _compression(j->pub.compression);
 	/* A 206 continues the data kept only if it is of the same file: a
 	 * server may ignore If-Range and answer any Range from a file that has
 	 * changed since. Its validators must be the first response's. */
@@ -173,9 +213,10 @@ static bool _start(struct _xfer *x)
 	snprintf(partial, sizeof(partial), "dl-%u", j->pub.id);
 	/* Checked above: end < INT64_MAX, and the range goes to the end. */
 	int64_t total = status == 206 ? x->range_sent.end + 1 : x->length;
+	/* A decoder cannot resume: a decompressing download starts over. */
 	struct storage_upload_options o = {
 		.name = name, .expected_size = total, .sha256 = j->pub.sha256[0] ? j->pub.sha256 : NULL,
-		.source = j->pub.url, .partial = partial,
+		.source = j->pub.url, .partial = comp ? NULL : partial, .compression = comp,
 	};
 	if (storage_upload_begin(d->storage, &o, &x->u, &e) < 0)
 		return _fail(x, &e);
@@ -407,7 +448,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 		out = x.start_over || (!x.failed && _transient(rc)) ? OUT_RETRY : OUT_FAILED;
 	}
 	if (x.u) {
-		if (out == OUT_RETRY || out == OUT_STOPPED)
+		if ((out == OUT_RETRY || out == OUT_STOPPED) && !j->pub.compression[0])
 			storage_upload_suspend(x.u);
 		else
 			storage_upload_abort(x.u);

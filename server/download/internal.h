@@ -13,6 +13,9 @@ struct _job {
 	char etag[256];			/* to resume only the same file, */
 	char last_modified[64];		/* from the response the data kept began with */
 	bool cancel;			/* asked to stop and forget */
+	/* pub.name and pub.compression are final (decided at the first
+	 * response: a name may come from the server). */
+	bool format_known;
 	/* Threads that use the job outside the table's lock: its worker, or
 	 * a request still publishing it. A finished job forgotten while it
 	 * has users leaves the table at once and is freed by the last of

@@ -28,7 +28,7 @@ static const char *_state_name(enum download_state s)
 
 json_t *download_job_json(const struct download_job *j)
 {
-	return json_pack("{s:i, s:s, s:o, s:s, s:I, s:o, s:f, s:o, s:o, s:b, s:i}",
+	return json_pack("{s:i, s:s, s:o, s:s, s:I, s:o, s:f, s:o, s:o, s:b, s:i, s:b, s:o}",
 			 "id", (int)j->id, "url", j->url,
 			 "name", j->name[0] ? json_string(j->name) : json_null(),
 			 "state", _state_name(j->state), "bytes_done", (json_int_t)j->done,
@@ -36,7 +36,9 @@ json_t *download_job_json(const struct download_job *j)
 			 "speed", j->speed,
 			 "error", j->error[0] ? json_string(j->error) : json_null(),
 			 "sha256", j->sha256[0] ? json_string(j->sha256) : json_null(),
-			 "insecure", j->insecure, "attempts", j->attempts);
+			 "insecure", j->insecure, "attempts", j->attempts,
+			 "decompress", !j->keep_compressed,
+			 "compression", j->compression[0] ? json_string(j->compression) : json_null());
 }
 
 void _download_notify(struct downloads *d, struct _job *j)
@@ -70,6 +72,9 @@ bool _download_save(struct downloads *d, struct _job *j)
 			      "bytes_done", (json_int_t)j->pub.done,
 			      "total", (json_int_t)j->pub.total, "error", j->pub.error,
 			      "attempts", j->pub.attempts);
+	json_object_set_new(o, "keep_compressed", json_boolean(j->pub.keep_compressed));
+	if (j->format_known)
+		json_object_set_new(o, "compression", json_string(j->pub.compression));
 	pthread_mutex_unlock(&d->lock);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
@@ -217,16 +222,19 @@ static void _load(struct downloads *d)
 		json_error_t jerr;
 		json_t *o = fd >= 0 ? json_loadfd(fd, 0, &jerr) : NULL;
 		const char *url, *name, *sha, *etag, *lm = "", *state = "queued", *error = "";
+		const char *comp = NULL;
 		json_int_t done = 0, total = -1;
-		int insecure, attempts = 0;
+		int insecure, attempts = 0, keep = 0;
 		if (fd >= 0)
 			close(fd);
-		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s, s?s, s?s, s?I, s?I, s?s, s?i}",
+		if (!o || json_unpack(o, "{s:s, s:s, s:s, s:b, s:s, s?s, s?s, s?I, s?I, s?s, s?i, "
+				      "s?b, s?s}",
 				      "url", &url, "name", &name, "sha256", &sha,
 				      "insecure", &insecure, "etag", &etag, "last_modified", &lm,
 				      "state", &state,
 				      "bytes_done", &done, "total", &total, "error", &error,
-				      "attempts", &attempts) < 0) {
+				      "attempts", &attempts, "keep_compressed", &keep,
+				      "compression", &comp) < 0) {
 			log_warn(_MOD, "%s is unreadable; removing it", de->d_name);
 			_download_forget_files(d, id);
 			json_decref(o);
@@ -238,6 +246,11 @@ static void _load(struct downloads *d)
 		j->pub.state = _state_of(state);
 		j->pub.total = total;
 		j->pub.attempts = attempts;
+		j->pub.keep_compressed = keep;
+		if (comp) {
+			j->format_known = true;
+			snprintf(j->pub.compression, sizeof(j->pub.compression), "%s", comp);
+		}
 		snprintf(j->pub.error, sizeof(j->pub.error), "%s", error);
 		snprintf(j->etag, sizeof(j->etag), "%s", etag);
 		snprintf(j->last_modified, sizeof(j->last_modified), "%s", lm);
@@ -477,6 +490,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	/* The job file is written before the job is in the table: nobody can
 	 * start, cancel or forget it half-saved. */
 	struct _job *j = _alloc_job(req->url, req->name, req->sha256, req->insecure);
+	j->pub.keep_compressed = req->keep_compressed;
 	pthread_mutex_lock(&d->lock);
 	j->pub.id = d->next_id++;
 	pthread_mutex_unlock(&d->lock);

@@ -179,6 +179,11 @@ json_t *storage_image_json(const struct storage_image *img)
 				    img->expected >= 0 ? json_integer(img->expected) : json_null());
 		json_object_set_new(o, "overwrite", json_boolean(img->overwrite));
 	}
+	if (img->compression[0]) {
+		json_object_set_new(o, "compression", json_string(img->compression));
+		json_object_set_new(o, "received_size", json_integer(img->received_size));
+		json_object_set_new(o, "received_sha256", json_string(img->received_sha256));
+	}
 	return o;
 }
 
@@ -229,6 +234,10 @@ int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *e
 	int fd, rc = -1;
 
 	_must(o != NULL);
+	if (e->img.compression[0])
+		_must(json_object_update_new(o, json_pack("{s:s, s:I, s:s}", "compression",
+				e->img.compression, "received_size", (json_int_t)e->img.received_size,
+				"received_sha256", e->img.received_sha256)) == 0);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	_must(text != NULL);
@@ -274,7 +283,8 @@ static bool _read_meta(struct storage *s, struct _entry *e, const char *path)
 {
 	json_error_t jerr;
 	json_int_t size, mtime_ns;
-	const char *name, *sha, *source = "upload";
+	const char *name, *sha, *source = "upload", *comp = "", *rsha = "";
+	json_int_t rsize = 0;
 	int fd = openat(s->meta_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
@@ -283,13 +293,20 @@ static bool _read_meta(struct storage *s, struct _entry *e, const char *path)
 	close(fd);
 	if (!o)
 		return false;
-	bool ok = json_unpack(o, "{s:s, s:I, s:I, s:s, s?s}", "name", &name, "size", &size,
-			      "mtime_ns", &mtime_ns, "sha256", &sha, "source", &source) == 0 &&
+	bool ok = json_unpack(o, "{s:s, s:I, s:I, s:s, s?s, s?s, s?I, s?s}", "name", &name,
+			      "size", &size, "mtime_ns", &mtime_ns, "sha256", &sha,
+			      "source", &source, "compression", &comp, "received_size", &rsize,
+			      "received_sha256", &rsha) == 0 &&
 		  strcmp(name, e->img.name) == 0 && size == e->img.size &&
 		  mtime_ns == e->mtime_ns && storage_sha256_valid(sha);
 	if (ok) {
 		snprintf(e->img.sha256, sizeof(e->img.sha256), "%s", sha);
 		snprintf(e->img.source, sizeof(e->img.source), "%s", source);
+		if (comp[0] && storage_sha256_valid(rsha)) {
+			snprintf(e->img.compression, sizeof(e->img.compression), "%s", comp);
+			snprintf(e->img.received_sha256, sizeof(e->img.received_sha256), "%s", rsha);
+			e->img.received_size = rsize;
+		}
 	}
 	json_decref(o);
 	return ok;

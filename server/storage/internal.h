@@ -70,4 +70,16 @@ int64_t _sink_direct_bytes(struct _sink *k);
 void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms);
 void _sink_free(struct _sink *k);
 
+/* decode.c: decompression on a thread of its own, fed through a bounded
+ * ring. out gets the decompressed data in order, on that thread; a
+ * negative return stops the decoder with its err. feed and finish return
+ * the decoder's error once it has stopped on one; finish waits for the
+ * end (a truncated stream is an error there). */
+typedef int (*_decoder_out_fn)(void *ctx, const void *data, size_t len, struct err *err);
+struct _decoder;
+struct _decoder *_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx);
+int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err);
+int _decoder_finish(struct _decoder *d, struct err *err);
+void _decoder_free(struct _decoder *d);
+
 #endif

@@ -28,6 +28,22 @@
 struct storage;
 struct storage_upload;
 
+/* How an upload arrives: as it is stored, or compressed (decompressed on
+ * the way to the disk). */
+enum storage_compression {
+	STORAGE_RAW = 0,
+	STORAGE_XZ,
+	STORAGE_GZIP,
+	STORAGE_ZSTD,
+	STORAGE_BZIP2,
+};
+
+/* The compression a file name's suffix says (.xz, .gz, .zst, .bz2) and the
+ * length of the name without it; STORAGE_RAW and the whole length if none. */
+enum storage_compression storage_compression_of(const char *name, size_t *stem_len);
+/* "xz", "gzip", "zstd", "bzip2"; NULL for STORAGE_RAW. */
+const char *storage_compression_name(enum storage_compression c);
+
 /* A snapshot of one image, copied out under the catalog's lock. */
 struct storage_image {
 	char name[NAMES_MAX + 1];
@@ -44,6 +60,11 @@ struct storage_image {
 	 * stays listed (and usable) until then */
 	bool overwrite;
 	uint32_t attached;	/* bit N set: inserted in LUN N */
+	/* Decompressed on arrival: the format ("xz", ...; empty if it came
+	 * as stored), and the size and SHA-256 of what arrived. */
+	char compression[8];
+	int64_t received_size;
+	char received_sha256[65];
 };
 
 struct storage_options {
@@ -105,11 +126,15 @@ struct storage_upload_options {
 	 * opens (or creates) and continues at its end, rehashing what it
 	 * holds, and which storage_upload_suspend keeps. */
 	const char *partial;
+	/* Decompress what arrives (not with partial). expected_size and
+	 * sha256 then describe the compressed data as it arrives. */
+	enum storage_compression compression;
 };
 
 int storage_upload_begin(struct storage *s, const struct storage_upload_options *opts,
 			 struct storage_upload **out, struct err *err);
 int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err);
+/* Bytes received so far (compressed ones, if decompressing). */
 int64_t storage_upload_written(const struct storage_upload *u);
 int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err);
 void storage_upload_abort(struct storage_upload *u);

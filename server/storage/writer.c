@@ -1,6 +1,7 @@
 /* writer: every new image is streamed through here: hidden temporary file,
  * SHA-256 while streaming, the disk writes on a thread of their own
- * (sink.c), fsync, rename. */
+ * (sink.c), fsync, rename; a compressed one is decompressed on the way
+ * (decode.c), with the digest of what arrived kept beside the stored one. */
 #include "internal.h"
 
 #include <errno.h>
@@ -30,12 +31,19 @@ struct storage_upload {
 	bool overwrite;
 	_Atomic bool preallocated;	/* read by listings under the lock */
 	int fd;
-	int64_t expected;
-	_Atomic int64_t written;	/* received; the sink's digest and file may lag */
+	int64_t expected;	/* of the data stored; -1 when decompressing */
+	int64_t announced;	/* of the data received */
+	_Atomic int64_t written;	/* stored; the sink's digest and file may lag */
+	_Atomic int64_t received;	/* given to storage_upload_write */
 	struct _sink *sink;
 	int64_t started;	/* epoch seconds */
 	struct timespec last_progress;
 	EVP_MD_CTX *md;
+	/* Decompressing only: the decoder (which feeds the sink) and the
+	 * digest of the data as it arrived. */
+	enum storage_compression compression;
+	struct _decoder *dec;
+	EVP_MD_CTX *in_md;
 };
 
 static void _must(bool ok)
@@ -57,8 +65,8 @@ static void _snapshot(const struct storage_upload *u, struct storage_image *img)
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", u->name);
 	snprintf(img->source, sizeof(img->source), "%s", u->source);
-	img->size = u->written;
-	img->expected = u->expected;
+	img->size = u->received;	/* progress counts what arrived */
+	img->expected = u->announced;
 	img->mtime = u->started;
 	img->complete = false;
 }
@@ -118,6 +126,8 @@ static void _release(struct storage_upload *u)
 
 static void _free_upload(struct storage_upload *u)
 {
+	_decoder_free(u->dec);	/* first: it writes into the sink */
+	EVP_MD_CTX_free(u->in_md);
 	_sink_free(u->sink);
 	if (u->fd >= 0)
 		close(u->fd);
@@ -180,6 +190,7 @@ static int _resume(struct storage_upload *u, struct err *err)
 		EVP_DigestUpdate(u->md, buf, (size_t)n);
 		u->written += n;
 	}
+	u->received = u->written;
 	free(buf);
 	return 0;
 }
@@ -194,14 +205,25 @@ static int _write_error(struct storage_upload *u, int rc, struct err *err)
 	return err_set(err, ERR_IO, "io_error", "writing %s: %s", u->name, strerror(rc));
 }
 
+static int _store_decoded(void *ctx, const void *data, size_t len, struct err *err);
+
 int storage_upload_restart(struct storage_upload *u, struct err *err)
 {
+	if (u->dec) {	/* a decoder's state cannot go back: a new one */
+		_decoder_free(u->dec);
+		u->dec = NULL;
+	}
 	_sink_reset(u->sink, 0);
 	if (ftruncate(u->fd, 0) < 0)
 		return err_set(err, ERR_IO, "io_error", "%s: %s", u->tmpname, strerror(errno));
 	EVP_DigestInit_ex(u->md, EVP_sha256(), NULL);
 	u->written = 0;
+	u->received = 0;
 	u->preallocated = false;
+	if (u->compression) {
+		EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL);
+		u->dec = _decoder_new(u->compression, _store_decoded, u);
+	}
 	return 0;
 }
 
@@ -230,11 +252,17 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	if (o->sha256 && !storage_sha256_valid(o->sha256))
 		return err_set(err, ERR_INVALID, "bad_checksum",
 			       "the expected SHA-256 must be 64 hex digits");
+	if (o->compression && o->partial)
+		return err_set(err, ERR_INVALID, "bad_request",
+			       "a decompressing upload cannot be resumable");
 	u = calloc(1, sizeof(*u));
 	_must(u != NULL);
 	u->s = s;
 	u->fd = -1;
-	u->expected = o->expected_size;
+	u->compression = o->compression;
+	u->announced = o->expected_size;
+	/* The decompressed size shows only at the end: checked as it grows. */
+	u->expected = o->compression ? -1 : o->expected_size;
 	u->overwrite = o->overwrite;
 	u->started = time(NULL);
 	snprintf(u->name, sizeof(u->name), "%s", o->name);
@@ -291,9 +319,16 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	int dfd = s->buffered_io ? -1 :
 		  openat(u->tmpdir_fd, u->tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	u->sink = _sink_new(u->fd, dfd, u->md, u->written);
-	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s)",
-		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->expected,
-		 (long long)u->written, dfd < 0 ? ", through the page cache" : "");
+	if (u->compression) {
+		u->in_md = EVP_MD_CTX_new();
+		_must(u->in_md && EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL) == 1);
+		u->dec = _decoder_new(u->compression, _store_decoded, u);
+	}
+	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s%s%s)",
+		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->announced,
+		 (long long)u->written, dfd < 0 ? ", through the page cache" : "",
+		 u->compression ? ", decompressing " : "",
+		 u->compression ? storage_compression_name(u->compression) : "");
 	*out = u;
 	return 0;
 }
@@ -340,7 +375,9 @@ static int _check_room(struct storage_upload *u, size_t len, struct err *err)
 	return 0;
 }
 
-int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err)
+/* Puts data into the image: on the receiving thread, or on the decoder's
+ * for a compressed upload. */
+static int _store(struct storage_upload *u, const void *data, size_t len, struct err *err)
 {
 	int rc;
 
@@ -353,13 +390,37 @@ int storage_upload_write(struct storage_upload *u, const void *data, size_t len,
 	if ((rc = _sink_write(u->sink, data, len)) != 0)
 		return _write_error(u, rc, err);
 	u->written += (int64_t)len;
+	return 0;
+}
+
+static int _store_decoded(void *ctx, const void *data, size_t len, struct err *err)
+{
+	return _store(ctx, data, len, err);
+}
+
+int storage_upload_write(struct storage_upload *u, const void *data, size_t len, struct err *err)
+{
+	if (u->dec) {
+		EVP_DigestUpdate(u->in_md, data, len);
+		if (_decoder_feed(u->dec, data, len, err) < 0)
+			return -1;
+	} else if (_store(u, data, len, err) < 0) {
+		return -1;
+	}
+	u->received += (int64_t)len;
 	_progress(u);
 	return 0;
 }
 
 int64_t storage_upload_written(const struct storage_upload *u)
 {
-	return u->written;
+	return u->received;
+}
+
+static void _hex(const unsigned char md[32], char hex[65])
+{
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *err)
@@ -369,10 +430,14 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 	struct stat st;
 	int rc;
 
-	if (u->expected >= 0 && u->written != u->expected)
+	if (u->announced >= 0 && u->received != u->announced)
 		return err_set(err, ERR_INVALID, "incomplete_body",
-			       "received %lld of %lld announced bytes", (long long)u->written,
-			       (long long)u->expected);
+			       "received %lld of %lld announced bytes", (long long)u->received,
+			       (long long)u->announced);
+	/* The decoder's end: the last data is in the sink, or the stream
+	 * was cut short or corrupt. */
+	if (u->dec && _decoder_finish(u->dec, err) < 0)
+		return -1;
 	if ((rc = _sink_flush(u->sink)) != 0)
 		return _write_error(u, rc, err);
 	if ((u->preallocated && ftruncate(u->fd, u->written) < 0) || fsync(u->fd) < 0 ||
@@ -382,12 +447,20 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 			       "cannot flush %s to disk: %s", u->name, strerror(errno));
 	EVP_DigestFinal_ex(u->md, md, &mdlen);
 	memset(e, 0, sizeof(*e));
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(e->img.sha256 + 2 * i, 3, "%02x", md[i]);
-	if (u->expected_sha[0] && strcasecmp(u->expected_sha, e->img.sha256) != 0)
+	_hex(md, e->img.sha256);
+	if (u->in_md) {
+		EVP_DigestFinal_ex(u->in_md, md, &mdlen);
+		_hex(md, e->img.received_sha256);
+		snprintf(e->img.compression, sizeof(e->img.compression), "%s",
+			 storage_compression_name(u->compression));
+	} else {
+		memcpy(e->img.received_sha256, e->img.sha256, sizeof(e->img.sha256));
+	}
+	e->img.received_size = u->received;
+	if (u->expected_sha[0] && strcasecmp(u->expected_sha, e->img.received_sha256) != 0)
 		return err_set(err, ERR_DIGEST, "checksum_mismatch",
 			       "SHA-256 of the received data is %s, expected %s; nothing was stored",
-			       e->img.sha256, u->expected_sha);
+			       e->img.received_sha256, u->expected_sha);
 	snprintf(e->img.name, sizeof(e->img.name), "%s", u->name);
 	snprintf(e->img.source, sizeof(e->img.source), "%s", u->source);
 	e->img.size = u->written;
@@ -488,10 +561,11 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 	 * network (no waits), the disk or the digest. */
 	double disk_ms, hash_ms;
 	_sink_waited(u->sink, &disk_ms, &hash_ms);
-	log_info(_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s; the receiver "
-		 "waited %.0f ms for the disk, %.0f ms for SHA-256", e.img.name,
+	log_info(_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s%s%s%s; the "
+		 "receiver waited %.0f ms for the disk, %.0f ms for SHA-256", e.img.name,
 		 (long long)e.img.size, (long long)_sink_direct_bytes(u->sink), e.img.sha256,
-		 disk_ms, hash_ms);
+		 e.img.compression[0] ? ", decompressed from " : "", e.img.compression,
+		 e.img.compression[0] ? " (see received_sha256)" : "", disk_ms, hash_ms);
 	_storage_notify(s, "image_added", &e.img);
 	_free_upload(u);
 	return 0;
