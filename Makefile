@@ -101,6 +101,7 @@ bench: deps-test $(BUILD)/vmediad
 	$(Q)tests/bench/upload.sh
 	$(Q)tests/bench/download.sh
 	$(Q)tests/bench/load.sh
+	$(Q)tests/bench/decompress.sh
 
 lint-api: deps-test
 	$(Q)tools/test.sh lint-api

@@ -13,6 +13,7 @@ void api_redfish(struct http_req *r)
 const struct http_route api_routes[] = {
 	{ "GET", "/status", api_status_get, NULL },
 	{ "GET", "/images", api_images_list, NULL },
+	{ "POST", "/images", api_images_create, NULL },
 	{ "GET", "/images/**", api_images_get, NULL },
 	{ "PUT", "/images/**", NULL, &api_images_put },
 	{ "DELETE", "/images/**", api_images_delete, NULL },

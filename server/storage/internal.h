@@ -55,6 +55,15 @@ bool _storage_upload_in_progress(struct storage *s, const char *name);
 int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);
 void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
 
+/* writer.c, for drive.c: the upload's temporary file (absolute path), and
+ * taking what that file holds as the upload's data (hashed once). */
+int _storage_upload_path(const struct storage_upload *u, char *buf, size_t size);
+int _storage_upload_take_file(struct storage_upload *u, struct err *err);
+int _storage_upload_fd(const struct storage_upload *u);
+/* Bytes that may still be stored: free space less the reserve and what
+ * running uploads have been promised. */
+int64_t _storage_room(struct storage *s);
+
 /* sink.c: an upload's digest and ordered writes on threads of their own.
  * _sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1
  * for none) and the digest to update (borrowed; read it after a flush);

@@ -145,6 +145,18 @@ int storage_upload_restart(struct storage_upload *u, struct err *err);
 /* The directory of resumable downloads' files (".partial" inside storage). */
 int storage_partial_dir_fd(const struct storage *s);
 
+/* A new empty drive: a sparse image of size bytes (a multiple of 512),
+ * formatted "fat32" or "exfat" with label (NULL: "VMEDIA"), or "none"
+ * (all zeros). Stored like an upload (fsync, SHA-256, rename). */
+struct storage_drive_options {
+	const char *name;
+	int64_t size;
+	const char *filesystem;
+	const char *label;
+};
+int storage_create_drive(struct storage *s, const struct storage_drive_options *o,
+			 struct storage_image *out, struct err *err);
+
 /* Validates a hex SHA-256 digest string (64 hex digits, any case). */
 bool storage_sha256_valid(const char *hex);
 

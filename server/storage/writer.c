@@ -178,7 +178,7 @@ static int _resume(struct storage_upload *u, struct err *err)
 	static const size_t bufsize = 1 << 20;
 	char *buf = malloc(bufsize);
 	struct stat st;
-	ssize_t n;
+	ssize_t n = 0;
 
 	if (!buf)
 		abort();
@@ -192,6 +192,9 @@ static int _resume(struct storage_upload *u, struct err *err)
 	}
 	u->received = u->written;
 	free(buf);
+	if (n < 0)
+		return err_set(err, ERR_IO, "io_error", "reading %s: %s", u->tmpname,
+			       strerror(errno));
 	return 0;
 }
 
@@ -300,7 +303,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		u->tmpdir_fd = s->tmp_fd;
 		snprintf(u->tmpname, sizeof(u->tmpname), "upload-%08lx",
 			 (unsigned long)random() ^ (unsigned long)(uintptr_t)u);
-		u->fd = openat(s->tmp_fd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		u->fd = openat(s->tmp_fd, u->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (u->fd < 0 && errno != EEXIST)
 			break;
 	}
@@ -331,6 +334,37 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		 u->compression ? storage_compression_name(u->compression) : "");
 	*out = u;
 	return 0;
+}
+
+int _storage_upload_path(const struct storage_upload *u, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s/%s", u->s->dir, u->partial ? ".partial" : ".tmp",
+			 u->tmpname);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int _storage_upload_fd(const struct storage_upload *u)
+{
+	return u->fd;
+}
+
+int _storage_upload_take_file(struct storage_upload *u, struct err *err)
+{
+	_sink_flush(u->sink);	/* nothing in it; orders the digest's use */
+	u->written = 0;
+	return _resume(u, err);
+}
+
+int64_t _storage_room(struct storage *s)
+{
+	int64_t free_bytes, total;
+
+	if (storage_space(s, &free_bytes, &total) < 0)
+		return INT64_MAX;
+	pthread_mutex_lock(&s->lock);
+	int64_t room = free_bytes - s->reserve - _reserved(s);
+	pthread_mutex_unlock(&s->lock);
+	return room > 0 ? room : 0;
 }
 
 static void _progress(struct storage_upload *u)
