@@ -37,6 +37,10 @@ void api_images_create(struct http_req *r);	/* POST /images: a new empty drive (
 void api_images_get(struct http_req *r);
 void api_images_delete(struct http_req *r);
 extern const struct http_stream_ops api_images_put;
+/* files.c: the files inside an image */
+void api_files_list(struct http_req *r);
+void api_files_get(struct http_req *r);
+extern const struct http_stream_ops api_files_put;
 void api_luns_list(struct http_req *r);
 void api_luns_get(struct http_req *r);
 void api_luns_insert(struct http_req *r);

@@ -156,7 +156,7 @@ int storage_create_drive(struct storage *s, const struct storage_drive_options *
 			       (long long)o->size, (long long)s->max_image_size);
 	/* Sparse, so nothing is used yet; but the host may fill it, and a full
 	 * disk under a drive in use fails the host's writes. */
-	int64_t room = _storage_room(s);
+	int64_t room = storage_room(s);
 	if (o->size > room)
 		return err_set(err, ERR_NO_SPACE, "insufficient_storage",
 			       "a drive of %lld bytes could outgrow the %lld bytes free; delete "

@@ -60,9 +60,6 @@ void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, siz
 int _storage_upload_path(const struct storage_upload *u, char *buf, size_t size);
 int _storage_upload_take_file(struct storage_upload *u, struct err *err);
 int _storage_upload_fd(const struct storage_upload *u);
-/* Bytes that may still be stored: free space less the reserve and what
- * running uploads have been promised. */
-int64_t _storage_room(struct storage *s);
 
 /* sink.c: an upload's digest and ordered writes on threads of their own.
  * _sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1

@@ -157,6 +157,20 @@ struct storage_drive_options {
 int storage_create_drive(struct storage *s, const struct storage_drive_options *o,
 			 struct storage_image *out, struct err *err);
 
+/* Lends a complete image's file (its absolute path in path) to a tool
+ * that reads or, with write, edits it in place: the image is busy (no
+ * insert, delete, overwrite or other lease starts) until storage_lease_end.
+ * write is refused (ERR_CONFLICT) while the image is inserted in a LUN.
+ * With changed, lease_end hashes the file again and rewrites its metadata. */
+int storage_lease_begin(struct storage *s, const char *name, bool write, char *path,
+			size_t path_size, struct storage_image *out, struct err *err);
+int storage_lease_end(struct storage *s, const char *name, bool changed, struct err *err);
+/* A new temporary file in the storage's .tmp (removed at start-up if left
+ * behind): its fd, read-write, and its absolute path. */
+int storage_temp_file(struct storage *s, char *path, size_t path_size, struct err *err);
+/* Bytes that may still be stored (free space less the reserve). */
+int64_t storage_room(struct storage *s);
+
 /* Validates a hex SHA-256 digest string (64 hex digits, any case). */
 bool storage_sha256_valid(const char *hex);
 

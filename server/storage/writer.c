@@ -355,7 +355,7 @@ int _storage_upload_take_file(struct storage_upload *u, struct err *err)
 	return _resume(u, err);
 }
 
-int64_t _storage_room(struct storage *s)
+int64_t storage_room(struct storage *s)
 {
 	int64_t free_bytes, total;
 
