@@ -81,6 +81,9 @@
     return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
   function isIso(name) { return /\.iso$/i.test(name || ''); }
+  /* NAME.img.xz (.gz .zst .bz2) is stored decompressed as NAME.img. */
+  const COMPRESSED_RE = /^(.+)\.(xz|gz|zst|bz2)$/;
+  function storedName(n) { const m = COMPRESSED_RE.exec(n || ''); return m ? m[1] : n; }
 
   /* The server's rule (server/core/names.c): letters, digits, . _ - +;
    * not starting with . or -; 1..255 bytes. */
@@ -572,7 +575,9 @@
     r.act = h('td', { class: 'act' });
     r.del = h('button', { type: 'button', class: 'danger small-btn', onclick: () => doDelete(name) }, 'Delete');
     r.delWhy = h('span', { class: 'muted small why' });
-    r.act.append(r.del, r.delWhy);
+    r.files = h('button', { type: 'button', class: 'small-btn files-btn', 'aria-label': 'Files in ' + name,
+      onclick: () => window.vmediaFiles && window.vmediaFiles.open(name) }, 'Files');
+    r.act.append(r.files, r.del, r.delWhy);
     r.tr = h('tr', { 'data-image': name }, r.name, r.size, r.sha, r.date, r.att, r.act);
     r.key = null;
     r.delWhy.id = 'why-' + (++rowSeq);
@@ -619,6 +624,7 @@
     r.att.textContent = img.attached_to.length ? img.attached_to.map((n) => 'LUN ' + n).join(', ') : '–';
     const attached = img.attached_to.length > 0;
     r.del.disabled = attached || !img.complete;
+    r.files.hidden = !img.complete;
     r.delWhy.textContent = attached ? 'Inserted in LUN ' + img.attached_to.join(', ') + ': eject it first'
       : (!img.complete ? 'Still arriving' : '');
     r.del.setAttribute('aria-label', 'Delete ' + img.name);
@@ -707,8 +713,8 @@
       if (!validName(f.name)) {
         u.note = clean ? '“' + f.name + '” is not a valid image name; suggested: ' + clean
           : '“' + f.name + '” is not a valid image name; choose one.';
-      } else if (S.images.has(f.name)) {
-        u.note = 'An image named ' + f.name + ' exists already: rename, or replace it.';
+      } else if (S.images.has(storedName(f.name))) {
+        u.note = 'An image named ' + storedName(f.name) + ' exists already: rename, or replace it.';
       }
       S.uploads.push(u);
       if (!u.note) startUpload(u);
@@ -745,7 +751,7 @@
       let data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
       if (xhr.status === 201 || xhr.status === 200) {
-        u.state = 'done'; u.result = data; u.loaded = u.total;
+        u.state = 'done'; u.result = data; u.loaded = u.total; u.note = null;
         if (data && data.name) { imageStored(data); refreshStatusSoon(); }
         setTimeout(() => { removeUpload(u); }, 8000);
       } else {
@@ -803,7 +809,9 @@
         (u.loaded >= u.total ? 'checking and saving…' : fmtDuration(remain) + ' left');
     } else if (u.state === 'done') {
       const r = u.result || {};
-      stats = 'Stored as ' + (r.name || u.name) + ' · ' + fmtBytes(r.size) + ' · SHA-256 ' + (r.sha256 || '?');
+      stats = 'Stored as ' + (r.name || u.name) + ' · ' + fmtBytes(r.size) +
+        (r.compression ? ' (decompressed from ' + fmtBytes(r.received_size) + ' of ' + r.compression + ')' : '') +
+        ' · SHA-256 ' + (r.sha256 || '?');
     } else if (u.state === 'cancelled') {
       stats = 'Cancelled; nothing was stored.';
     }
@@ -812,9 +820,11 @@
     if (u.state === 'pending') {
       // follows what is typed
       if (!validName(u.name)) u.note = 'Use letters, digits, . _ - + (not starting with . or -).';
-      else if (S.images.has(u.name)) u.note = 'An image named ' + u.name + ' exists already: rename, or replace it.';
+      else if (S.images.has(storedName(u.name))) u.note = 'An image named ' + storedName(u.name) + ' exists already: rename, or replace it.';
       else if (!validName(u.file.name)) u.note = '“' + u.file.name + '” is not a valid image name; suggested: ' + u.name;
       else u.note = 'Ready to upload.';
+    } else if (u.state === 'running' && storedName(u.name) !== u.name) {
+      u.note = 'Decompressed while it arrives, stored as ' + storedName(u.name) + '; the bar counts the compressed bytes sent.';
     }
     const msg = u.error || u.note || '';
     e.msg.textContent = msg;
@@ -826,7 +836,7 @@
     if (editable && document.activeElement !== e.nameInput && e.nameInput.value !== u.name) e.nameInput.value = u.name;
     const valid = validName(u.name);
     e.go.disabled = !valid;
-    e.replace.hidden = !(valid && S.images.has(u.name));
+    e.replace.hidden = !(valid && S.images.has(storedName(u.name)));
     e.cancel.hidden = u.state !== 'running';
     e.dismiss.hidden = u.state === 'running';
   }
@@ -1077,6 +1087,7 @@
       schedule();
     }, 3000);
   }
-  window.vmedia = { state: S, sanitizeName, validName, toast }; // for debugging in the console
+  window.vmedia = { state: S, sanitizeName, validName, toast, // for debugging in the console
+    h, nn, api, fmtBytes, fmtDate, imageStored, refreshStatusSoon, confirmDialog }; // and for files.js
   start();
 })();
