@@ -7,84 +7,41 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../core/run.h"
 
 static char *const _env[] = { "MTOOLSRC=/dev/null", "MTOOLS_SKIP_CHECK=1", "HOME=/nonexistent",
 			      "LC_ALL=C", "TZ=UTC", "PATH=/usr/bin:/bin", NULL };
 
-static const char *_tool(const char *name)
-{
-	static const char *const dirs[] = { "/usr/bin", "/bin" };
-	static __thread char path[64];
-
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-		if (access(path, X_OK) == 0)
-			return path;
-	}
-	return NULL;
-}
-
 /* Runs an mtools command; its stdout goes to out_fd (or into msg with its
- * stderr), and msg keeps the end of stderr for an error message. */
+ * stderr). 0 if it succeeded, 1 if it failed (msg says why), -1 with err
+ * if it could not run. */
 static int _run(const char *tool, char *const args[], int out_fd, char *msg, size_t msg_size,
 		struct err *err)
 {
-	char *argv[16];
-	const char *path = _tool(tool);
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status = -1;
-	size_t argc = 0, len = 0;
-	pid_t pid;
+	char path[64], *argv[16];
+	const char *const where[] = { path, NULL };
+	size_t argc = 0;
 
-	if (!path)
+	snprintf(path, sizeof(path), "/usr/bin/%s", tool);
+	if (!run_find(where))
 		return err_set(err, ERR_UNAVAILABLE, "no_mtools",
-			       "%s is not installed; install mtools", tool);
-	argv[argc++] = (char *)path;
+			       "%s is not installed; install mtools", path);
+	argv[argc++] = path;
 	for (size_t i = 0; args[i] && argc < 15; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return err_set(err, ERR_IO, "io_error", "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	int rc = posix_spawn(&pid, path, &fa, NULL, argv, _env);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (rc != 0) {
-		close(pipefd[0]);
-		return err_set(err, ERR_IO, "io_error", "cannot run %s: %s", path, strerror(rc));
-	}
-	msg[0] = '\0';
-	for (;;) {
-		char buf[4096];
-		ssize_t n = read(pipefd[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++) {
-			if (len + 1 >= msg_size) {	/* keep the beginning: listings */
-				break;
-			}
-			msg[len++] = buf[i];
-		}
-		msg[len] = '\0';
-	}
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+	int rc = run_program(argv, _env, out_fd, msg, msg_size);
+	if (rc < 0)
+		return err_set(err, ERR_IO, "io_error", "%s", msg);
+	return rc;
 }
 
 /* "-i" "IMAGE@@OFFSET" */

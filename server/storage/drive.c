@@ -6,71 +6,32 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/run.h"
 
 #define _MOD "STORAGE"
 
 #define _FAT32_MIN (64 << 20)
 
-extern char **environ;
 
 static const char *const _mkfs_fat[] = { "/usr/sbin/mkfs.fat", "/sbin/mkfs.fat", NULL };
 static const char *const _mkfs_exfat[] = { "/usr/sbin/mkfs.exfat", "/sbin/mkfs.exfat", NULL };
 
-static const char *_find(const char *const *paths)
+/* mkfs's own words, newlines as spaces, for the error message. */
+static int _mkfs(char *const argv[], char *out, size_t out_size)
 {
-	for (; *paths; paths++)
-		if (access(*paths, X_OK) == 0)
-			return *paths;
-	return NULL;
-}
+	static char *const env[] = { "LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	int rc = run_program(argv, env, -1, out, out_size);
 
-/* Runs argv, its output in out (the last bytes that fit, for an error
- * message); 0 if it exited with status 0. */
-static int _run(char *const argv[], char *out, size_t out_size)
-{
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status = -1;
-	pid_t pid;
-	size_t len = 0;
-
-	out[0] = '\0';
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (rc != 0) {
-		snprintf(out, out_size, "cannot run %s: %s", argv[0], strerror(rc));
-		close(pipefd[0]);
-		return -1;
-	}
-	for (;;) {
-		char buf[512];
-		ssize_t n = read(pipefd[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n && len + 1 < out_size; i++)
-			out[len++] = buf[i] == '\n' ? ' ' : buf[i];
-		out[len] = '\0';
-	}
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return rc == 0 ? 0 : -1;
 }
 
 /* Labels: FAT keeps 11 bytes (stored upper case, as DOS does), exFAT 15
@@ -107,20 +68,20 @@ static int _format(struct storage_upload *u, const struct storage_drive_options 
 	if (_storage_upload_path(u, path, sizeof(path)) < 0)
 		return err_set(err, ERR_IO, "io_error", "the storage path is too long");
 	if (strcmp(o->filesystem, "fat32") == 0) {
-		if (!(mkfs = _find(_mkfs_fat)))
+		if (!(mkfs = run_find(_mkfs_fat)))
 			return err_set(err, ERR_UNAVAILABLE, "no_mkfs",
 				       "mkfs.fat is not installed; install dosfstools");
 		char *argv[] = { (char *)mkfs, "-F", "32", "-n", (char *)label, path, NULL };
-		if (_run(argv, out, sizeof(out)) < 0)
+		if (_mkfs(argv, out, sizeof(out)) < 0)
 			return err_set(err, ERR_INVALID, "bad_size",
 				       "mkfs.fat cannot make a FAT32 file system of %lld bytes: %s",
 				       (long long)o->size, out);
 	} else {
-		if (!(mkfs = _find(_mkfs_exfat)))
+		if (!(mkfs = run_find(_mkfs_exfat)))
 			return err_set(err, ERR_UNAVAILABLE, "no_mkfs",
 				       "mkfs.exfat is not installed; install exfatprogs");
 		char *argv[] = { (char *)mkfs, "-L", (char *)label, path, NULL };
-		if (_run(argv, out, sizeof(out)) < 0)
+		if (_mkfs(argv, out, sizeof(out)) < 0)
 			return err_set(err, ERR_INVALID, "bad_size",
 				       "mkfs.exfat cannot make an exFAT file system of %lld bytes: %s",
 				       (long long)o->size, out);
