@@ -15,9 +15,12 @@ FUZZ_JOBS ?= 2
 # Target name -> the server sources it needs and the libraries they need.
 FUZZ_TARGETS := names_valid names_sanitize range_parse config_load_json \
 	download_disposition_name download_url_name download_redact_url unescape auth_parse_line \
-	auth_basic_decode download_content_range
+	auth_basic_decode download_content_range files_path
 fuzz_names_valid_SRCS := server/core/names.c
 fuzz_names_sanitize_SRCS := server/core/names.c
+fuzz_files_path_SRCS := $(wildcard server/files/*.c) server/core/names.c server/core/err.c \
+	server/core/run.c
+fuzz_files_path_LIBS := -larchive
 fuzz_range_parse_SRCS := server/http/range.c
 fuzz_config_load_json_SRCS := server/core/config.c server/core/err.c
 fuzz_config_load_json_LIBS := -ljansson
