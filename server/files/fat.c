@@ -150,7 +150,8 @@ int _files_fat_list(const char *image, int64_t offset, const char *dir,
 		}
 		(*out)[(*n)++] = e;
 	}
-	qsort(*out, *n, sizeof(**out), _by_name);
+	if (*n)	/* qsort wants an array, even of none */
+		qsort(*out, *n, sizeof(**out), _by_name);
 	rc = 0;
 out_free:
 	free(msg);

@@ -98,7 +98,8 @@ int _files_iso_list(const char *image, const char *dir, struct files_entry **out
 		*out = NULL;
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no directory %s in the image", dir);
 	}
-	qsort(*out, *n, sizeof(**out), _by_name);
+	if (*n)	/* qsort wants an array, even of none */
+		qsort(*out, *n, sizeof(**out), _by_name);
 	return 0;
 }
 
