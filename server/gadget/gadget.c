@@ -173,6 +173,35 @@ static int _reconnect_locked(struct gadget *g, bool bounded, unsigned wait_ms, d
 	return g->gw_rc < 0 ? -1 : 0;
 }
 
+/* The LUN let go of its medium: a stored image is released by name (the
+ * listener unpins it), a medium of its own is handed back to be closed
+ * once the lock is dropped. g->lock held. */
+static void _let_go(struct _lun *l, char *released, size_t size, void **closing,
+		    const struct gadget_medium_ops **closing_ops)
+{
+	if (l->mops) {
+		*closing = l->medium;
+		*closing_ops = l->mops;
+		l->mops = NULL;
+		l->medium = NULL;
+	} else {
+		snprintf(released, size, "%s", l->snap.image);
+	}
+	l->snap.streamed = false;
+}
+
+/* Closes a medium of its own the LUN let go of, after the caller was told
+ * (stopping a stream's server can take a while); on the worker, g->lock
+ * held, released around the call. */
+static void _close_medium(struct gadget *g, const struct gadget_medium_ops *ops, void *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_unlock(&g->lock);
+	ops->close(m);
+	pthread_mutex_lock(&g->lock);
+}
+
 /* Runs the queued insert or plain eject: g->lock held on entry and exit,
  * released around the kernel calls. */
 static void _run_op(struct gadget *g, struct _lun *l)
@@ -184,6 +213,10 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	int rc = 0;
 	enum _op op = l->op;
 	bool cdrom = l->op_cdrom, ro = l->op_ro, reconnect = l->op_reconnect;
+	const struct gadget_medium_ops *mops = l->op_mops;
+	void *medium = l->op_medium;
+	void *closing = NULL;		/* a medium of its own the LUN let go of */
+	const struct gadget_medium_ops *closing_ops = NULL;
 	unsigned id = l->snap.id;
 
 	snprintf(image, sizeof(image), "%s", l->op_image);
@@ -191,7 +224,19 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	pthread_mutex_unlock(&g->lock);
 
 	if (op == OP_INSERT) {
-		rc = g->ops->set_flags(g->be, id, cdrom, ro, &err);
+		/* A medium of its own is opened here, not on the caller's
+		 * thread: it may take seconds (a remote server). */
+		if (mops) {
+			pthread_mutex_lock(&g->lock);
+			l->opening = true;
+			pthread_mutex_unlock(&g->lock);
+			rc = mops->open(medium, l->op_path, sizeof(l->op_path), &err);
+			pthread_mutex_lock(&g->lock);
+			l->opening = false;
+			pthread_mutex_unlock(&g->lock);
+		}
+		if (rc == 0)
+			rc = g->ops->set_flags(g->be, id, cdrom, ro, &err);
 		if (rc == 0)
 			rc = g->ops->set_file(g->be, id, l->op_path, &err);
 		if (rc == 0 && reconnect) {
@@ -199,8 +244,12 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			rc = _reconnect_locked(g, false, 0, NULL, &err);
 			pthread_mutex_unlock(&g->lock);
 		}
-		if (rc < 0)
+		if (rc < 0 && !mops)
 			snprintf(released, sizeof(released), "%s", image);
+		if (rc < 0 && mops) {
+			closing = medium;
+			closing_ops = mops;
+		}
 		log_info(_MOD, "LUN %u: insert %s (%s, %s) %s%s", id, image,
 			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw",
 			 rc == 0 ? "done" : "failed: ", rc == 0 ? "" : err.message);
@@ -213,7 +262,13 @@ static void _run_op(struct gadget *g, struct _lun *l)
 	struct gadget_lun *s = &l->snap;
 	bool forcing = _force_pending(l);
 	if (op == OP_INSERT) {
+		l->op_mops = NULL;
+		l->op_medium = NULL;
+		s->insert_error = rc == 0 ? (struct err){ 0 } : err;
 		if (rc == 0) {
+			l->mops = mops;
+			l->medium = medium;
+			s->streamed = mops != NULL;
 			snprintf(s->image, sizeof(s->image), "%s", image);
 			s->cdrom = cdrom;
 			s->ro = ro;
@@ -238,7 +293,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			/* A forced eject waiting for this one is done as well. */
 			if (forcing)
 				_gadget_eject_preempted(l, &ej);
-			snprintf(released, sizeof(released), "%s", s->image);
+			_let_go(l, released, sizeof(released), &closing, &closing_ops);
 			s->image[0] = '\0';
 			s->warning[0] = '\0';
 			s->warning_code[0] = '\0';
@@ -265,6 +320,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 		l->force_done = l->force_seq;
 	}
 	pthread_cond_broadcast(&g->cond);
+	_close_medium(g, closing_ops, closing);
 }
 
 /* Runs the pending forced eject: g->lock held on entry and exit. */
@@ -273,6 +329,8 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	struct err err = { 0 };
 	struct gadget_eject ej = { 0 };
 	char released[NAMES_MAX + 1] = "";
+	void *closing = NULL;
+	const struct gadget_medium_ops *closing_ops = NULL;
 	uint64_t seq = l->force_seq;
 	int rc = 0;
 
@@ -294,7 +352,7 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	struct gadget_lun *s = &l->snap;
 	s->last_eject = ej;
 	if (rc == 0) {
-		snprintf(released, sizeof(released), "%s", s->image);
+		_let_go(l, released, sizeof(released), &closing, &closing_ops);
 		s->image[0] = '\0';
 		s->warning[0] = '\0';
 		s->warning_code[0] = '\0';
@@ -308,10 +366,12 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	_notify(g, &snap, released[0] ? released : NULL);
 
 	pthread_mutex_lock(&g->lock);
+	l->medium_interrupted = false;
 	l->force_rc = rc;
 	l->force_err = err;
 	l->force_done = seq;
 	pthread_cond_broadcast(&g->cond);
+	_close_medium(g, closing_ops, closing);
 }
 
 static void *_worker(void *arg)
@@ -424,6 +484,23 @@ static void *_breaker(void *arg)
 		for (unsigned i = 0; i < g->nluns && !act; i++) {
 			struct _lun *l = &g->luns[i];
 			if (!_force_pending(l) || l->running == RUN_IDLE)
+				continue;
+			const struct gadget_medium_ops *mo = l->mops ? l->mops :
+				l->opening ? l->op_mops : NULL;
+			if (mo && mo->interrupt && !l->medium_interrupted) {
+				/* The medium's own reads (a hung image server) are
+				 * not ended by break_io or SIGUSR1: the medium ends
+				 * them. It is on its way out, so nothing is lost.
+				 * Called under the lock (it must not block), so the
+				 * worker cannot close the medium meanwhile. */
+				l->medium_interrupted = true;
+				log_info(_MOD, "LUN %u: a forced eject ends the reads waiting on "
+					 "its medium", l->snap.id);
+				mo->interrupt(l->mops ? l->medium : l->op_medium);
+			}
+			/* Opening a medium is no kernel call: interrupted, it
+			 * ends by itself, and nothing is to be broken. */
+			if (l->opening)
 				continue;
 			if (l->running == RUN_OP && patched && !l->broke_io) {
 				act = l;
@@ -667,6 +744,35 @@ void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdro
 	pthread_mutex_unlock(&g->lock);
 }
 
+void gadget_restore_medium(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro,
+			   const struct gadget_medium_ops *ops, void *medium)
+{
+	gadget_restore(g, lun, image, cdrom, ro);
+	if (lun >= g->nluns)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->luns[lun].mops = ops;
+	g->luns[lun].medium = medium;
+	g->luns[lun].snap.streamed = true;
+	pthread_mutex_unlock(&g->lock);
+}
+
+json_t *gadget_medium_json(struct gadget *g, unsigned lun)
+{
+	json_t *o = NULL;
+
+	if (lun >= g->nluns)
+		return NULL;
+	pthread_mutex_lock(&g->lock);
+	struct _lun *l = &g->luns[lun];
+	if (l->mops && l->mops->json)
+		o = l->mops->json(l->medium);
+	else if (l->op == OP_INSERT && l->op_mops && l->op_mops->json && l->running == RUN_OP)
+		o = l->op_mops->json(l->op_medium);
+	pthread_mutex_unlock(&g->lock);
+	return o;
+}
+
 void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx)
 {
 	pthread_mutex_lock(&g->lock);
@@ -771,28 +877,43 @@ static int _busy(struct gadget *g, struct _lun *l, struct err *err)
 	return rc;
 }
 
+/* An insert refused before it was queued: a medium of its own is the
+ * gadget's from the call on, so it is closed here. */
+static int _refuse_insert(const struct gadget_insert_req *req)
+{
+	if (req->medium_ops)
+		req->medium_ops->close(req->medium);
+	return -1;
+}
+
 int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req *req,
 		  struct gadget_lun *out, struct err *err)
 {
 	if (_lun_ok(g, lun, err) < 0)
-		return -1;
+		return _refuse_insert(req);
 	pthread_mutex_lock(&g->lock);
 	struct _lun *l = &g->luns[lun];
-	if (_lun_busy(l))
-		return _busy(g, l, err);
+	if (_lun_busy(l)) {
+		_busy(g, l, err);
+		return _refuse_insert(req);
+	}
 	if (l->snap.state != LUN_EMPTY) {
-		int rc = err_set(err, ERR_CONFLICT, "lun_not_empty",
-				 "LUN %u holds %s; eject it first", lun, l->snap.image);
+		err_set(err, ERR_CONFLICT, "lun_not_empty", "LUN %u holds %s; eject it first",
+			lun, l->snap.image);
 		pthread_mutex_unlock(&g->lock);
-		return rc;
+		return _refuse_insert(req);
 	}
 	/* Pinned before the kernel opens the file, and only once the LUN is
 	 * known to take it: if the insert fails later, the listener is told
 	 * the image was released. */
-	if (req->pin(req->pin_ctx, req->image, lun, l->op_path, sizeof(l->op_path), err) < 0) {
+	if (!req->medium_ops &&
+	    req->pin(req->pin_ctx, req->image, lun, l->op_path, sizeof(l->op_path), err) < 0) {
 		pthread_mutex_unlock(&g->lock);
 		return -1;
 	}
+	l->op_mops = req->medium_ops;
+	l->op_medium = req->medium;
+	l->medium_interrupted = false;
 	l->op = OP_INSERT;
 	snprintf(l->op_image, sizeof(l->op_image), "%s", req->image);
 	l->op_cdrom = req->cdrom;
@@ -877,6 +998,10 @@ json_t *gadget_lun_json(const struct gadget_lun *lun)
 	} else {
 		json_object_set_new(o, "last_eject", json_null());
 	}
+	if (lun->insert_error.kind != ERR_NONE)
+		json_object_set_new(o, "insert_error", json_pack("{s:s, s:s}", "code",
+								 lun->insert_error.code, "message",
+								 lun->insert_error.message));
 	if (lun->warning[0]) {
 		json_object_set_new(o, "warning", json_string(lun->warning));
 		json_object_set_new(o, "warning_code", json_string(lun->warning_code));

@@ -49,6 +49,10 @@ struct gadget_lun {
 	struct gadget_eject last_eject;
 	char warning[384];		/* "" when none; for a person */
 	char warning_code[32];		/* for a program: "type_change_pending" */
+	bool streamed;			/* a medium of its own, not a stored image */
+	struct err insert_error;	/* why the last insert failed (kind
+					 * ERR_NONE: it did not), for a client that
+					 * was told 202 */
 };
 
 /* What the running kernel offers, detected at start-up and after a rebind. */
@@ -102,6 +106,7 @@ struct gadget_backend {
 };
 
 struct gadget;
+struct gadget_medium_ops;
 
 /* Called after a LUN changed, on the worker's thread, outside the lock.
  * released is the image the LUN let go of (ejected, or an insert that
@@ -121,6 +126,9 @@ void gadget_destroy(struct gadget *g);
 /* At start-up, before any operation: records what the kernel already holds
  * in a LUN (a medium inserted before vmediad restarted). image "" = empty. */
 void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro);
+/* The same for a medium of its own that survived the restart (a stream). */
+void gadget_restore_medium(struct gadget *g, unsigned lun, const char *image, bool cdrom, bool ro,
+			   const struct gadget_medium_ops *ops, void *medium);
 void gadget_set_listener(struct gadget *g, gadget_listener_fn fn, void *ctx);
 
 unsigned gadget_lun_count(const struct gadget *g);
@@ -130,12 +138,27 @@ int gadget_get(struct gadget *g, unsigned lun, struct gadget_lun *out, struct er
 typedef int (*gadget_pin_fn)(void *ctx, const char *image, unsigned lun, char *path,
 			     size_t path_size, struct err *err);
 
+/* A medium that is not a stored image (a streamed one): the gadget opens
+ * it on the LUN's worker, asks it to end its stalled reads when a forced
+ * eject waits for them (from the breaker: it must not block), and closes
+ * it on the worker once the LUN has let go of it, or the insert failed. */
+struct gadget_medium_ops {
+	int (*open)(void *medium, char *path, size_t path_size, struct err *err);
+	void (*interrupt)(void *medium);
+	void (*close)(void *medium);
+	/* What GET /luns/{id} shows of it; called with the gadget's lock
+	 * held, so it must be quick and must not call the gadget. */
+	json_t *(*json)(void *medium);
+};
+
 struct gadget_insert_req {
-	const char *image;
+	const char *image;	/* the name shown for the LUN's medium */
 	bool cdrom, ro;
 	bool reconnect;		/* unbind and rebind after, so the host sees a new type */
-	gadget_pin_fn pin;
+	gadget_pin_fn pin;	/* a stored image: pinned, and released by name */
 	void *pin_ctx;
+	const struct gadget_medium_ops *medium_ops;	/* or else this medium */
+	void *medium;
 };
 
 /* The results of the operations below: 0 done, -1 failed (err), or 1 when
@@ -147,6 +170,9 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 int gadget_reconnect(struct gadget *g, double *elapsed_ms, struct err *err);
 
 json_t *gadget_lun_json(const struct gadget_lun *lun);
+/* What the LUN's medium of its own says of itself (gadget_medium_ops.json),
+ * or NULL for a stored image or none. */
+json_t *gadget_medium_json(struct gadget *g, unsigned lun);
 json_t *gadget_backend_json(struct gadget *g);
 /* Which eject strategy a forced eject uses with the features detected. */
 const char *gadget_strategy(struct gadget *g);

@@ -25,6 +25,14 @@ struct _lun {
 	char op_image[NAMES_MAX + 1];
 	char op_path[4096];
 	bool op_cdrom, op_ro, op_reconnect;
+	const struct gadget_medium_ops *op_mops;	/* an insert of a medium of its own */
+	void *op_medium;
+
+	/* The medium of its own the LUN holds (a stream), or NULL. */
+	const struct gadget_medium_ops *mops;
+	void *medium;
+	bool medium_interrupted;	/* by the breaker, for the pending forced eject */
+	bool opening;		/* the worker is in op_mops->open */
 	uint64_t op_seq, done_seq;
 	int op_rc;
 	struct err op_err;

@@ -330,9 +330,121 @@ static void test_reconnect_while_lun_0_is_stuck(void **state)
 	gadget_destroy(g);
 }
 
+/* A medium of its own (a stream) whose reads hang: the kernel's forced
+ * eject waits for the gadget's thread, which sleeps in the medium's read,
+ * where neither break_io nor SIGUSR1 reaches. Only the medium can end it. */
+static pthread_cond_t medium_cond = PTHREAD_COND_INITIALIZER;
+static bool medium_hung;
+static int medium_opens, medium_interrupts, medium_closes;
+
+static int _forced_eject_behind_medium(void *be, unsigned lun, struct err *err)
+{
+	pthread_mutex_lock(&m);
+	while (lun == 0 && medium_hung)
+		pthread_cond_wait(&medium_cond, &m);
+	pthread_mutex_unlock(&m);
+	return gadget_sim_ops.forced_eject(be, lun, err);
+}
+
+static int _medium_open(void *medium, char *path, size_t size, struct err *err)
+{
+	(void)medium;
+	(void)err;
+	pthread_mutex_lock(&m);
+	medium_opens++;
+	pthread_mutex_unlock(&m);
+	snprintf(path, size, "%s", image_path);
+	return 0;
+}
+
+static void _medium_interrupt(void *medium)
+{
+	(void)medium;
+	pthread_mutex_lock(&m);
+	medium_interrupts++;
+	medium_hung = false;
+	pthread_cond_broadcast(&medium_cond);
+	pthread_mutex_unlock(&m);
+}
+
+static void _medium_close(void *medium)
+{
+	(void)medium;
+	pthread_mutex_lock(&m);
+	medium_closes++;
+	pthread_mutex_unlock(&m);
+}
+
+static const struct gadget_medium_ops medium_ops = {
+	.open = _medium_open, .interrupt = _medium_interrupt, .close = _medium_close,
+};
+
+static void test_force_ends_a_stalled_medium_read_and_nothing_else(void **state)
+{
+	(void)state;
+	ops.forced_eject = _forced_eject_behind_medium;
+	medium_opens = medium_interrupts = medium_closes = 0;
+	void *be;
+	struct gadget *g = _make("patched", 2, &be);
+	struct gadget_insert_req req = { .image = "remote.iso", .medium_ops = &medium_ops,
+					 .medium = &medium_hung };
+	struct gadget_lun out;
+	struct err e;
+
+	assert_int_equal(gadget_insert(g, 0, &req, &out, &e), 0);
+	assert_true(out.streamed);
+	assert_int_equal(medium_opens, 1);
+	_insert(g, 1);
+	pthread_mutex_lock(&m);
+	medium_hung = true;
+	pthread_mutex_unlock(&m);
+	double t0 = clock_now_ms();
+	assert_int_equal(gadget_eject(g, 0, true, &out, &e), 0);
+	double ms = clock_now_ms() - t0;
+	assert_int_equal(out.state, LUN_EMPTY);
+	assert_true(out.last_eject.ok);
+	assert_false(out.last_eject.other_luns_affected);
+	assert_true(ms < 150);		/* before the breaker's later stages (50 ms on) */
+	assert_int_equal(medium_interrupts, 1);
+	assert_int_equal(signals_sent, 0);
+	assert_int_equal(break_io_calls[1], 0);
+	assert_int_equal(_state(g, 1), LUN_INSERTED);
+	/* Closed on the worker once the LUN let go of it. */
+	double end = clock_now_ms() + 1000;
+	while (clock_now_ms() < end && medium_closes == 0)
+		usleep(2000);
+	assert_int_equal(medium_closes, 1);
+	gadget_destroy(g);
+}
+
+/* An insert refused before it is queued still closes the medium: the
+ * gadget owns it from the call on. */
+static void test_a_refused_insert_closes_the_medium(void **state)
+{
+	(void)state;
+	medium_opens = medium_interrupts = medium_closes = 0;
+	void *be;
+	struct gadget *g = _make("patched", 1, &be);
+	struct gadget_insert_req req = { .image = "remote.iso", .medium_ops = &medium_ops,
+					 .medium = &medium_hung };
+	struct gadget_lun out;
+	struct err e;
+
+	_insert(g, 0);
+	assert_int_equal(gadget_insert(g, 0, &req, &out, &e), -1);
+	assert_string_equal(e.code, "lun_not_empty");
+	assert_int_equal(medium_opens, 0);
+	assert_int_equal(medium_closes, 1);
+	gadget_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_force_ends_a_stalled_medium_read_and_nothing_else,
+						_setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_refused_insert_closes_the_medium,
+						_setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_force_pre_empts_a_stuck_plain_eject_with_break_io,
 						_setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_sigusr1_never_frees_a_lun_still_in_the_kernel,
