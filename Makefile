@@ -14,7 +14,7 @@ BUILD := build
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
-PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib
+PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib libnbd
 BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread \
 	-DVMEDIA_VERSION='"$(VERSION)"' -DVMEDIA_WEB_DIR='"$(PREFIX)/share/vmedia/web"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -22,6 +22,7 @@
 #include "gadget/gadget.h"
 #include "redfish/redfish.h"
 #include "storage/storage.h"
+#include "stream/stream.h"
 
 #define _MOD "MAIN"
 
@@ -46,6 +47,19 @@ static void _restore_luns(struct app *app, void *be)
 		if (!file[0]) {
 			gadget_restore(app->gadget, lun, "", cdrom, ro);
 			continue;
+		}
+		char sname[NAMES_MAX + 1];
+		struct stream *st = app->streams ?
+			stream_adopt(app->streams, file, sname, sizeof(sname)) : NULL;
+		if (st) {
+			const struct gadget_medium_ops *mops;
+			void *m = api_streamed_medium(app, st, cdrom, &mops);
+			if (m) {
+				gadget_restore_medium(app->gadget, lun, sname, cdrom, ro, mops, m);
+				log_info(_MOD, "LUN %u still streams %s from before the restart",
+					 lun, sname);
+				continue;
+			}
 		}
 		const char *name = file + dl + 1;
 		if (strncmp(file, dir, dl) != 0 || file[dl] != '/' ||
@@ -96,13 +110,17 @@ static int _drop_root(const struct config *cfg, struct err *err)
 	bool configfs = strcmp(cfg->backend, "configfs") == 0;
 	const char *colon = strrchr(cfg->listen, ':');
 	int port = colon ? atoi(colon + 1) : 0;
-	int caps[3];
+	int caps[4];
 	size_t n = 0;
 
 	if (cfg->user[0]) {
 		if (configfs) {
 			caps[n++] = CAP_DAC_OVERRIDE;
 			caps[n++] = CAP_KILL;
+			/* nbd-client needs it to connect a streamed image's
+			 * /dev/nbdN; --no-stream does without. */
+			if (!cfg->no_stream)
+				caps[n++] = CAP_SYS_ADMIN;
 		}
 		if (port > 0 && port < 1024)
 			caps[n++] = CAP_NET_BIND_SERVICE;
@@ -115,8 +133,10 @@ static int _drop_root(const struct config *cfg, struct err *err)
 		}
 		log_info(_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
 			 (unsigned)getuid(), (unsigned)getgid(),
-			 n == 0 ? "no capabilities" : configfs ?
-			 "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" : "only CAP_NET_BIND_SERVICE");
+			 n == 0 ? "no capabilities" : !configfs ? "only CAP_NET_BIND_SERVICE" :
+			 cfg->no_stream ? "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" :
+			 "only CAP_DAC_OVERRIDE and CAP_KILL (configfs) and CAP_SYS_ADMIN (NBD "
+			 "devices of streamed images; --no-stream drops it)");
 		return 0;
 	}
 	if (geteuid() != 0)
@@ -279,8 +299,23 @@ int main(int argc, char **argv)
 		ops->destroy(be);
 		goto out_storage;
 	}
+	char sdir[4200];
+	snprintf(sdir, sizeof(sdir), "%s/.streams", cfg.storage);
+	struct stream_options sto = {
+		.dir = sdir, .kernel = ops == &gadget_configfs_ops,
+		.allow_local = cfg.allow_local_downloads, .open_timeout_s = 30,
+		.retries = (unsigned)cfg.stream_retry_window, .cache_max = cfg.stream_cache,
+	};
+	if (cfg.no_stream) {
+		app.streams = NULL;
+	} else if (streams_create(&sto, &app.streams, &err) < 0) {
+		log_warn(_MOD, "streaming is unavailable: %s", err.message);
+		app.streams = NULL;
+	}
 	if (ops == &gadget_configfs_ops)
 		_restore_luns(&app, be);
+	if (app.streams)
+		streams_clean(app.streams);
 	api_events_create(&app);
 	struct redfish_options ro = {
 		.gadget = app.gadget, .storage = app.storage,
@@ -338,6 +373,8 @@ out_gadget:
 	redfish_destroy(app.redfish);
 	/* LUNs stay as they are: a restart must not eject a booting host. */
 	gadget_destroy(app.gadget);
+	/* After the gadget: its LUNs' streams go on serving (see stream.h). */
+	streams_destroy(app.streams);
 	/* The storage's verifier may still publish: not into freed events. */
 	storage_set_listener(app.storage, NULL, NULL);
 	events_destroy(app.events);

@@ -27,7 +27,7 @@ static json_t *_state(void *ctx)
 
 	for (unsigned i = 0; i < gadget_lun_count(app->gadget); i++)
 		if (gadget_get(app->gadget, i, &lun, NULL) == 0)
-			json_array_append_new(luns, gadget_lun_json(&lun));
+			json_array_append_new(luns, api_lun_json(app, &lun));
 	storage_list(app->storage, &v, &n);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(images, storage_image_json(&v[i]));
@@ -57,7 +57,7 @@ static void _on_lun(void *ctx, const struct gadget_lun *lun, const char *release
 
 	if (released)
 		storage_unpin(app->storage, released, lun->id);
-	events_publish(app->events, "lun", gadget_lun_json(lun));
+	events_publish(app->events, "lun", api_lun_json(app, lun));
 }
 
 void api_downloads_listener(void *ctx, const struct download_job *job)

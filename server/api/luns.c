@@ -9,6 +9,16 @@
 
 #include "../gadget/gadget.h"
 #include "../storage/storage.h"
+#include "../stream/stream.h"
+
+json_t *api_lun_json(struct app *app, const struct gadget_lun *lun)
+{
+	json_t *o = gadget_lun_json(lun);
+	json_t *m = lun->streamed ? gadget_medium_json(app->gadget, lun->id) : NULL;
+
+	json_object_set_new(o, "stream", m ? m : json_null());
+	return o;
+}
 
 /* Replies 400/404 and returns false unless {n} is a LUN of this box. */
 static bool _lun_id(struct http_req *r, unsigned *out)
@@ -40,7 +50,7 @@ void api_luns_list(struct http_req *r)
 
 	for (unsigned i = 0; i < gadget_lun_count(app->gadget); i++)
 		if (gadget_get(app->gadget, i, &lun, NULL) == 0)
-			json_array_append_new(arr, gadget_lun_json(&lun));
+			json_array_append_new(arr, api_lun_json(app, &lun));
 	http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "luns", arr));
 }
 
@@ -56,7 +66,7 @@ void api_luns_get(struct http_req *r)
 	if (gadget_get(app->gadget, id, &lun, &err) < 0)
 		http_reply_err(r, &err);
 	else
-		http_reply_json(r, MHD_HTTP_OK, gadget_lun_json(&lun));
+		http_reply_json(r, MHD_HTTP_OK, api_lun_json(app, &lun));
 }
 
 /* Replies for an operation's outcome: 200 done, 202 still running. */
@@ -67,7 +77,7 @@ static void _reply_op(struct http_req *r, int rc, const struct gadget_lun *lun,
 		http_reply_err(r, err);
 		return;
 	}
-	json_t *o = gadget_lun_json(lun);
+	json_t *o = api_lun_json(http_req_app(r), lun);
 	if (rc == 1) {
 		json_object_set_new(o, "message", json_sprintf(
 			"LUN %u: the kernel has not finished %s yet; the change completes in the "
@@ -84,6 +94,77 @@ static int _pin(void *ctx, const char *image, unsigned lun, char *path, size_t s
 	return storage_pin(ctx, image, lun, path, size, err);
 }
 
+/* A streamed image as the LUN's medium (gadget_medium_ops). */
+struct _streamed {
+	struct app *app;
+	struct stream *st;
+	bool cdrom;
+};
+
+static long long _cd_max(struct app *app, bool *large)
+{
+	struct gadget_features f = gadget_features(app->gadget);
+
+	*large = f.large_cdrom;
+	return f.large_cdrom ? f.cdrom_max_bytes : GADGET_CD_MAX_BYTES;
+}
+
+static int _streamed_open(void *m, char *path, size_t size, struct err *err)
+{
+	struct _streamed *x = m;
+	bool large;
+
+	if (stream_open(x->st, path, size, err) < 0)
+		return -1;
+	long long max = _cd_max(x->app, &large), have = stream_size(x->st);
+	if (x->cdrom && have > max)
+		return err_set(err, ERR_UNPROCESSABLE, "too_large_for_cd", "the image (%lld bytes) is "
+			       "larger than %s of this kernel serves (%lld bytes); insert it as "
+			       "a flash drive (\"cdrom\": false)", have,
+			       large ? "the largest DVD-ROM" : "a CD-ROM LUN", max);
+	return 0;
+}
+
+static void _streamed_interrupt(void *m)
+{
+	stream_interrupt(((struct _streamed *)m)->st);
+}
+
+static void _streamed_close(void *m)
+{
+	struct _streamed *x = m;
+
+	stream_close(x->st);
+	free(x);
+}
+
+static json_t *_streamed_json(void *m)
+{
+	return stream_json(((struct _streamed *)m)->st);
+}
+
+static const struct gadget_medium_ops _streamed_ops = {
+	.open = _streamed_open, .interrupt = _streamed_interrupt,
+	.close = _streamed_close, .json = _streamed_json,
+};
+
+void *api_streamed_medium(struct app *app, struct stream *st, bool cdrom,
+			  const struct gadget_medium_ops **ops)
+{
+	struct _streamed *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->app = app;
+	x->st = st;
+	x->cdrom = cdrom;
+	*ops = &_streamed_ops;
+	return x;
+}
+
+static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t *cdrom,
+			json_t *ro, json_t *reconnect);
+
 void api_luns_insert(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
@@ -94,6 +175,7 @@ void api_luns_insert(struct http_req *r)
 	bool failed;
 	char why[160];
 	json_t *cdrom = NULL, *ro = NULL, *reconnect = NULL;
+	const char *url = NULL;
 	json_error_t jerr;
 
 	if (!_lun_id(r, &id))
@@ -106,13 +188,22 @@ void api_luns_insert(struct http_req *r)
 				 "send a JSON object such as {\"image\": \"debian.iso\"}");
 		return;
 	}
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?o, s?o, s?o}", "image", &req.image,
-			   "cdrom", &cdrom, "ro", &ro, "reconnect", &reconnect) < 0 ||
+	jerr.text[0] = '\0';
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?o, s?o, s?o}", "image",
+			   &req.image, "url", &url, "cdrom", &cdrom, "ro", &ro, "reconnect",
+			   &reconnect) < 0 ||
+	    !req.image == !url ||
 	    (cdrom && !json_is_boolean(cdrom)) || (ro && !json_is_boolean(ro)) ||
 	    (reconnect && !json_is_boolean(reconnect))) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_json",
-				 "expected {\"image\": string, \"cdrom\": bool, \"ro\": bool, "
-				 "\"reconnect\": bool}%s%s", jerr.text[0] ? ": " : "", jerr.text);
+				 "expected {\"image\": string} or {\"url\": string}, and "
+				 "\"cdrom\": bool, \"ro\": bool, \"reconnect\": bool%s%s",
+				 jerr.text[0] ? ": " : "", jerr.text);
+		json_decref(body);
+		return;
+	}
+	if (url) {
+		_insert_url(r, id, url, cdrom, ro, reconnect);
 		json_decref(body);
 		return;
 	}
@@ -152,6 +243,47 @@ void api_luns_insert(struct http_req *r)
 	int rc = gadget_insert(app->gadget, id, &req, &lun, &err);
 	json_decref(body);
 	_reply_op(r, rc, &lun, &err, "the insert");
+}
+
+/* POST /luns/{n}/insert {"url": ...}: the image is read where it lies,
+ * through nbdkit (stream/); the LUN's worker opens it. */
+static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t *cdrom,
+			json_t *ro, json_t *reconnect)
+{
+	struct app *app = http_req_app(r);
+	char name[NAMES_MAX + 1];
+	struct stream *st;
+	struct gadget_lun lun;
+	struct err err;
+
+	if (!app->streams) {
+		http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				 "streaming is not available on this box (see the log)");
+		return;
+	}
+	if (ro && !json_is_true(ro)) {
+		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "read_only_stream",
+				 "a streamed image is read-only (\"ro\": true): the host cannot "
+				 "write to an HTTP server; download the image to write to it");
+		return;
+	}
+	if (stream_new(app->streams, url, false, name, sizeof(name), &st, &err) < 0) {
+		http_reply_err(r, &err);
+		return;
+	}
+	struct gadget_insert_req req = {
+		.image = name, .ro = true, .reconnect = reconnect && json_is_true(reconnect),
+	};
+	req.cdrom = cdrom ? json_is_true(cdrom) : names_is_iso(name);
+	req.medium = api_streamed_medium(app, st, req.cdrom, &req.medium_ops);
+	if (!req.medium) {
+		stream_close(st);
+		http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "io_error", "out of memory");
+		return;
+	}
+	/* From here the gadget owns the medium, also when it refuses it. */
+	int rc = gadget_insert(app->gadget, id, &req, &lun, &err);
+	_reply_op(r, rc, &lun, &err, "opening the stream");
 }
 
 void api_luns_eject(struct http_req *r)
@@ -209,7 +341,7 @@ void api_sim_host(struct http_req *r)
 	/* The lock shows in the LUN's state: tell the clients. */
 	struct gadget_lun lun;
 	if (gadget_get(app->gadget, id, &lun, NULL) == 0 && app->events)
-		events_publish(app->events, "lun", gadget_lun_json(&lun));
+		events_publish(app->events, "lun", api_lun_json(app, &lun));
 	http_reply_json(r, MHD_HTTP_OK, json_pack("{s:i, s:b, s:b}", "lun", (int)id,
 						  "locked", locked, "hung", hung));
 }

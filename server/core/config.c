@@ -69,6 +69,16 @@ static const struct _opt _opts[] = {
 	  "let downloads connect to loopback (127.0.0.0/8, ::1) and link-local "
 	  "(169.254.0.0/16, fe80::/10) addresses, also after redirects; off by default, as "
 	  "these are the box's own services", 0, 0 },
+	{ "no-stream", _BOOL, _O(no_stream), NULL,
+	  "refuse URL inserts (streamed images); with --user and configfs, vmediad then "
+	  "does not keep CAP_SYS_ADMIN, which nbd-client needs", 0, 0 },
+	{ "stream-retry-window", _INT, _O(stream_retry_window), "SECONDS",
+	  "how long the server of a streamed image may be away (nbdkit retries once a "
+	  "second) before the host's read fails; keep it below the host's SCSI timeout "
+	  "(30 s on Linux)", 0, 600 },
+	{ "stream-cache", _SIZE, _O(stream_cache), "SIZE",
+	  "read cache of each streamed image (nbdkit's cache filter), in the image folder's "
+	  ".streams/", 0, INT64_MAX },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
 	{ "buffered-io", _BOOL, _O(buffered_io), NULL,
@@ -152,6 +162,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_downloads = 2;
 	cfg->download_timeout = 60;
 	cfg->download_retries = 5;
+	cfg->stream_cache = 64LL << 20;
+	cfg->stream_retry_window = 20;
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
 	_set_str(&cfg->auth_file, "");

@@ -32,6 +32,9 @@ struct config {
 	int64_t download_timeout;	/* seconds below 1 KiB/s before giving up */
 	int64_t download_retries;	/* resume attempts after network errors */
 	bool allow_local_downloads;	/* downloads may reach loopback, link-local */
+	int64_t stream_cache;		/* bytes of read cache per streamed image */
+	int64_t stream_retry_window;	/* seconds a streamed image's server may be away */
+	bool no_stream;			/* no URL inserts (and no CAP_SYS_ADMIN) */
 	int64_t reserve;		/* bytes kept free on the storage fs */
 	bool buffered_io;		/* no O_DIRECT for image writes */
 	char *gadget;			/* configfs gadget name */

@@ -15,6 +15,7 @@ enum err_kind {
 	ERR_IO,			/* the machine failed: disk, kernel */
 	ERR_UNAVAILABLE,	/* not possible with this configuration */
 	ERR_TIMEOUT,		/* still running in the background */
+	ERR_UNPROCESSABLE,	/* understood, but this input cannot be served */
 };
 
 struct err {

@@ -51,8 +51,21 @@ static int _capset(const int *caps, size_t ncaps)
 	for (size_t i = 0; i < ncaps; i++) {
 		data[CAP_TO_INDEX(caps[i])].permitted |= CAP_TO_MASK(caps[i]);
 		data[CAP_TO_INDEX(caps[i])].effective |= CAP_TO_MASK(caps[i]);
+		/* Inheritable too, so that privs_ambient can hand one to a
+		 * program it runs; nothing is inherited without that. */
+		data[CAP_TO_INDEX(caps[i])].inheritable |= CAP_TO_MASK(caps[i]);
 	}
 	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int privs_ambient(int cap, bool on)
+{
+	if (!on)
+		return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap, 0, 0);
+	/* As root with every capability, children are root anyway. */
+	if (geteuid() == 0)
+		return 0;
+	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 }
 
 static int _fail(struct err *err, const char *user, const char *what)

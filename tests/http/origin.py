@@ -12,6 +12,9 @@ Routes (all GET):
                               (206 to any Range); validators are ETags, or with
                               lm=1 only Last-Modified dates, that differ
   /slow/NAME?bps=N            sends N bytes per second
+  /hang/NAME                  as /files/, but while origin.hanging is set it
+                              sends the headers and then nothing more until
+                              it is cleared (a hung image server)
   /chunked/NAME               no Content-Length (chunked)
   /partial/NAME?cr=VALUE      206 with the whole blob and Content-Range: VALUE,
                               whatever was asked (a broken or hostile server)
@@ -30,10 +33,11 @@ import urllib.parse
 
 
 class Origin:
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", port=0):
         self.blobs = {}
         self.requests = []
         self.dropped = set()
+        self.hanging = False
         origin = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,6 +47,10 @@ class Origin:
                 pass
 
             def do_GET(self):
+                self._head_only = False
+                self._dispatch()
+
+            def _dispatch(self):
                 origin.requests.append((self.path, dict(self.headers)))
                 u = urllib.parse.urlparse(self.path)
                 q = dict(urllib.parse.parse_qsl(u.query))
@@ -52,6 +60,12 @@ class Origin:
                     getattr(self, "_" + kind)(name, q)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_HEAD(self):
+                # As GET, without the body (nbdkit's curl plugin asks the
+                # size this way).
+                self._head_only = True
+                self._dispatch()
 
             def _empty(self, code, headers=()):
                 self.send_response(code)
@@ -78,15 +92,17 @@ class Origin:
                 self._empty(302, [("Location", "/loop")])
 
             def _serve(self, data, range_ok=True, extra=(), bps=None, cut_after=None,
-                       honour_if_range=True, send_etag=True, last_modified=None):
+                       honour_if_range=True, send_etag=True, last_modified=None, hang=False):
                 start, end, code = 0, len(data), 200
                 rng = self.headers.get("Range")
                 etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
                 if_range = self.headers.get("If-Range") if honour_if_range else None
                 if rng and range_ok and (not if_range or if_range in (etag, last_modified)):
-                    m = re.match(r"bytes=(\d+)-$", rng)
+                    m = re.match(r"bytes=(\d+)-(\d*)$", rng)
                     if m and int(m.group(1)) < len(data):
                         start, code = int(m.group(1)), 206
+                        if m.group(2):
+                            end = min(end, int(m.group(2)) + 1)
                 self.send_response(code)
                 self.send_header("Content-Length", str(end - start))
                 if send_etag:
@@ -101,12 +117,17 @@ class Origin:
                     self.send_header(k, v)
                 self.end_headers()
                 body = data[start:end]
+                if self._head_only:
+                    return
                 if cut_after is not None:
                     self.wfile.write(body[:cut_after])
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if hang:
+                    while origin.hanging:
+                        time.sleep(0.05)
                 if bps:
                     for i in range(0, len(body), max(1, bps // 10)):
                         self.wfile.write(body[i:i + max(1, bps // 10)])
@@ -119,6 +140,11 @@ class Origin:
                 if name not in origin.blobs:
                     return self._empty(404)
                 self._serve(origin.blobs[name])
+
+            def _hang(self, name, q):
+                if name not in origin.blobs:
+                    return self._empty(404)
+                self._serve(origin.blobs[name], hang=True)
 
             def _cd(self, name, q):
                 self._serve(origin.blobs[name],
@@ -163,7 +189,7 @@ class Origin:
             allow_reuse_address = True
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-        self.httpd = Server((host, 0), Handler)
+        self.httpd = Server((host, port), Handler)
         self.port = self.httpd.server_address[1]
         # vmediad refuses loopback unless --allow-local-downloads (the
         # fixtures pass it); an origin on "0.0.0.0" is also reached through

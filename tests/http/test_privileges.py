@@ -70,11 +70,20 @@ def test_allow_root_lets_configfs_run_as_root(tmpdir_path):
     assert "--allow-root: running as root" in out.stderr, out.stderr
 
 
-def test_configfs_with_user_keeps_only_dac_override_and_kill(tmpdir_path):
+def test_configfs_with_user_keeps_dac_override_kill_and_sys_admin_for_nbd(tmpdir_path):
     os.chmod(tmpdir_path, 0o777)
     out = run(["--backend", "configfs", "--user", "nobody"], tmpdir_path)
     assert "running as user nobody" in out.stderr, out.stderr
-    assert "only CAP_DAC_OVERRIDE and CAP_KILL" in out.stderr, out.stderr
+    assert "only CAP_DAC_OVERRIDE and CAP_KILL (configfs) and CAP_SYS_ADMIN (NBD" \
+        in out.stderr, out.stderr
+
+
+def test_no_stream_drops_sys_admin(tmpdir_path):
+    os.chmod(tmpdir_path, 0o777)
+    out = run(["--backend", "configfs", "--user", "nobody", "--no-stream"], tmpdir_path)
+    assert "running as user nobody" in out.stderr, out.stderr
+    assert "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" in out.stderr, out.stderr
+    assert "CAP_SYS_ADMIN" not in out.stderr, out.stderr
 
 
 def test_sim_as_root_warns_loudly(make_server):
