@@ -14,7 +14,9 @@
 #    the LUN is empty within the bound; LUN 1 (a stored image, locked by the
 #    host) keeps its medium and lock and reads byte-exact;
 # 3. the server restarting mid-read: nbdkit's retry filter reopens the URL
-#    and the host's read completes byte-exact, with no I/O error.
+#    and the host's read completes byte-exact, with no I/O error;
+# 4. vmediad SIGKILLed: nbdkit and the device go on, the next start adopts
+#    the stream (the LUN shows it again) and its eject stops nbdkit.
 # kernels: patched stock
 # timeout: 420
 
@@ -172,7 +174,19 @@ wait "$DD" || fail_with_log "the host's read failed across the server restart: $
 cmp /tmp/whole.out /tmp/www/big.img || fail_with_log "read across the server restart is not byte-exact"
 grep -qi "error" /tmp/dd.err && fail_with_log "dd reported: $(cat /tmp/dd.err)"
 info "the host's read survived the server restart byte-exact"
+# --- 4. vmediad killed: the next start adopts the stream the LUN holds
+pid=$(cat /tmp/images/.streams/s3.pid)
+kill -KILL "$VMEDIAD_PID"; wait "$VMEDIAD_PID" 2>/dev/null
+running "$pid" || fail_with_log "nbdkit died with vmediad"
+start_vmediad --luns 2 --allow-local-downloads --eject-wait-ms 300
+http GET /luns/0 > /dev/null
+[ "$(field .stream.url)" = "http://127.0.0.1:$PORT/big.img" ] && [ "$(field .stream.running)" = true ] ||
+	fail_with_log "the restarted vmediad did not adopt the stream: $(cat /tmp/http.out)"
+grep -q "LUN 0 still streams big.img" /tmp/vmediad.log || fail_with_log "no adoption logged"
+cmp "$(disk_of 0)" /tmp/www/big.img || fail_with_log "the adopted stream reads wrong"
+info "a restarted vmediad adopted the stream (nbdkit pid $pid)"
 code=$(http POST /luns/0/eject)
 [ "$code" = 200 ] || fail_with_log "final eject: $code"
+wait_for "! running $pid" 10 "the adopted nbdkit to stop after the eject"
 stop_vmediad
 kill "$ORIGIN_PID" "$HTTPD_PID"
