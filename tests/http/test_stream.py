@@ -36,6 +36,17 @@ def nbdkits(storage):
     return found
 
 
+def gone(storage, secs=10):
+    """True once no nbdkit serves this storage (the LUN's worker stops it
+    right after the eject's reply)."""
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if not nbdkits(storage):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def insert(api, **body):
     return api.post("/luns/0/insert", json=body)
 
@@ -66,7 +77,10 @@ def test_stream_insert_shows_the_stream_and_eject_stops_it(api, origin, server):
     r = api.post("/luns/0/eject")
     assert r.status_code == 200, r.text
     assert r.json()["stream"] is None and r.json()["state"] == "empty"
-    assert nbdkits(server.storage) == []
+    assert gone(server.storage)
+    deadline = time.time() + 5
+    while time.time() < deadline and os.listdir(os.path.join(server.storage, ".streams")):
+        time.sleep(0.05)
     assert [f for f in os.listdir(os.path.join(server.storage, ".streams"))] == []
     assert "stream 1: closed" in server.log()
 
@@ -156,7 +170,7 @@ def test_forced_eject_of_a_locked_streamed_lun(api, origin, server):
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "empty" and r.json()["last_eject"]["ok"]
     assert r.json()["last_eject"]["method"] == "break_io+forced_eject"
-    assert nbdkits(server.storage) == []
+    assert gone(server.storage)
 
 
 def test_a_restart_after_sigkill_stops_what_no_lun_holds(api, origin, server):
