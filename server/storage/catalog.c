@@ -680,15 +680,25 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 		return -1;
 	}
 	unlinkat(s->meta_fd, name, 0);
-	/* The name is gone either way; a failed sync only means a crash may
-	 * bring it back, and start-up then lists it again. */
-	if (fsync(s->dir_fd) < 0)
+	/* The name is gone from the folder either way, so it is gone from the
+	 * catalog too; but a delete the disk did not confirm is not durable (a
+	 * power cut may bring the image back, and start-up then lists it
+	 * again), and the client must hear that rather than a 204. */
+	int rc = 0;
+	if (fsync(s->dir_fd) < 0) {
+		int e = errno;
 		log_warn(_MOD, "deleted %s, but cannot sync %s: %s; it may be back after a crash",
-			 name, s->dir, strerror(errno));
+			 name, s->dir, strerror(e));
+		rc = err_set(err, ERR_IO, "io_error",
+			     "image %s was removed, but the disk did not confirm it (sync of %s: "
+			     "%s): it may be back after a power cut; check the storage and "
+			     "delete it again then", name, s->dir, strerror(e));
+	} else {
+		log_info(_MOD, "deleted %s", name);
+	}
 	_storage_settle(s, name, true);
-	log_info(_MOD, "deleted %s", name);
 	_storage_notify(s, "image_removed", &img);
-	return 0;
+	return rc;
 }
 
 int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, size_t path_size,

@@ -17,75 +17,20 @@
 
 #include "core/clock.h"
 #include "storage/storage.h"
+#include "fsync_gate.h"
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 static char dir[64];
 
-/* --- a slow or failing disk: fsync of one directory, interposed ---------- */
+/* --- a slow or failing disk: fsync of one directory (fsync_gate.h) ------ */
 
-static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static ino_t gate_ino;		/* the directory whose fsync is affected, or 0 */
-static enum { GATE_BLOCK, GATE_EIO } gate_mode;
-static bool gate_entered, gate_open;
-
-int fsync(int fd)
-{
-	struct stat st;
-
-	pthread_mutex_lock(&gate_lock);
-	if (gate_ino && fstat(fd, &st) == 0 && st.st_ino == gate_ino) {
-		if (gate_mode == GATE_EIO) {
-			pthread_mutex_unlock(&gate_lock);
-			errno = EIO;
-			return -1;
-		}
-		gate_entered = true;
-		pthread_cond_broadcast(&gate_cond);
-		while (!gate_open)
-			pthread_cond_wait(&gate_cond, &gate_lock);
-	}
-	pthread_mutex_unlock(&gate_lock);
-	return (int)syscall(SYS_fsync, fd);
-}
-
-static void _gate(const char *sub, int mode)
+static void _gate(const char *sub, enum gate_mode mode)
 {
 	char path[128];
-	struct stat st;
 
 	snprintf(path, sizeof(path), "%s%s", dir, sub);
-	assert_int_equal(stat(path, &st), 0);
-	pthread_mutex_lock(&gate_lock);
-	gate_ino = st.st_ino;
-	gate_mode = mode;
-	gate_entered = gate_open = false;
-	pthread_mutex_unlock(&gate_lock);
-}
-
-static void _gate_off(void)
-{
-	pthread_mutex_lock(&gate_lock);
-	gate_ino = 0;
-	gate_open = true;
-	pthread_cond_broadcast(&gate_cond);
-	pthread_mutex_unlock(&gate_lock);
-}
-
-/* Waits at most ms for *flag (under the gate's lock). */
-static bool _wait_flag(bool *flag, unsigned ms)
-{
-	struct timespec dl;
-
-	clock_deadline(&dl, ms);
-	pthread_mutex_lock(&gate_lock);
-	while (!*flag)
-		if (pthread_cond_timedwait(&gate_cond, &gate_lock, &dl) != 0)
-			break;
-	bool ok = *flag;
-	pthread_mutex_unlock(&gate_lock);
-	return ok;
+	gate_on(path, mode);
 }
 
 static struct storage *_open(void)
@@ -457,14 +402,14 @@ static void _catalog_stays_usable_while_a_commit_syncs(const char *sub)
 	assert_int_equal(_put(s, "other.img", "xyz", NULL, false, &e), 0);
 	_gate(sub, GATE_BLOCK);
 	assert_int_equal(pthread_create(&commit.t, NULL, _commit_slow, &commit), 0);
-	bool blocked = _wait_flag(&gate_entered, 5000);
+	bool blocked = gate_wait_flag(&gate_entered, 5000);
 	if (blocked)
 		assert_int_equal(pthread_create(&reader.t, NULL, _read_catalog, &reader), 0);
-	bool read = blocked && _wait_flag(&reader.done, 2000);
+	bool read = blocked && gate_wait_flag(&reader.done, 2000);
 	pthread_mutex_lock(&gate_lock);
 	bool early = commit.done;
 	pthread_mutex_unlock(&gate_lock);
-	_gate_off();
+	gate_off();
 	pthread_join(commit.t, NULL);
 	if (blocked)
 		pthread_join(reader.t, NULL);
@@ -514,7 +459,7 @@ static void _eio_fails_the_upload(const char *sub, const char *says)
 
 	_gate(sub, GATE_EIO);
 	int rc = _put(s, "x.img", "abc", NULL, false, &e);
-	_gate_off();
+	gate_off();
 	assert_int_equal(rc, -1);
 	assert_int_equal(e.kind, ERR_IO);
 	assert_non_null(strstr(e.message, says));
@@ -537,6 +482,31 @@ static void test_a_failed_metadata_directory_fsync_fails_the_upload_and_lists_no
 	_eio_fails_the_upload("/.meta", "/.meta after writing the metadata of x.img");
 }
 
+/* A delete the disk does not confirm is not durable: the client hears it
+ * (ERR_IO, "may be back"), not a plain success; the name is gone. */
+static void test_a_failed_directory_fsync_fails_the_delete_and_says_it_may_come_back(void **state)
+{
+	struct storage *s = _open();
+	struct storage_image img;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(_put(s, "a.img", "one", NULL, false, &e), 0);
+	_gate("", GATE_EIO);
+	memset(&e, 0, sizeof(e));
+	int rc = storage_delete(s, "a.img", &e);
+	gate_off();
+	assert_int_equal(rc, -1);
+	assert_int_equal(e.kind, ERR_IO);
+	assert_string_equal(e.code, "io_error");
+	assert_non_null(strstr(e.message, "Input/output error"));
+	assert_non_null(strstr(e.message, "may be back after a power cut"));
+	assert_int_equal(storage_get(s, "a.img", &img, &e), -1);
+	assert_int_equal(e.kind, ERR_NOT_FOUND);
+	_assert_nothing_of("a.img");
+	storage_close(s);
+}
+
 /* An overwrite whose directory cannot be synced: the old data was renamed
  * over already, so neither image is listed, and the error says so. */
 static void test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image(void **state)
@@ -549,7 +519,7 @@ static void test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image(vo
 	assert_int_equal(_put(s, "a.img", "one", NULL, false, &e), 0);
 	_gate("", GATE_EIO);
 	int rc = _put(s, "a.img", "two", NULL, true, &e);
-	_gate_off();
+	gate_off();
 	assert_int_equal(rc, -1);
 	assert_non_null(strstr(e.message, "is gone"));
 	assert_int_equal(storage_get(s, "a.img", &img, &e), -1);
@@ -601,12 +571,12 @@ static void test_an_image_opened_during_an_overwrite_comes_with_its_own_size(voi
 	assert_int_equal(_put(s, "a.img", "one", NULL, false, &e), 0);
 	_gate("", GATE_BLOCK);
 	assert_int_equal(pthread_create(&commit.t, NULL, _overwrite_slow, &commit), 0);
-	bool blocked = _wait_flag(&gate_entered, 5000);
+	bool blocked = gate_wait_flag(&gate_entered, 5000);
 	/* The new file is in place, the old entry still listed: the open
 	 * waits for the overwrite to settle rather than mixing the two. */
 	assert_int_equal(pthread_create(&opener.bg.t, NULL, _open_a, &opener), 0);
-	bool early = _wait_flag(&opener.bg.done, 300);
-	_gate_off();
+	bool early = gate_wait_flag(&opener.bg.done, 300);
+	gate_off();
 	pthread_join(commit.t, NULL);
 	pthread_join(opener.bg.t, NULL);
 	assert_true(blocked);
@@ -639,6 +609,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_failed_directory_fsync_fails_the_upload_and_lists_nothing, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_metadata_directory_fsync_fails_the_upload_and_lists_nothing, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_directory_fsync_fails_the_delete_and_says_it_may_come_back, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_an_image_opened_during_an_overwrite_comes_with_its_own_size, _setup, _teardown),
 	};
 	return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
