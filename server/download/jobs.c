@@ -57,9 +57,11 @@ void _download_notify(struct downloads *d, struct _job *j)
  * job keeps its file, with its final state, until it is removed: a restart
  * lists it as it ended. The rename is made durable with an fsync of
  * .partial: without it a power cut in the next seconds (ext4 commits its
- * journal every 5 s) loses a job whose 202 the client already has. Returns
- * false, with errno set, if the state may not survive a crash. */
-bool _download_save(struct downloads *d, struct _job *j)
+ * journal every 5 s) loses a job whose 202 the client already has. The
+ * file says `state`, which need not be the state listed yet: a job's end
+ * is written before it is shown. Returns false, with errno set, if the
+ * state may not survive a crash. */
+bool _download_save_as(struct downloads *d, struct _job *j, enum download_state state)
 {
 	char tmp[40], final[40];
 
@@ -68,7 +70,7 @@ bool _download_save(struct downloads *d, struct _job *j)
 			      "id", (int)j->pub.id, "url", j->full_url, "name", j->pub.name,
 			      "sha256", j->pub.sha256, "insecure", j->pub.insecure,
 			      "etag", j->etag, "last_modified", j->last_modified,
-			      "state", _state_name(j->pub.state),
+			      "state", _state_name(state),
 			      "bytes_done", (json_int_t)j->pub.done,
 			      "total", (json_int_t)j->pub.total, "error", j->pub.error,
 			      "attempts", j->pub.attempts);
@@ -103,6 +105,14 @@ bool _download_save(struct downloads *d, struct _job *j)
 	free(text);
 	errno = e;
 	return ok;
+}
+
+bool _download_save(struct downloads *d, struct _job *j)
+{
+	pthread_mutex_lock(&d->lock);
+	enum download_state state = j->pub.state;
+	pthread_mutex_unlock(&d->lock);
+	return _download_save_as(d, j, state);
 }
 
 void _download_forget_data(struct downloads *d, unsigned id)
@@ -304,14 +314,19 @@ static void _load(struct downloads *d)
 		closedir(dir);
 }
 
+/* The end is on disk before anyone sees it: a client that saw "done" and
+ * then deletes the image must not have the job fetch it again after a
+ * power cut. If the disk cannot keep the state (logged), the end is shown
+ * anyway: the image itself was stored and synced before, and start-up
+ * takes a job left running whose image is there as done. */
 static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 {
+	_download_forget_data(d, j->pub.id);
+	_download_save_as(d, j, st);
 	pthread_mutex_lock(&d->lock);
 	j->pub.state = st;
 	j->pub.speed = 0;
 	pthread_mutex_unlock(&d->lock);
-	_download_forget_data(d, j->pub.id);
-	_download_save(d, j);
 	log_info(_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
 	_download_notify(d, j);

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "core/clock.h"
 #include "download/download.h"
 #include "storage/storage.h"
+#include "fsync_gate.h"
 
 static char dir[64];
 
@@ -229,11 +231,65 @@ static void test_forgetting_a_finished_job_says_removed_last(void **state)
 	assert_int_equal(downloads_get(downloads, id, &job, &e), -1);
 }
 
+/* --- the job file's end, and what was listed while it was synced -------- */
+
+static bool done_synced;		/* an fsync of .partial with dl-1.json saying done */
+static enum download_state listed_then;	/* the job's listed state at that fsync */
+
+static void _on_partial_sync(int fd)
+{
+	char path[128], text[2048];
+
+	(void)fd;
+	snprintf(path, sizeof(path), "%s/.partial/dl-1.json", dir);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = f >= 0 ? read(f, text, sizeof(text) - 1) : -1;
+	if (f >= 0)
+		close(f);
+	text[n > 0 ? n : 0] = '\0';
+	if (done_synced || !strstr(text, "\"state\":\"done\""))
+		return;
+	struct download_job job;
+	struct err e;
+	done_synced = true;
+	listed_then = downloads_get(downloads, 1, &job, &e) == 0 ? job.state : DL_REMOVED;
+}
+
+/* A job is listed done only once its job file says so durably: a client
+ * that saw "done" and deletes the image must not have the job fetch it
+ * again after a power cut. While .partial is synced after the file says
+ * done, the job is still listed running. */
+static void test_a_job_is_listed_done_only_after_its_job_file_is_synced(void **state)
+{
+	char partial[96];
+	struct download_job job;
+	struct err e;
+
+	(void)state;
+	pthread_mutex_lock(&lock);
+	cancel_returned = true;		/* "done" need not wait */
+	pthread_mutex_unlock(&lock);
+	done_synced = false;
+	snprintf(partial, sizeof(partial), "%s/.partial", dir);
+	gate_hook = _on_partial_sync;
+	gate_on(partial, GATE_HOOK);
+	unsigned id = _add("c.img");
+	bool done = _wait_seen(DL_DONE, 10000);
+	gate_off();
+	assert_int_equal(id, 1);	/* the first job of a new folder: dl-1.json */
+	assert_true(done);
+	assert_true(done_synced);
+	assert_int_equal(listed_then, DL_RUNNING);
+	assert_int_equal(downloads_get(downloads, id, &job, &e), 0);
+	assert_int_equal(job.state, DL_DONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_a_job_forgotten_while_its_worker_finishes_it_outlives_the_worker, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_forgetting_a_finished_job_says_removed_last, _setup, _teardown),
+		cmocka_unit_test_setup_teardown(test_a_job_is_listed_done_only_after_its_job_file_is_synced, _setup, _teardown),
 	};
 	return cmocka_run_group_tests_name("download_jobs", tests, NULL, NULL);
 }
