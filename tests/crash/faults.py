@@ -134,10 +134,16 @@ def _read_only_checks(v, a, problems, how):
             not any(w in message for w in ("Read-only", "Input/output")):
         problems.append("%s: PUT b.img: want 500 io_error naming the cause, got %s %s"
                         % (how, status, reply))
-    if how == "read-only":	# (with EIO the unlink itself works, in memory)
+    if how == "read-only":
         status, reply = v.api("DELETE", "/images/a.img")
         if status != 500 or _error_code(reply) != "io_error":
             problems.append("%s: DELETE a.img: want 500 io_error, got %s %s" % (how, status, reply))
+    else:	# with EIO the unlink itself works, in memory; the disk cannot confirm it
+        status, reply = v.api("DELETE", "/images/c.img")
+        message = reply.get("error", {}).get("message", "") if isinstance(reply, dict) else ""
+        if status != 500 or _error_code(reply) != "io_error" or "may be back" not in message:
+            problems.append("%s: DELETE c.img: want 500 io_error saying it may be back, got "
+                            "%s %s" % (how, status, reply))
     t0 = time.monotonic()
     for path in ("/status", "/images", "/luns", "/downloads"):
         status, _ = v.api("GET", path)
@@ -173,15 +179,20 @@ def read_only(work, kernel, new_disk):
     return problems
 
 
-def _reboot_holds(v, a, problems):
-    """The next boot on the same disk: a.img, nothing else, nothing left over."""
+def _reboot_holds(v, a, problems, maybe=None):
+    """The next boot on the same disk: a.img, nothing else (but the images
+    of maybe, {name: data}, whose delete the disk did not confirm, byte-exact
+    if they are back), nothing left over."""
     v.start()
     try:
         v.ready()
         images = _clean(v, problems)
-        if set(images) != {"a.img"}:
+        back = set(images) - {"a.img"}
+        if "a.img" not in images or back - set(maybe or {}):
             problems.append("after the reboot: %s listed" % sorted(images))
         _intact(v, "a.img", a, problems)
+        for name in sorted(back & set(maybe or {})):
+            _intact(v, name, maybe[name], problems)
     except RuntimeError as e:
         problems.append("after the fault vmediad did not start: %s" % e)
     finally:
@@ -197,16 +208,17 @@ def write_errors(work, kernel, new_disk):
     os.makedirs(d, exist_ok=True)
     filt = ":".join(["error", "error=EIO"] + ["error-%s-rate=100%%:error-%s-file=%s" % (op, op, trigger)
                                           for op in ("pwrite", "zero", "trim")])
+    c = rng.randbytes(64 << 10)
     v = _boot(work, kernel, new_disk, "eio", "64M", nbd=True, filters=[filt])
     try:
-        if _put(v, "a.img", a)[0] != 201:
-            problems.append("PUT a.img failed")
-        open(trigger, "w").close()	# every write and flush of the disk fails from now on
+        if _put(v, "a.img", a)[0] != 201 or _put(v, "c.img", c)[0] != 201:
+            problems.append("PUT a.img or c.img failed")
+        open(trigger, "w").close()	# every write of the disk fails from now on
         _read_only_checks(v, a, problems, "EIO")
     finally:
         v.cut()
     os.unlink(trigger)
-    _reboot_holds(v, a, problems)
+    _reboot_holds(v, a, problems, maybe={"c.img": c})
     return problems
 
 
