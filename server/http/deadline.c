@@ -122,16 +122,24 @@ static void _group(const struct sockaddr *sa, char *buf, size_t size)
  * that address's connections may be waiting for their headers. Slow or
  * stalled clients of one address cannot take every connection, while a
  * browser's kept-alive and event-stream connections (which have sent
- * their headers) do not count. */
+ * their headers) do not count. Nor do connections opened within the last
+ * HTTP_ADMIT_GRACE_S: a browser opens up to six at once to load a page's
+ * files (the web UI's modules), and every one is still "waiting" when the
+ * next is accepted; such a burst is bounded by --max-per-ip. */
+#define HTTP_ADMIT_GRACE_S 0.15
+
 bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max)
 {
 	char group[64];
+	struct timespec now;
 	unsigned n = 0;
 
 	_group(sa, group, sizeof(group));
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&d->lock);
 	for (struct http_watch *w = d->head.next; w != &d->head; w = w->next)
-		if (w->waiting && !strcmp(w->group, group))
+		if (w->waiting && !strcmp(w->group, group) &&
+		    _age(&w->since, &now) >= HTTP_ADMIT_GRACE_S)
 			n++;
 	pthread_mutex_unlock(&d->lock);
 	if (n >= max)

@@ -206,6 +206,27 @@ def test_kept_alive_connections_do_not_count_as_sending_headers(server):
         s.close()
 
 
+def test_a_browser_opening_six_connections_at_once_is_not_refused(server):
+    # Chromium and Firefox open up to six connections to load a page's files
+    # (the web UI's modules) before any of them has sent its request: all of
+    # them are "sending headers" when the fifth is accepted.
+    conns = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(6)]
+    try:
+        time.sleep(0.05)
+        for s in conns:
+            s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        for s in conns:
+            try:
+                got = s.recv(100)
+            except ConnectionResetError:
+                got = b""
+            assert got.startswith(b"HTTP/1.1 200"), got
+    finally:
+        for s in conns:
+            s.close()
+    assert "have not sent their headers yet" not in server.log()
+
+
 def test_an_unauthenticated_upload_is_refused_at_once_without_its_body(make_server, creds):
     srv, _ = _limited(make_server, creds)
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
