@@ -218,6 +218,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_current_level = (enum log_level)level;
+	if (cfg.stream_block & (cfg.stream_block - 1)) {
+		fprintf(stderr, "%s: --stream-block must be a power of two (4K, 8K, ... 16M)\n",
+			argv[0]);
+		config_free(&cfg);
+		return 2;
+	}
 	if (cfg.add_user[0] || cfg.add_token[0]) {
 		rc = _edit_credentials(&cfg);
 		config_free(&cfg);
@@ -305,6 +311,7 @@ int main(int argc, char **argv)
 		.dir = sdir, .kernel = ops == &gadget_configfs_ops,
 		.allow_local = cfg.allow_local_downloads, .open_timeout_s = 30,
 		.retries = (unsigned)cfg.stream_retry_window, .cache_max = cfg.stream_cache,
+		.block = (unsigned)cfg.stream_block, .delay_ms = (unsigned)cfg.stream_delay_ms,
 	};
 	if (cfg.no_stream) {
 		app.streams = NULL;

@@ -79,6 +79,14 @@ static const struct _opt _opts[] = {
 	{ "stream-cache", _SIZE, _O(stream_cache), "SIZE",
 	  "read cache of each streamed image (nbdkit's cache filter), in the image folder's "
 	  ".streams/", 0, INT64_MAX },
+	{ "stream-block", _SIZE, _O(stream_block), "SIZE",
+	  "how much of a streamed image one request to its server asks for (the cache "
+	  "filter's block, a power of two, 4K..16M): larger blocks cost fewer round trips on "
+	  "a slow link", 4096, 16 << 20 },
+	{ "stream-delay-ms", _INT, _O(stream_delay_ms), "MS",
+	  "wait MS milliseconds before each request to a streamed image's server (nbdkit's "
+	  "delay filter): to try a distant server from a near one, and for the benchmark", 0,
+	  10000 },
 	{ "reserve", _SIZE, _O(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
 	{ "buffered-io", _BOOL, _O(buffered_io), NULL,
@@ -164,6 +172,7 @@ void config_defaults(struct config *cfg)
 	cfg->download_retries = 5;
 	cfg->stream_cache = 64LL << 20;
 	cfg->stream_retry_window = 20;
+	cfg->stream_block = 512 << 10;
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
 	_set_str(&cfg->auth_file, "");

@@ -34,6 +34,8 @@ struct config {
 	bool allow_local_downloads;	/* downloads may reach loopback, link-local */
 	int64_t stream_cache;		/* bytes of read cache per streamed image */
 	int64_t stream_retry_window;	/* seconds a streamed image's server may be away */
+	int64_t stream_block;		/* bytes per request to a streamed image's server */
+	int64_t stream_delay_ms;	/* added before each of those requests (benchmarks) */
 	bool no_stream;			/* no URL inserts (and no CAP_SYS_ADMIN) */
 	int64_t reserve;		/* bytes kept free on the storage fs */
 	bool buffered_io;		/* no O_DIRECT for image writes */

@@ -287,6 +287,8 @@ int streams_create(const struct stream_options *opts, struct streams **out, stru
 	if (!s)
 		return err_set(err, ERR_IO, "io_error", "out of memory");
 	s->opts = *opts;
+	if (!s->opts.block)
+		s->opts.block = 512 << 10;
 	snprintf(s->dir, sizeof(s->dir), "%s", opts->dir);
 	if (mkdir(s->dir, 0700) < 0 && errno != EEXIST) {
 		int e = errno;
@@ -549,7 +551,7 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 {
 	struct streams *s = st->s;
 	char pidf[4200], logf[4200], errf[4200], a_url[4200], a_log[4300], a_pw[16] = "",
-	     a_user[300] = "", a_cmax[48], a_retries[32], a_timeout[32];
+	     a_user[300] = "", a_cmax[48], a_retries[32], a_timeout[32], a_block[48], a_delay[48];
 	int pw[2] = { -1, -1 };
 	char *argv[40];
 	int n = 0;
@@ -562,6 +564,8 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 	snprintf(a_url, sizeof(a_url), "url=%s", st->url);
 	snprintf(a_log, sizeof(a_log), "logfile=%s", logf);
 	snprintf(a_cmax, sizeof(a_cmax), "cache-max-size=%lld", s->opts.cache_max);
+	snprintf(a_block, sizeof(a_block), "cache-min-block-size=%u", s->opts.block);
+	snprintf(a_delay, sizeof(a_delay), "delay-read=%ums", s->opts.delay_ms);
 	snprintf(a_retries, sizeof(a_retries), "retries=%u", s->opts.retries);
 	snprintf(a_timeout, sizeof(a_timeout), "timeout=%u", s->opts.open_timeout_s);
 	argv[n++] = "/usr/bin/nbdkit";
@@ -573,8 +577,8 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 	if (!st->writable)
 		argv[n++] = "--readonly";
 	/* Nearest the client first: the cache keeps what was read, in blocks
-	 * of 512 KiB, so a sequential reader costs one request to the server
-	 * per block, not per read (the readahead filter would do nothing here:
+	 * (512 KiB by default), so a sequential reader costs one request to
+	 * the server per block, not per read (the readahead filter would do nothing here:
 	 * the curl plugin serves one request at a time); the log below it sees
 	 * only what goes to the server; the retry filter reopens the plugin
 	 * after an error, so that a server that drops and comes back costs the
@@ -582,6 +586,10 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 	argv[n++] = "--filter=cache";
 	argv[n++] = "--filter=log";
 	argv[n++] = "--filter=retry";
+	/* --stream-delay-ms: each request to the server waits first, as if
+	 * the server were that much further away. */
+	if (s->opts.delay_ms)
+		argv[n++] = "--filter=delay";
 	argv[n++] = "curl";
 	argv[n++] = a_url;
 	argv[n++] = "protocols=http,https";
@@ -603,7 +611,9 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 		close(pw[1]);
 	}
 	argv[n++] = "cache-on-read=true";
-	argv[n++] = "cache-min-block-size=512K";
+	argv[n++] = a_block;
+	if (s->opts.delay_ms)
+		argv[n++] = a_delay;
 	argv[n++] = a_cmax;
 	argv[n++] = a_log;
 	/* One try a second, for the retry window: a server back within it

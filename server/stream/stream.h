@@ -36,6 +36,8 @@ struct stream_options {
 	unsigned retries;	/* nbdkit's retry filter: reopen after an error,
 				 * once a second, this many times */
 	long long cache_max;	/* bytes of the read cache, per stream */
+	unsigned block;		/* bytes per request to the server (the cache's block) */
+	unsigned delay_ms;	/* nbdkit's delay filter before each request, or 0 */
 };
 
 struct streams;

@@ -205,3 +205,35 @@ def test_stream_events_carry_the_stream(api, origin, server):
     state = json.loads(data[0])
     assert state["luns"][0]["stream"]["url"] == origin.url + "/files/x.img"
     api.post("/luns/0/eject")
+
+
+def test_block_size_and_delay_options_shape_the_requests(make_server, origin):
+    """--stream-block sets how much one request to the server asks for;
+    --stream-delay-ms puts nbdkit's delay filter before each request."""
+    srv = make_server(extra=["--stream-block", "16K", "--stream-delay-ms", "400"])
+    api = srv.api
+    origin.add("d.img", os.urandom(1 << 20))
+    t0 = time.time()
+    r = api.post("/luns/0/insert", json={"url": origin.url + "/files/d.img"})
+    took = time.time() - t0
+    assert r.status_code == 200, r.text
+    (pid, argv), = nbdkits(srv.storage)
+    assert b"cache-min-block-size=16384" in argv, argv
+    assert b"--filter=delay" in argv and b"delay-read=400ms" in argv, argv
+    # The check read (512 bytes) went to the server as one 16 KiB block,
+    # after the delay (Debian 12's curl plugin asks for one byte more than
+    # it reads: 0-16384).
+    ranges = [h.get("Range") for p, h in origin.requests if p == "/files/d.img" and h.get("Range")]
+    assert ranges[-1] in ("bytes=0-16383", "bytes=0-16384"), ranges
+    assert took >= 0.4, took
+    assert api.post("/luns/0/eject").status_code == 200
+    assert gone(srv.storage)
+
+
+def test_default_block_and_no_delay(api, origin, server):
+    origin.add("e.img", os.urandom(1 << 20))
+    assert insert(api, url=origin.url + "/files/e.img").status_code == 200
+    (pid, argv), = nbdkits(server.storage)
+    assert b"cache-min-block-size=524288" in argv and b"--filter=delay" not in argv, argv
+    api.post("/luns/0/eject")
+    assert gone(server.storage)
