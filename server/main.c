@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 		.allow_local = cfg.allow_local_downloads, .open_timeout_s = 30,
 		.retries = (unsigned)cfg.stream_retry_window, .cache_max = cfg.stream_cache,
 		.block = (unsigned)cfg.stream_block, .delay_ms = (unsigned)cfg.stream_delay_ms,
+		.known_hosts = cfg.ssh_known_hosts, .identity = cfg.ssh_identity,
 	};
 	if (cfg.no_stream) {
 		app.streams = NULL;

@@ -83,6 +83,12 @@ static const struct _opt _opts[] = {
 	  "how much of a streamed image one request to its server asks for (the cache "
 	  "filter's block, a power of two, 4K..16M): larger blocks cost fewer round trips on "
 	  "a slow link", 4096, 16 << 20 },
+	{ "ssh-known-hosts", _STR, _O(ssh_known_hosts), "FILE",
+	  "host keys of the sftp:// servers images are streamed from (OpenSSH's known_hosts "
+	  "format); a server whose key is not there is refused", 0, 0 },
+	{ "ssh-identity", _STR, _O(ssh_identity), "FILE",
+	  "private key for sftp:// streams whose URL has no password (readable by --user)", 0,
+	  0 },
 	{ "stream-delay-ms", _INT, _O(stream_delay_ms), "MS",
 	  "wait MS milliseconds before each request to a streamed image's server (nbdkit's "
 	  "delay filter): to try a distant server from a near one, and for the benchmark", 0,
@@ -173,6 +179,8 @@ void config_defaults(struct config *cfg)
 	cfg->stream_cache = 64LL << 20;
 	cfg->stream_retry_window = 20;
 	cfg->stream_block = 512 << 10;
+	_set_str(&cfg->ssh_known_hosts, "/etc/vmedia/ssh_known_hosts");
+	_set_str(&cfg->ssh_identity, "");
 	cfg->reserve = 16 << 20;
 	_set_str(&cfg->gadget, "vmedia");
 	_set_str(&cfg->auth_file, "");

@@ -35,6 +35,8 @@ struct config {
 	int64_t stream_cache;		/* bytes of read cache per streamed image */
 	int64_t stream_retry_window;	/* seconds a streamed image's server may be away */
 	int64_t stream_block;		/* bytes per request to a streamed image's server */
+	char *ssh_known_hosts;		/* sftp streams: accepted host keys */
+	char *ssh_identity;		/* sftp streams: private key, or "" */
 	int64_t stream_delay_ms;	/* added before each of those requests (benchmarks) */
 	bool no_stream;			/* no URL inserts (and no CAP_SYS_ADMIN) */
 	int64_t reserve;		/* bytes kept free on the storage fs */

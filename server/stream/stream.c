@@ -13,6 +13,7 @@
 #include <linux/nbd.h>
 #include <sys/ioctl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -42,7 +43,9 @@ struct stream {
 	char url[4096];		/* without user:password@ */
 	char redacted[1024];	/* for people: no credentials, no query */
 	char user[256], password[256];
-	bool https, writable;
+	bool https, sftp, writable;
+	char host[256], path[2048];	/* sftp: where the file is */
+	unsigned port;		/* sftp: 0 for ssh's own (22) */
 	bool started, adopted, interrupted;
 	pid_t pid;		/* nbdkit; 0 when not running */
 	bool child;		/* ours to waitpid (not adopted) */
@@ -363,6 +366,29 @@ static void _unlink_stream(struct stream *st)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* sftp://host:port/path: where nbdkit's ssh plugin finds the file; "/~/"
+ * at the start of the path means the user's home, as for curl. */
+static int _sftp_parts(CURLU *u, const char *host, struct stream *st)
+{
+	char *path = NULL, *port = NULL;
+	int rc = -1;
+
+	if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+		return -1;
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+		st->port = (unsigned)strtoul(port, NULL, 10);
+	const char *p = strncmp(path, "/~/", 3) == 0 ? path + 3 : path;
+	if (*p && strcmp(p, "/") != 0 && p[strlen(p) - 1] != '/' && strlen(host) < sizeof(st->host) &&
+	    strlen(p) < sizeof(st->path)) {
+		snprintf(st->host, sizeof(st->host), "%s", host);
+		snprintf(st->path, sizeof(st->path), "%s", p);
+		rc = 0;
+	}
+	curl_free(path);
+	curl_free(port);
+	return rc;
+}
+
 int stream_new(struct streams *s, const char *url, bool writable, char *name, size_t name_size,
 	       struct stream **out, struct err *err)
 {
@@ -380,14 +406,10 @@ int stream_new(struct streams *s, const char *url, bool writable, char *name, si
 			"http://, https:// or sftp:// with a host and a path");
 		goto out;
 	}
-	if (strcmp(scheme, "sftp") == 0) {
-		err_set(err, ERR_UNAVAILABLE, "unsupported_url", "streaming over sftp is not "
-			"available yet; download the image instead (POST /downloads)");
-		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		err_set(err, ERR_INVALID, "bad_url", "'%s' URLs cannot be streamed: use http:// "
-			"or https://", scheme);
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0 &&
+	    strcmp(scheme, "sftp") != 0) {
+		err_set(err, ERR_INVALID, "bad_url", "'%s' URLs cannot be streamed: use http://, "
+			"https:// or sftp://", scheme);
 		goto out;
 	}
 	struct stream *st = calloc(1, sizeof(*st));
@@ -397,7 +419,21 @@ int stream_new(struct streams *s, const char *url, bool writable, char *name, si
 	}
 	st->s = s;
 	st->https = strcmp(scheme, "https") == 0;
+	st->sftp = strcmp(scheme, "sftp") == 0;
 	st->writable = writable;
+	if (st->sftp && !st->user[0]) {
+		/* ssh's default: the local user's name (nbdkit's, too). */
+		struct passwd pwd, *pwp = NULL;
+		char pbuf[1024];
+		if (getpwuid_r(geteuid(), &pwd, pbuf, sizeof(pbuf), &pwp) == 0 && pwp)
+			snprintf(st->user, sizeof(st->user), "%s", pwp->pw_name);
+	}
+	if (st->sftp && _sftp_parts(u, host, st) < 0) {
+		free(st);
+		err_set(err, ERR_INVALID, "bad_url", "an sftp:// URL needs a file's path: "
+			"sftp://[user@]host[:port]/path (~/ for the user's home)");
+		goto out;
+	}
 	if (curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE) == CURLUE_OK)
 		snprintf(st->user, sizeof(st->user), "%s", user);
 	if (curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE) == CURLUE_OK)
@@ -465,11 +501,25 @@ static int _probe(struct stream *st, struct err *err)
 	if (!c)
 		return err_set(err, ERR_IO, "io_error", "out of memory");
 	curl_easy_setopt(c, CURLOPT_URL, st->url);
-	curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	if (st->sftp) {
+		/* The size, from the server's stat; an sftp file can always be
+		 * read at any offset.  The host key must be one we know. */
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "sftp");
+		curl_easy_setopt(c, CURLOPT_SSH_KNOWNHOSTS, st->s->opts.known_hosts);
+		curl_easy_setopt(c, CURLOPT_SSH_AUTH_TYPES, (long)(CURLSSH_AUTH_PASSWORD |
+				 CURLSSH_AUTH_PUBLICKEY | CURLSSH_AUTH_KEYBOARD));
+		if (st->s->opts.identity[0]) {
+			curl_easy_setopt(c, CURLOPT_SSH_PRIVATE_KEYFILE, st->s->opts.identity);
+			curl_easy_setopt(c, CURLOPT_SSH_PUBLIC_KEYFILE, "");
+		}
+	} else {
+		curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)st->s->opts.open_timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -487,6 +537,27 @@ static int _probe(struct stream *st, struct err *err)
 		err_set(err, ERR_INVALID, "address_refused", "%s: not streaming from %s (vmediad "
 			"connects to loopback and link-local addresses only with "
 			"--allow-local-downloads)", st->redacted, p.refused);
+	} else if (st->sftp && rc == CURLE_PEER_FAILED_VERIFICATION) {
+		err_set(err, ERR_UNPROCESSABLE, "unknown_host_key", "%s: the server's host key is "
+			"not in %s (add it, e.g. with ssh-keyscan, after checking it)", st->redacted,
+			st->s->opts.known_hosts);
+	} else if (st->sftp && rc == CURLE_LOGIN_DENIED) {
+		err_set(err, ERR_UNPROCESSABLE, "login_denied", "%s: the server refused the "
+			"login%s", st->redacted, st->password[0] || st->s->opts.identity[0] ? "" :
+			" (give a password in the URL, or a key with --ssh-identity)");
+	} else if (st->sftp && rc == CURLE_REMOTE_FILE_NOT_FOUND) {
+		err_set(err, ERR_UNPROCESSABLE, "server_error", "%s: no such file on the server",
+			st->redacted);
+	} else if (st->sftp && rc == CURLE_OK) {
+		curl_off_t len = -1;
+		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		if (len <= 0) {
+			err_set(err, ERR_UNPROCESSABLE, "server_error", "%s: the server does not "
+				"say how large the file is, or it is empty", st->redacted);
+		} else {
+			st->size = (long long)len;
+			ret = 0;
+		}
 	} else if (rc != CURLE_OK) {
 		err_set(err, ERR_UNAVAILABLE, "server_unreachable", "%s: %s", st->redacted,
 			errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -551,7 +622,8 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 {
 	struct streams *s = st->s;
 	char pidf[4200], logf[4200], errf[4200], a_url[4200], a_log[4300], a_pw[16] = "",
-	     a_user[300] = "", a_cmax[48], a_retries[32], a_timeout[32], a_block[48], a_delay[48];
+	     a_user[300] = "", a_cmax[48], a_retries[32], a_timeout[32], a_block[48], a_delay[48],
+	     a_host[300], a_port[32], a_path[2100], a_kh[4200], a_id[4200];
 	int pw[2] = { -1, -1 };
 	char *argv[40];
 	int n = 0;
@@ -590,10 +662,29 @@ static int _spawn_nbdkit(struct stream *st, struct err *err)
 	 * the server were that much further away. */
 	if (s->opts.delay_ms)
 		argv[n++] = "--filter=delay";
-	argv[n++] = "curl";
-	argv[n++] = a_url;
-	argv[n++] = "protocols=http,https";
-	argv[n++] = "followlocation=false";
+	if (st->sftp) {
+		/* The ssh plugin (libssh): the host key checked against our file
+		 * only, no ssh_config read. */
+		snprintf(a_host, sizeof(a_host), "host=%s", st->host);
+		snprintf(a_port, sizeof(a_port), "port=%u", st->port ? st->port : 22);
+		snprintf(a_path, sizeof(a_path), "path=%s", st->path);
+		snprintf(a_kh, sizeof(a_kh), "known-hosts=%s", s->opts.known_hosts);
+		snprintf(a_id, sizeof(a_id), "identity=%s", s->opts.identity);
+		argv[n++] = "ssh";
+		argv[n++] = a_host;
+		argv[n++] = a_port;
+		argv[n++] = a_path;
+		argv[n++] = a_kh;
+		argv[n++] = "verify-remote-host=true";
+		argv[n++] = "config=";
+		if (s->opts.identity[0])
+			argv[n++] = a_id;
+	} else {
+		argv[n++] = "curl";
+		argv[n++] = a_url;
+		argv[n++] = "protocols=http,https";
+		argv[n++] = "followlocation=false";
+	}
 	argv[n++] = a_timeout;
 	if (st->user[0] || st->password[0]) {
 		if (pipe2(pw, O_CLOEXEC) < 0)
@@ -866,7 +957,8 @@ json_t *stream_json(struct stream *st)
 	long long read = st->bytes_read, server = st->server_bytes;
 	bool running = st->pid > 0 && !st->interrupted;
 	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:b, s:o}",
-			      "url", st->redacted, "transfer_protocol", st->https ? "HTTPS" : "HTTP",
+			      "url", st->redacted, "transfer_protocol",
+			      st->sftp ? "SFTP" : st->https ? "HTTPS" : "HTTP",
 			      "size", (json_int_t)st->size, "bytes_read", (json_int_t)read,
 			      "server_bytes", (json_int_t)server,
 			      "cache_hit_rate", read > 0 ?
@@ -930,6 +1022,7 @@ struct stream *stream_adopt(struct streams *s, const char *path, char *name, siz
 			snprintf(st->dev, sizeof(st->dev), "%s", dev);
 			snprintf(st->sock, sizeof(st->sock), "%s", sock);
 			st->https = strncmp(url, "https:", 6) == 0;
+			st->sftp = strncmp(url, "sftp:", 5) == 0;
 			st->pid = pid;
 			st->size = size;
 			st->writable = writable;

@@ -38,6 +38,8 @@ struct stream_options {
 	long long cache_max;	/* bytes of the read cache, per stream */
 	unsigned block;		/* bytes per request to the server (the cache's block) */
 	unsigned delay_ms;	/* nbdkit's delay filter before each request, or 0 */
+	const char *known_hosts;	/* sftp: the host keys accepted */
+	const char *identity;	/* sftp: the private key to log in with, or "" */
 };
 
 struct streams;

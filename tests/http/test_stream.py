@@ -138,7 +138,8 @@ def test_loopback_is_refused_without_the_option(make_server, origin):
 @pytest.mark.parametrize("body,status,code", [
     ({"url": "ftp://example.com/x.iso"}, 400, "bad_url"),
     ({"url": "not a url"}, 400, "bad_url"),
-    ({"url": "sftp://example.com/x.iso"}, 503, "unsupported_url"),
+    ({"url": "sftp://example.com/"}, 400, "bad_url"),		# no file
+    ({"url": "sftp://example.com/~/"}, 400, "bad_url"),
     ({"url": "http://example.com/x.iso", "image": "x.iso"}, 400, "bad_json"),
     ({"url": "http://example.com/x.iso", "ro": False}, 400, "read_only_stream"),
     ({"url": 5}, 400, "bad_json"),
