@@ -131,5 +131,5 @@ clean:
 -include tests/vm/vm.mk
 -include tests/crash/crash.mk
 # Scenarios 5-7 run vmediad inside the guest (from the host's root over 9p).
-vm-test vm-bench boot-test demo crash-test crash-test-short: $(BUILD)/vmediad
+vm-test vm-bench vm-bench-stream boot-test demo crash-test crash-test-short: $(BUILD)/vmediad
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)

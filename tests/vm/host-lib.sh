@@ -41,12 +41,13 @@ tsc_args=${tsc_khz:+tsc=reliable tsc_early_khz=$tsc_khz}
 # vm_boot IMAGE KERNEL-NAME SCRIPT TIMEOUT LOG [QEMU-ARGS...]: boot IMAGE with
 # tests/vm/guest/init.sh running tests/vm/SCRIPT.sh; the console goes to LOG.
 # $VM_APPEND is added to the kernel command line (KEY=VALUE words without a
-# dot become environment variables of init).
+# dot become environment variables of init); $VM_MEM is the guest's memory
+# in MiB (default 512).
 # Returns timeout(1)'s status: 124 or 137 when the VM overran TIMEOUT.
 vm_boot() {
 	local image=$1 name=$2 script=$3 limit=$4 log=$5 rc
 	shift 5
-	timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg -m 512 -smp 1 \
+	timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg -m "${VM_MEM:-512}" -smp 1 \
 		-nographic -no-reboot -monitor none \
 		-kernel "$image" \
 		-append "root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L ro

@@ -6,10 +6,12 @@
 #   vm-test             all scenarios on all kernels; last line of output is
 #                       "vm: N passed, N failed"
 #   vm-bench            force-eject latency table (not a test)
+#   vm-bench-stream     stored vs streamed read throughput table (not a
+#                       test); SIZE_MB=N (default 1024)
 VM_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 VM_ROOT := $(abspath $(VM_DIR)/../..)
 
-.PHONY: vm-deps kernel-patch-check vm-kernels vm-test vm-bench
+.PHONY: vm-deps kernel-patch-check vm-kernels vm-test vm-bench vm-bench-stream
 
 vm-deps:
 	@$(VM_ROOT)/tools/deps.sh vm
@@ -27,3 +29,6 @@ vm-test: vm-deps
 
 vm-bench: vm-deps
 	@$(VM_DIR)/bench-eject.sh
+
+vm-bench-stream: vm-deps
+	@$(VM_DIR)/bench-stream.sh $(SIZE_MB)
