@@ -291,6 +291,79 @@ if boot_target 3 flash-boot disk; then
 	esac
 fi
 
+# --- streamed: the ISO read where it lies, on an HTTP server of the build host
+# VM 1 reaches the build host's loopback as 10.0.2.2 (QEMU's user network);
+# the server is tests/http/origin.py (Range, HEAD). vmediad's nbdkit and
+# /dev/nbdN carry every block the target reads.
+stream_target() {
+	local port origin_pid n code t0
+	current=stream-insert
+	if ! target_off; then
+		fail stream-insert "could not power VM 2 off / the exporter did not come back"
+		return
+	fi
+	port=$(free_port)
+	python3 "$repo/tests/vm/guest/origin-serve.py" "$port" "$STATE/no-hang" "$iso" \
+		> "$STATE/origin.log" 2>&1 &
+	origin_pid=$!
+	wait_until() { local i=0; until eval "$1"; do i=$((i + 1)); [ $i -le "$2" ] || return 1; sleep 0.1; done; }
+	if ! wait_until "curl -sf -o /dev/null -r 0-0 http://127.0.0.1:$port/files/vmedia-boot.iso" 100; then
+		fail stream-insert "the image server on the build host does not answer: $(tail -3 "$STATE/origin.log")"
+		kill "$origin_pid"
+		return
+	fi
+	exporter_ready 60
+	code=$(http POST /luns/0/eject)	# the flash-mode medium; nobody holds it
+	[ "$code" = 200 ] || { fail stream-insert "eject: $code $(body)"; kill "$origin_pid"; return; }
+	t_insert=$(now_ms)
+	code=$(http POST /luns/0/insert "{\"url\":\"http://10.0.2.2:$port/files/vmedia-boot.iso\"}")
+	if [ "$code" = 202 ]; then
+		wait_until 'http GET /luns/0 > /dev/null; [ "$(field .state)" != inserting ]' 300
+	fi
+	if [ "$(field .state)" = inserted ] && [ "$(field .cdrom)" = true ] &&
+		[ "$(field .stream.transfer_protocol)" = HTTP ] && [[ "$(field .stream.device)" == /dev/nbd* ]]; then
+		pass stream-insert
+		info "streamed LUN 0: $(jq -c .stream "$STATE/http.out")"
+	else
+		fail stream-insert "POST /luns/0/insert {url}: $code $(body)"
+		kill "$origin_pid"
+		return
+	fi
+	if boot_target s stream-boot cd; then
+		timing insert_to_marker_streamed_ms "$boot_ms"
+		current=stream-counters
+		sleep 1.2	# the stream's counters tick every second
+		http GET /luns/0 > /dev/null
+		if [ "$(field .stream.server_bytes)" -gt 0 ] && [ "$(field .stream.bytes_read)" -gt 0 ]; then
+			pass stream-counters
+			info "after the streamed boot: $(jq -c .stream "$STATE/http.out")"
+		else
+			fail stream-counters "the target booted but the stream read nothing: $(body)"
+		fi
+		# A forced eject while GRUB runs from the streamed medium.
+		current=stream-force-eject
+		n=$(lines_of "$TARGET_CONSOLE")
+		code=$(http POST '/luns/0/eject?force=1')
+		if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .stream)" = null ] &&
+			[ "$(field .last_eject.forced)" = true ] &&
+			awk -v v="$(field .last_eject.elapsed_ms)" -v l=$FORCE_BOUND_MS 'BEGIN { exit !(v < l) }'; then
+			pass stream-force-eject
+			timing force_eject_streamed_ms "$(printf %.2f "$(field .last_eject.elapsed_ms)")"
+		else
+			fail stream-force-eject "POST /luns/0/eject?force=1: $code $(body)"
+		fi
+		current=stream-force-eject-target-fails
+		if wait_bad_read "$TARGET_CONSOLE" "$n" "$nonce" 90; then
+			pass stream-force-eject-target-fails
+		else
+			fail stream-force-eject-target-fails "the target kept reading for 90 s after the forced eject of the stream"
+		fi
+	fi
+	kill "$origin_pid" 2>/dev/null
+	wait "$origin_pid" 2>/dev/null
+}
+stream_target
+
 # --- a Linux target: locks the medium, and sees a re-insert without a reboot --
 linux_target() {
 	local n code t0 nonce2 iso2
