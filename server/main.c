@@ -53,7 +53,7 @@ static void _restore_luns(struct app *app, void *be)
 			stream_adopt(app->streams, file, sname, sizeof(sname)) : NULL;
 		if (st) {
 			const struct gadget_medium_ops *mops;
-			void *m = api_streamed_medium(app, st, cdrom, &mops);
+			void *m = gadget_streamed_medium(app->gadget, st, cdrom, &mops);
 			if (m) {
 				gadget_restore_medium(app->gadget, lun, sname, cdrom, ro, mops, m);
 				log_info(_MOD, "LUN %u still streams %s from before the restart",
@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 		streams_clean(app.streams);
 	api_events_create(&app);
 	struct redfish_options ro = {
-		.gadget = app.gadget, .storage = app.storage,
+		.gadget = app.gadget, .storage = app.storage, .streams = app.streams,
 		.api_wait_ms = (unsigned)cfg.api_wait_ms,
 		.transfer_default = cfg.redfish_transfer_default,
 	};

@@ -44,13 +44,8 @@ void api_files_get(struct http_req *r);
 extern const struct http_stream_ops api_files_put;
 void api_luns_list(struct http_req *r);
 struct gadget_lun;
-struct gadget_medium_ops;
-struct stream;
 /* A LUN as the API shows it: the gadget's view and its stream, if any. */
 json_t *api_lun_json(struct app *app, const struct gadget_lun *lun);
-/* A stream as a LUN's medium (for gadget_insert_req and restores). */
-void *api_streamed_medium(struct app *app, struct stream *st, bool cdrom,
-			  const struct gadget_medium_ops **ops);
 void api_luns_get(struct http_req *r);
 void api_luns_insert(struct http_req *r);
 void api_luns_eject(struct http_req *r);

@@ -9,7 +9,6 @@
 
 #include "../gadget/gadget.h"
 #include "../storage/storage.h"
-#include "../stream/stream.h"
 
 json_t *api_lun_json(struct app *app, const struct gadget_lun *lun)
 {
@@ -92,74 +91,6 @@ static int _pin(void *ctx, const char *image, unsigned lun, char *path, size_t s
 		struct err *err)
 {
 	return storage_pin(ctx, image, lun, path, size, err);
-}
-
-/* A streamed image as the LUN's medium (gadget_medium_ops). */
-struct _streamed {
-	struct app *app;
-	struct stream *st;
-	bool cdrom;
-};
-
-static long long _cd_max(struct app *app, bool *large)
-{
-	struct gadget_features f = gadget_features(app->gadget);
-
-	*large = f.large_cdrom;
-	return f.large_cdrom ? f.cdrom_max_bytes : GADGET_CD_MAX_BYTES;
-}
-
-static int _streamed_open(void *m, char *path, size_t size, struct err *err)
-{
-	struct _streamed *x = m;
-	bool large;
-
-	if (stream_open(x->st, path, size, err) < 0)
-		return -1;
-	long long max = _cd_max(x->app, &large), have = stream_size(x->st);
-	if (x->cdrom && have > max)
-		return err_set(err, ERR_UNPROCESSABLE, "too_large_for_cd", "the image (%lld bytes) is "
-			       "larger than %s of this kernel serves (%lld bytes); insert it as "
-			       "a flash drive (\"cdrom\": false)", have,
-			       large ? "the largest DVD-ROM" : "a CD-ROM LUN", max);
-	return 0;
-}
-
-static void _streamed_interrupt(void *m)
-{
-	stream_interrupt(((struct _streamed *)m)->st);
-}
-
-static void _streamed_close(void *m)
-{
-	struct _streamed *x = m;
-
-	stream_close(x->st);
-	free(x);
-}
-
-static json_t *_streamed_json(void *m)
-{
-	return stream_json(((struct _streamed *)m)->st);
-}
-
-static const struct gadget_medium_ops _streamed_ops = {
-	.open = _streamed_open, .interrupt = _streamed_interrupt,
-	.close = _streamed_close, .json = _streamed_json,
-};
-
-void *api_streamed_medium(struct app *app, struct stream *st, bool cdrom,
-			  const struct gadget_medium_ops **ops)
-{
-	struct _streamed *x = calloc(1, sizeof(*x));
-
-	if (!x)
-		return NULL;
-	x->app = app;
-	x->st = st;
-	x->cdrom = cdrom;
-	*ops = &_streamed_ops;
-	return x;
 }
 
 static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t *cdrom,
@@ -251,38 +182,20 @@ static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t
 			json_t *ro, json_t *reconnect)
 {
 	struct app *app = http_req_app(r);
-	char name[NAMES_MAX + 1];
-	struct stream *st;
 	struct gadget_lun lun;
 	struct err err;
 
-	if (!app->streams) {
-		http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-				 "streaming is not available on this box (see the log)");
-		return;
-	}
 	if (ro && !json_is_true(ro)) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "read_only_stream",
 				 "a streamed image is read-only (\"ro\": true): the host cannot "
 				 "write to an HTTP server; download the image to write to it");
 		return;
 	}
-	if (stream_new(app->streams, url, false, name, sizeof(name), &st, &err) < 0) {
-		http_reply_err(r, &err);
-		return;
-	}
-	struct gadget_insert_req req = {
-		.image = name, .ro = true, .reconnect = reconnect && json_is_true(reconnect),
+	struct gadget_stream_req sr = {
+		.url = url, .cdrom = cdrom ? json_is_true(cdrom) : -1,
+		.reconnect = reconnect && json_is_true(reconnect),
 	};
-	req.cdrom = cdrom ? json_is_true(cdrom) : names_is_iso(name);
-	req.medium = api_streamed_medium(app, st, req.cdrom, &req.medium_ops);
-	if (!req.medium) {
-		stream_close(st);
-		http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "io_error", "out of memory");
-		return;
-	}
-	/* From here the gadget owns the medium, also when it refuses it. */
-	int rc = gadget_insert(app->gadget, id, &req, &lun, &err);
+	int rc = gadget_insert_stream(app->gadget, app->streams, id, &sr, &lun, &err);
 	_reply_op(r, rc, &lun, &err, "opening the stream");
 }
 

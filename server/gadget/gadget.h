@@ -169,6 +169,26 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 		 struct err *err);
 int gadget_reconnect(struct gadget *g, double *elapsed_ms, struct err *err);
 
+/* streamed.c: a remote image read where it lies (stream/) as a LUN's
+ * medium. The image is shown as name (NULL: the URL's file name); an ISO
+ * is a CD-ROM unless cdrom says (0, 1; -1: by the name). Always read-only.
+ * Credentials in the URL reach the server, never a reply or the log. */
+struct streams;
+struct stream;
+struct gadget_stream_req {
+	const char *url;
+	const char *name;
+	int cdrom;
+	bool reconnect;
+};
+int gadget_insert_stream(struct gadget *g, struct streams *ss, unsigned lun,
+			 const struct gadget_stream_req *sr, struct gadget_lun *out,
+			 struct err *err);
+/* A stream already open (adopted after a restart) as a medium, for
+ * gadget_restore_medium; NULL when out of memory. */
+void *gadget_streamed_medium(struct gadget *g, struct stream *st, bool cdrom,
+			     const struct gadget_medium_ops **ops);
+
 json_t *gadget_lun_json(const struct gadget_lun *lun);
 /* What the LUN's medium of its own says of itself (gadget_medium_ops.json),
  * or NULL for a stored image or none. */

@@ -81,17 +81,75 @@ static bool _with_credentials(const struct want *w, char *out, size_t size)
 	return true;
 }
 
-/* TransferMethod Stream: the URL itself goes in, read through the streaming
- * service. */
+/* The URL to fetch: Image, with UserName/Password as its user:password@
+ * part; replies 400 and returns false if they do not fit. */
+static bool _url(struct http_req *r, const struct want *w, char *out, size_t size)
+{
+	if (strlen(w->image) >= size) {
+		redfish_error(r, MHD_HTTP_BAD_REQUEST, w->patch ? "PropertyValueFormatError" :
+			      "ActionParameterValueFormatError", "#/Image",
+			      "Give a URL of at most 2047 bytes.", "The value for Image is too "
+			      "long.");
+		return false;
+	}
+	snprintf(out, size, "%s", w->image);
+	if ((w->user || w->password) && !_with_credentials(w, out, size)) {
+		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterValueConflict", "#/UserName",
+			      "Give the credentials either in the URL or as UserName/Password.",
+			      "The URL in Image has credentials already, or is too long with "
+			      "them.");
+		return false;
+	}
+	return true;
+}
+
+/* TransferMethod Stream: the URL itself goes in, read where it lies
+ * through the streaming service (nbdkit); nothing is stored. */
 static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
 			   const struct want *w)
 {
-	(void)rf;
-	(void)lun;
-	redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported", "#/TransferMethod",
-		      "Use TransferMethod Upload (the image is downloaded, then inserted).",
-		      "TransferMethod Stream%s needs the streaming service, which this vmediad "
-		      "does not have.", w->transfer < 0 ? " (the service's default)" : "");
+	const char *how = w->transfer < 0 ? " (the service's default)" : "";
+	struct gadget_lun l;
+	struct err err;
+	char url[2048];
+
+	if (!rf->streams) {
+		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported",
+			      "#/TransferMethod",
+			      "Use TransferMethod Upload (the image is downloaded, then inserted).",
+			      "TransferMethod Stream%s needs the streaming service, which is off "
+			      "or unavailable on this vmediad (see its log).", how);
+		return;
+	}
+	if (!w->inserted) {
+		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported", "#/Inserted",
+			      "Insert it (Inserted true), or use TransferMethod Upload to attach "
+			      "it without inserting.", "TransferMethod Stream%s inserts the URL at "
+			      "once; it cannot be attached with Inserted false.", how);
+		return;
+	}
+	if (!w->ro) {
+		redfish_error(r, MHD_HTTP_BAD_REQUEST, w->patch ? "PropertyValueConflict" :
+			      "ActionParameterValueConflict", "#/WriteProtected",
+			      "Use TransferMethod Upload to write to the image.",
+			      "A streamed image is write-protected: the host cannot write to an "
+			      "HTTP server.");
+		return;
+	}
+	if (!_url(r, w, url, sizeof(url)))
+		return;
+	struct gadget_stream_req sr = { .url = url, .cdrom = w->cdrom };
+	int rc = gadget_insert_stream(rf->gadget, rf->streams, lun, &sr, &l, &err);
+	memset(url, 0, sizeof(url));
+	if (rc < 0) {
+		redfish_reply_err(r, &err);
+		return;
+	}
+	redfish_staged_set(rf, lun, NULL, true, false);
+	redfish_reply_ok(r, json_pack("[o]", redfish_message(
+		"Success", "OK", NULL, NULL, "%s %s LUN %u as %s, write-protected, streamed from "
+		"its server (not copied).", l.image, rc == 1 ? "is being inserted into" :
+		"was inserted into", lun, l.cdrom ? "a CD-ROM" : "a USB disk")));
 }
 
 /* TransferMethod Upload: download the URL (a task), then insert. */
@@ -103,21 +161,15 @@ static void _insert_url(struct redfish *rf, struct http_req *r, const char *base
 	struct err err;
 	char shown[2048];
 
-	if (strlen(w->image) >= sizeof(ins.url) || !download_url_name(w->image, ins.name)) {
+	if (!download_url_name(w->image, ins.name)) {
 		redfish_error(r, MHD_HTTP_BAD_REQUEST, w->patch ? "PropertyValueFormatError" :
 			      "ActionParameterValueFormatError", "#/Image",
 			      "Give a URL whose path ends in the image's file name.",
 			      "The value for Image is not a URL with a file name.");
 		return;
 	}
-	snprintf(ins.url, sizeof(ins.url), "%s", w->image);
-	if ((w->user || w->password) && !_with_credentials(w, ins.url, sizeof(ins.url))) {
-		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterValueConflict", "#/UserName",
-			      "Give the credentials either in the URL or as UserName/Password.",
-			      "The URL in Image has credentials already, or is too long with "
-			      "them.");
+	if (!_url(r, w, ins.url, sizeof(ins.url)))
 		return;
-	}
 	ins.cdrom = w->cdrom >= 0 ? w->cdrom : names_is_iso(ins.name);
 	snprintf(ins.target, sizeof(ins.target), "%s/VirtualMedia/%u%s", base, lun,
 		 w->patch ? "" : "/Actions/VirtualMedia.InsertMedia");

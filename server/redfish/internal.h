@@ -81,6 +81,7 @@ struct redfish_task {
 struct redfish {
 	struct gadget *gadget;
 	struct storage *storage;
+	struct streams *streams;
 	struct downloads *downloads;
 	unsigned api_wait_ms;
 	enum redfish_transfer transfer_default;

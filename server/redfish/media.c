@@ -88,9 +88,14 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 	else
 		redfish_staged_get(rf, lun, name, sizeof(name), &sro, &scd);
 	const char *image = NULL;
-	bool have = name[0] && storage_get(rf->storage, name, &img, NULL) == 0;
+	/* A streamed medium: its (redacted) URL, never a stored image's. */
+	json_t *sj = inserted && l.streamed ? gadget_medium_json(rf->gadget, lun) : NULL;
+	const char *surl = json_string_value(json_object_get(sj, "url"));
+	bool have = !sj && name[0] && storage_get(rf->storage, name, &img, NULL) == 0;
 	if (task && !inserted)
 		image = pending;
+	else if (surl)
+		image = surl;
 	else if (have && redfish_is_url(img.source))
 		image = img.source;
 	else if (name[0])
@@ -104,10 +109,10 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 	json_object_set_new(o, "Description", json_sprintf(
 		"LUN %u of the USB mass-storage gadget: a CD-ROM or a USB disk", lun));
 	json_object_set_new(o, "MediaTypes", json_pack("[s, s]", "CD", "USBStick"));
-	/* How the medium came in (a download is an upload); when empty, how
-	 * a URL would go in by default. */
+	/* How the medium came in (a download is an upload, a stream is read
+	 * where it lies); when empty, how a URL would go in by default. */
 	json_object_set_new(o, "TransferMethod", json_string(redfish_transfer_name(
-		inserted || task ? REDFISH_UPLOAD : rf->transfer_default)));
+		sj ? REDFISH_STREAM : inserted || task ? REDFISH_UPLOAD : rf->transfer_default)));
 	json_object_set_new(o, "Image", image ? json_string(image) : json_null());
 	json_object_set_new(o, "ImageName", name[0] && !(task && !inserted) ? json_string(name) :
 			    json_null());
@@ -122,6 +127,7 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 		"{s:s, s:s}", "State", task ? "Starting" : "Enabled",
 		"Health", l.warning[0] ? "Warning" : "OK"));
 	json_object_set_new(o, "Actions", _actions(path));
+	json_decref(sj);
 	json_object_set_new(o, "Oem", json_pack("{s:o}", "vmedia", _oem(&l, task)));
 	_etag(o, etag, size);
 	return o;

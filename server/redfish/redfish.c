@@ -56,6 +56,7 @@ int redfish_create(const struct redfish_options *opts, struct redfish **out, str
 		abort();
 	rf->gadget = opts->gadget;
 	rf->storage = opts->storage;
+	rf->streams = opts->streams;
 	rf->api_wait_ms = opts->api_wait_ms;
 	rf->transfer_default = def;
 	rf->next_id = 1;

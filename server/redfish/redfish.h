@@ -1,8 +1,9 @@
 /* redfish: the DMTF Redfish VirtualMedia service under /redfish, so fleet
  * tools (Ironic through sushy, bmclib, Ansible, redfishtool) drive vmedia
  * like a BMC. It calls the same services as the HTTP API (gadget, storage,
- * downloads) and keeps its own state, tasks and staged media, in the one
- * struct redfish that main.c creates and destroys. */
+ * downloads; streams through gadget_insert_stream) and keeps its own state,
+ * tasks and staged media, in the one struct redfish that main.c creates and
+ * destroys. */
 #ifndef VMEDIA_REDFISH_H
 #define VMEDIA_REDFISH_H
 
@@ -15,11 +16,13 @@ struct gadget;
 struct storage;
 struct downloads;
 struct download_job;
+struct streams;
 struct redfish;
 
 struct redfish_options {
 	struct gadget *gadget;
 	struct storage *storage;
+	struct streams *streams;	/* NULL: TransferMethod Stream is refused */
 	unsigned api_wait_ms;		/* how long an InsertMedia waits for its download */
 	/* InsertMedia without TransferMethod: "upload" (download, then insert)
 	 * or "stream" (insert the URL through the streaming service). */

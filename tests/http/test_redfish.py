@@ -21,6 +21,7 @@ from sushy.resources.manager import virtual_media as sushy_vm
 
 from conftest import ROOT, VMEDIAD
 from origin import Origin
+from test_stream import gone, nbdkits
 
 SCHEMAS = os.path.join(ROOT, "tests", "redfish")
 MANAGER = "/redfish/v1/Managers/vmedia"
@@ -538,10 +539,12 @@ def test_a_stuck_lun_holds_up_no_download(make_server, origin):
 
 
 def test_transfer_method_upload_stream_and_the_default(make_server, origin):
-    """TransferMethod Upload downloads, then inserts; Stream would insert the
-    URL itself (this build has no streaming service: a clear error); without
-    one, --redfish-transfer-default decides. Stored names go in either way."""
-    origin.add("t.iso", b"t" * 3000)
+    """TransferMethod Upload downloads, then inserts; Stream inserts the URL
+    itself, read through nbdkit, nothing stored; without one,
+    --redfish-transfer-default decides. Stored names go in either way."""
+    data = os.urandom(3000)
+    origin.add("t.iso", data)
+    origin.add("u.img", os.urandom(4096))
     url = origin.url + "/files/t.iso"
     for default in ("upload", "stream"):
         srv = make_server(["--luns", "2", "--redfish-transfer-default", default])
@@ -551,27 +554,37 @@ def test_transfer_method_upload_stream_and_the_default(make_server, origin):
         assert vm["TransferMethod"] == default.capitalize()
         assert vm["TransferProtocolType"] is None
         r = rf(api, "POST", target % 0, json={"Image": url})
-        if default == "stream":
-            assert r.status_code == 400
-            err = r.json()["error"]
-            assert err["code"].endswith(".ActionParameterNotSupported")
-            assert "default" in err["message"] and "streaming" in err["message"]
-            assert err["@Message.ExtendedInfo"][0]["RelatedProperties"] == ["#/TransferMethod"]
-            assert api.get("/luns/0").json()["state"] == "empty"
-            r = rf(api, "POST", target % 0, json={"Image": url, "TransferMethod": "Upload"})
         assert r.status_code == 200, r.json()
         vm = rf(api, "GET", MANAGER + "/VirtualMedia/0").json()
-        assert vm["Inserted"] is True and vm["Image"] == url
-        assert vm["TransferMethod"] == "Upload" and vm["TransferProtocolType"] == "HTTP"
-        r = rf(api, "POST", target % 1, json={"Image": url.replace("t.iso", "u.iso"),
-                                             "TransferMethod": "Stream"})
-        assert r.status_code == 400 and "#/TransferMethod" in r.text
+        assert vm["Inserted"] is True and vm["Image"] == url and vm["ImageName"] == "t.iso"
+        assert vm["TransferMethod"] == default.capitalize()
+        assert vm["TransferProtocolType"] == "HTTP" and vm["ConnectedVia"] == "URI"
+        lun = api.get("/luns/0").json()
+        if default == "stream":
+            assert lun["stream"]["url"] == url and lun["stream"]["size"] == 3000
+            assert api.get("/images/t.iso", check=False).status_code == 404   # no copy
+            assert len(nbdkits(srv.storage)) == 1
+        else:
+            assert lun["stream"] is None and api.get("/images/t.iso").content == data
+        # The other method, named: the same URL's other file goes in on LUN 1.
+        other = "Stream" if default == "upload" else "Upload"
+        r = rf(api, "POST", target % 1, json={"Image": origin.url + "/files/u.img",
+                                             "TransferMethod": other})
+        assert r.status_code == 200, r.json()
+        vm = rf(api, "GET", SYSTEM + "/VirtualMedia/1").json()
+        assert vm["TransferMethod"] == other and vm["Image"] == origin.url + "/files/u.img"
+        assert vm["WriteProtected"] is True and vm["ImageName"] == "u.img"
+        assert (api.get("/luns/1").json()["stream"] is not None) == (other == "Stream")
+        for n in (0, 1):
+            rf(api, "POST", (target % n).replace("InsertMedia", "EjectMedia"), json={})
+        assert gone(srv.storage)
         # A stored image is on the box already: Stream or not, it goes in.
         api.put("/images/s.img", data=b"s" * 512)
         r = rf(api, "POST", target % 1, json={"Image": "s.img", "TransferMethod": "Stream"})
         assert r.status_code == 200
         vm = rf(api, "GET", SYSTEM + "/VirtualMedia/1").json()
         assert vm["Inserted"] is True and vm["TransferProtocolType"] is None
+        assert vm["TransferMethod"] == "Upload" and vm["Image"] == "s.img"
         # PATCH takes TransferMethod as well; other values are refused.
         r = rf(api, "PATCH", SYSTEM + "/VirtualMedia/1", json={"TransferMethod": "Copy"})
         assert r.status_code == 400 and r.json()["error"]["code"].endswith(".PropertyValueNotInList")
@@ -580,6 +593,62 @@ def test_transfer_method_upload_stream_and_the_default(make_server, origin):
                                                                  "TransferMethod": "Stream"})
         assert r.status_code == 200
         assert rf(api, "GET", SYSTEM + "/VirtualMedia/1").json()["Inserted"] is True
+
+
+def test_stream_with_credentials_reaches_the_server_and_never_shows_them(srv, origin):
+    origin.add("secret.img", os.urandom(65536))
+    root = connect(srv, "u", "p")
+    vm = members(root)[0]
+    url = origin.url + "/files/secret.img"
+    vm.insert_media(url, username="op@site", password="p:w/d",
+                    transfer_method="Stream")
+    vm.refresh()                        # streamed: no task, in at once
+    # Shown as an uploaded one is: the credentials' place redacted.
+    assert vm.inserted is True and vm.image == url.replace("http://", "http://***@")
+    assert vm.transfer_method == sushy.TransferMethod.STREAM
+    sent = [h for p, h in origin.requests if p == "/files/secret.img"]
+    want = "Basic " + base64.b64encode(b"op@site:p:w/d").decode()
+    assert len(sent) >= 2 and all(h.get("Authorization") == want for h in sent), sent
+    for path in (MANAGER + "/VirtualMedia/0", SYSTEM + "/VirtualMedia/0"):
+        text = rf(srv.api, "GET", path).text
+        assert "p:w/d" not in text and "p%3Aw%2Fd" not in text and "op%40site" not in text
+    for text in (srv.api.get("/luns/0").text, srv.log()):
+        assert "p:w/d" not in text and "p%3Aw%2Fd" not in text
+    (pid, argv), = nbdkits(srv.storage)
+    assert not any(b"p%3Aw" in a or b"p:w/d" in a for a in argv), argv
+    vm.eject_media()
+    assert gone(srv.storage)
+    assert srv.api.get("/luns/0").json()["state"] == "empty"
+
+
+def test_stream_refusals_are_redfish_errors(srv, origin):
+    origin.add("x.img", os.urandom(4096))
+    target = MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia"
+    cases = [
+        ({"Image": origin.url + "/norange/x.img"}, 422, "GeneralError", "download it instead"),
+        ({"Image": origin.url + "/files/x.img", "WriteProtected": False}, 400,
+         "ActionParameterValueConflict", "write-protected"),
+        ({"Image": origin.url + "/files/x.img", "Inserted": False}, 400,
+         "ActionParameterNotSupported", "Inserted false"),
+    ]
+    for body, status, key, text in cases:
+        body["TransferMethod"] = "Stream"
+        r = rf(srv.api, "POST", target, json=body)
+        assert r.status_code == status, r.text
+        assert r.json()["error"]["code"].endswith("." + key) and text in r.text, r.text
+        assert srv.api.get("/luns/0").json()["state"] == "empty"
+        assert nbdkits(srv.storage) == []
+
+
+def test_stream_refused_when_streaming_is_off(make_server, origin):
+    srv = make_server(["--no-stream"])
+    origin.add("x.img", os.urandom(4096))
+    r = rf(srv.api, "POST", MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia",
+           json={"Image": origin.url + "/files/x.img", "TransferMethod": "Stream"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"].endswith(".ActionParameterNotSupported") and "streaming" in err["message"]
+    assert err["@Message.ExtendedInfo"][0]["RelatedProperties"] == ["#/TransferMethod"]
 
 
 def test_transfer_default_must_be_upload_or_stream(tmpdir_path):
