@@ -46,6 +46,15 @@ void api_luns_list(struct http_req *r);
 struct gadget_lun;
 /* A LUN as the API shows it: the gadget's view and its stream, if any. */
 json_t *api_lun_json(struct app *app, const struct gadget_lun *lun);
+/* links.c: named links. create gets POST /images's body ({"url": ...});
+ * merge adds the links to GET /images's list (sorted by name; takes
+ * images, returns the list); delete replies and returns 1 if name is a
+ * link, else 0 (replies nothing). */
+void api_links_create(struct http_req *r, json_t *body);
+json_t *api_links_merge(struct app *app, json_t *images);
+int api_links_delete(struct http_req *r, const char *name);
+/* The LUNs (bit N: LUN N) streaming the link of that name. */
+uint32_t api_link_luns(struct app *app, const char *name);
 void api_luns_get(struct http_req *r);
 void api_luns_insert(struct http_req *r);
 void api_luns_eject(struct http_req *r);

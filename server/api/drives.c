@@ -49,6 +49,10 @@ void api_images_create(struct http_req *r)
 	json_t *body = http_req_json(r, &failed);
 	if (failed)
 		return;
+	if (body && (json_object_get(body, "url") || json_object_get(body, "link"))) {
+		api_links_create(r, body);	/* a named link (links.c) */
+		goto out;
+	}
 	if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s?s, s?s}",
 				    "name", &o.name, "size", &size, "filesystem", &o.filesystem,
 				    "label", &o.label) < 0) {

@@ -37,6 +37,7 @@ void api_images_list(struct http_req *r)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, storage_image_json(&v[i]));
 	free(v);
+	arr = api_links_merge(app, arr);
 	http_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "images", arr));
 }
 
@@ -53,6 +54,13 @@ void api_images_get(struct http_req *r)
 
 	if (!_name_ok(r, &name))
 		return;
+	struct storage_link link;
+	if (storage_link_get(app->storage, name, &link) == 0) {
+		memset(link.url, 0, sizeof(link.url));
+		http_reply_error(r, MHD_HTTP_CONFLICT, "image_is_link", "%s is a named link to %s; "
+				 "its data is on that server, not on this box", name, link.shown);
+		return;
+	}
 	if (storage_open_image(app->storage, name, &fd, &img, &err) < 0) {
 		http_reply_err(r, &err);
 		return;
@@ -101,7 +109,7 @@ void api_images_delete(struct http_req *r)
 	struct err err;
 	const char *name;
 
-	if (!_name_ok(r, &name))
+	if (!_name_ok(r, &name) || api_links_delete(r, name))
 		return;
 	if (storage_delete(app->storage, name, &err) < 0) {
 		http_reply_err(r, &err);

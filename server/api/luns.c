@@ -93,8 +93,15 @@ static int _pin(void *ctx, const char *image, unsigned lun, char *path, size_t s
 	return storage_pin(ctx, image, lun, path, size, err);
 }
 
-static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t *cdrom,
-			json_t *ro, json_t *reconnect);
+static void _insert_url(struct http_req *r, unsigned id, const char *url, const char *name,
+			json_t *cdrom, json_t *ro, json_t *reconnect);
+
+/* A named link goes in as its URL would, under its own name. */
+static void _insert_link(struct http_req *r, unsigned id, const struct storage_link *link,
+			 json_t *cdrom, json_t *ro, json_t *reconnect)
+{
+	_insert_url(r, id, link->url, link->name, cdrom, ro, reconnect);
+}
 
 void api_luns_insert(struct http_req *r)
 {
@@ -134,12 +141,19 @@ void api_luns_insert(struct http_req *r)
 		return;
 	}
 	if (url) {
-		_insert_url(r, id, url, cdrom, ro, reconnect);
+		_insert_url(r, id, url, NULL, cdrom, ro, reconnect);
 		json_decref(body);
 		return;
 	}
 	if (!names_valid(req.image, strlen(req.image), why, sizeof(why))) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_name", "%s", why);
+		json_decref(body);
+		return;
+	}
+	struct storage_link link;
+	if (storage_link_get(app->storage, req.image, &link) == 0) {
+		_insert_link(r, id, &link, cdrom, ro, reconnect);
+		memset(link.url, 0, sizeof(link.url));
 		json_decref(body);
 		return;
 	}
@@ -178,8 +192,8 @@ void api_luns_insert(struct http_req *r)
 
 /* POST /luns/{n}/insert {"url": ...}: the image is read where it lies,
  * through nbdkit (stream/); the LUN's worker opens it. */
-static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t *cdrom,
-			json_t *ro, json_t *reconnect)
+static void _insert_url(struct http_req *r, unsigned id, const char *url, const char *name,
+			json_t *cdrom, json_t *ro, json_t *reconnect)
 {
 	struct app *app = http_req_app(r);
 	struct gadget_lun lun;
@@ -192,7 +206,7 @@ static void _insert_url(struct http_req *r, unsigned id, const char *url, json_t
 		return;
 	}
 	struct gadget_stream_req sr = {
-		.url = url, .cdrom = cdrom ? json_is_true(cdrom) : -1,
+		.url = url, .name = name, .cdrom = cdrom ? json_is_true(cdrom) : -1,
 		.reconnect = reconnect && json_is_true(reconnect),
 	};
 	int rc = gadget_insert_stream(app->gadget, app->streams, id, &sr, &lun, &err);

@@ -88,8 +88,8 @@ static bool _url(struct http_req *r, const struct want *w, char *out, size_t siz
 	if (strlen(w->image) >= size) {
 		redfish_error(r, MHD_HTTP_BAD_REQUEST, w->patch ? "PropertyValueFormatError" :
 			      "ActionParameterValueFormatError", "#/Image",
-			      "Give a URL of at most 2047 bytes.", "The value for Image is too "
-			      "long.");
+			      NULL, "The value for Image is too long (at most %zu bytes).",
+			      size - 1);
 		return false;
 	}
 	snprintf(out, size, "%s", w->image);
@@ -105,14 +105,20 @@ static bool _url(struct http_req *r, const struct want *w, char *out, size_t siz
 
 /* TransferMethod Stream: the URL itself goes in, read where it lies
  * through the streaming service (nbdkit); nothing is stored. */
-static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
-			   const struct want *w)
+static void _stream(struct redfish *rf, struct http_req *r, unsigned lun, const struct want *w,
+		    struct storage_link *link)
 {
 	const char *how = w->transfer < 0 ? " (the service's default)" : "";
 	struct gadget_lun l;
 	struct err err;
-	char url[2048];
+	char url[4096];
 
+	if (!rf->streams && link) {
+		redfish_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "ServiceTemporarilyUnavailable",
+			      NULL, NULL, "%s is a named link, streamed when inserted, and the "
+			      "streaming service is off or unavailable on this vmediad.", w->image);
+		return;
+	}
 	if (!rf->streams) {
 		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterNotSupported",
 			      "#/TransferMethod",
@@ -136,9 +142,19 @@ static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
 			      "HTTP server.");
 		return;
 	}
-	if (!_url(r, w, url, sizeof(url)))
+	if (link) {
+		if (storage_link_get(rf->storage, w->image, link) < 0) {
+			redfish_error(r, MHD_HTTP_BAD_REQUEST, "ResourceMissingAtURI", "#/Image",
+				      NULL, "The link %s was deleted.", w->image);
+			return;
+		}
+		snprintf(url, sizeof(url), "%s", link->url);
+		memset(link->url, 0, sizeof(link->url));
+	} else if (!_url(r, w, url, sizeof(url))) {
 		return;
-	struct gadget_stream_req sr = { .url = url, .cdrom = w->cdrom };
+	}
+	struct gadget_stream_req sr = { .url = url, .name = link ? link->name : NULL,
+					.cdrom = w->cdrom };
 	int rc = gadget_insert_stream(rf->gadget, rf->streams, lun, &sr, &l, &err);
 	memset(url, 0, sizeof(url));
 	if (rc < 0) {
@@ -150,6 +166,24 @@ static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
 		"Success", "OK", NULL, NULL, "%s %s LUN %u as %s, write-protected, streamed from "
 		"its server (not copied).", l.image, rc == 1 ? "is being inserted into" :
 		"was inserted into", lun, l.cdrom ? "a CD-ROM" : "a USB disk")));
+}
+
+static void _insert_stream(struct redfish *rf, struct http_req *r, unsigned lun,
+			   const struct want *w)
+{
+	_stream(rf, r, lun, w, NULL);
+}
+
+/* A named link of the library: streamed, whatever TransferMethod says. */
+static void _insert_link(struct redfish *rf, struct http_req *r, unsigned lun,
+			 const struct want *w)
+{
+	struct storage_link link;
+	struct want lw = *w;
+
+	lw.transfer = REDFISH_STREAM;
+	_stream(rf, r, lun, &lw, &link);
+	memset(link.url, 0, sizeof(link.url));
 }
 
 /* TransferMethod Upload: download the URL (a task), then insert. */
@@ -213,7 +247,14 @@ static void _insert_stored(struct redfish *rf, struct http_req *r, unsigned lun,
 			      "name: %s", w->image, why);
 		return;
 	}
-	if (storage_get(rf->storage, w->image, &img, &err) < 0) {
+	struct storage_link link;
+	if (storage_link_get(rf->storage, w->image, &link) == 0) {
+		memset(link.url, 0, sizeof(link.url));
+		if (w->inserted) {
+			_insert_link(rf, r, lun, w);
+			return;
+		}
+	} else if (storage_get(rf->storage, w->image, &img, &err) < 0) {
 		redfish_error(r, MHD_HTTP_BAD_REQUEST, "ResourceMissingAtURI", "#/Image",
 			      "Upload the image first (PUT /images/NAME) or give its URL.",
 			      "No image named %s is stored.", w->image);

@@ -165,8 +165,8 @@ json_t *storage_image_json(const struct storage_image *img)
 		if (img->attached & (1u << i))
 			json_array_append_new(luns, json_integer(i));
 
-	json_t *o = json_pack("{s:s, s:I, s:b, s:s, s:s, s:o}",
-			      "name", img->name, "size", (json_int_t)img->size,
+	json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:s, s:s, s:o}",
+			      "name", img->name, "kind", "image", "size", (json_int_t)img->size,
 			      "complete", img->complete, "mtime", when,
 			      "source", img->source, "attached_to", luns);
 	_must(o != NULL);
@@ -499,7 +499,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	struct storage *s = calloc(1, sizeof(*s));
 
 	_must(s != NULL);
-	s->dir_fd = s->meta_fd = s->tmp_fd = s->partial_fd = s->lock_fd = -1;
+	s->dir_fd = s->meta_fd = s->tmp_fd = s->partial_fd = s->lock_fd = s->links_fd = -1;
 	s->reserve = opts->reserve;
 	s->max_image_size = opts->max_image_size;
 	s->max_uploads = opts->max_uploads;
@@ -537,6 +537,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	}
 	_empty_tmp(s);
 	_scan_images(s);
+	_storage_links_load(s);
 	size_t verify = 0;
 	for (size_t i = 0; i < s->count; i++)
 		verify += s->entries[i].img.verifying;
@@ -573,6 +574,7 @@ void storage_close(struct storage *s)
 		close(s->partial_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	_storage_links_free(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
 	free(s->entries);

@@ -29,6 +29,9 @@ struct storage {
 	size_t count, cap;
 	struct storage_upload *uploads;	/* in progress, a list */
 	int nuploads;
+	struct storage_link *links;	/* links.c */
+	size_t nlinks;
+	int links_fd;
 
 	storage_listener_fn listener;
 	void *listener_ctx;
@@ -50,6 +53,11 @@ void _storage_notify(struct storage *s, const char *event, const struct storage_
 /* Writes .meta/NAME.json durably (file and directory synced). */
 int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
 bool _storage_upload_in_progress(struct storage *s, const char *name);
+/* links.c: loaded at open, freed at close; a name taken by a link (lock
+ * held). */
+void _storage_links_load(struct storage *s);
+void _storage_links_free(struct storage *s);
+bool _storage_link_exists(struct storage *s, const char *name);
 /* SHA-256 of the file; -1 on a read error, or once *stop is set (may be
  * NULL). */
 int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);

@@ -7,6 +7,7 @@
  *   .tmp/             images being written; emptied at start-up
  *   .partial/         resumable downloads: ID.part (data so far) and the
  *                     download module's ID.json; kept across restarts
+ *   .links/NAME.json  a named link: a remote image's URL (0600), its size
  *   .lock             flock(2)ed while a vmediad uses the directory
  * An image is listed as complete only once its data and metadata are
  * fsync'ed and renamed into place, so a crash at any point leaves either the
@@ -170,6 +171,27 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 int storage_temp_file(struct storage *s, char *path, size_t path_size, struct err *err);
 /* Bytes that may still be stored (free space less the reserve). */
 int64_t storage_room(struct storage *s);
+
+/* links.c: a named link, a remote image kept in the library by its URL
+ * (streamed when inserted). url may carry user:password@ and is never
+ * shown: shown is the redacted form. A link and an image never share a
+ * name (ERR_CONFLICT "image_exists" either way). */
+struct storage_link {
+	char name[NAMES_MAX + 1];
+	char url[4096];
+	char shown[1024];
+	int64_t size;		/* from the probe, when it was added */
+	int64_t mtime;		/* when it was added */
+	bool pending;		/* its file is being written */
+};
+int storage_link_add(struct storage *s, const struct storage_link *l, struct err *err);
+/* 0 and the link (with its URL), or -1 when there is none of that name. */
+int storage_link_get(struct storage *s, const char *name, struct storage_link *out);
+/* Every link, without URLs (only shown); the caller frees *out. */
+int storage_link_list(struct storage *s, struct storage_link **out, size_t *count);
+int storage_link_delete(struct storage *s, const char *name, struct err *err);
+/* As GET /images lists it: kind "link"; attached: bit N for LUN N. */
+json_t *storage_link_json(const struct storage_link *l, uint32_t attached);
 
 /* Validates a hex SHA-256 digest string (64 hex digits, any case). */
 bool storage_sha256_valid(const char *hex);

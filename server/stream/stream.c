@@ -594,6 +594,19 @@ static int _probe(struct stream *st, struct err *err)
 	return ret;
 }
 
+int stream_probe(struct streams *s, const char *url, long long *size, struct err *err)
+{
+	char name[NAMES_MAX + 1];
+	struct stream *st;
+
+	if (stream_new(s, url, false, name, sizeof(name), &st, err) < 0)
+		return -1;
+	int rc = _probe(st, err);
+	*size = st->size;
+	stream_close(st);
+	return rc;
+}
+
 /* The last line nbdkit wrote to its stderr, for an error message. */
 static void _last_error(const struct stream *st, char *out, size_t size)
 {
@@ -930,6 +943,7 @@ void stream_close(struct stream *st)
 		return;
 	_unlink_stream(st);
 	if (!st->id) {		/* never opened */
+		memset(st->password, 0, sizeof(st->password));
 		free(st);
 		return;
 	}

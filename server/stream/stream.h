@@ -56,6 +56,10 @@ void streams_destroy(struct streams *s);
  * for it (the URL's last path segment). */
 int stream_new(struct streams *s, const char *url, bool writable, char *name, size_t name_size,
 	       struct stream **out, struct err *err);
+/* Only the probe of stream_open (the server must answer a Range request
+ * with 206 and say the size): for a named link. Blocks up to
+ * open_timeout_s. */
+int stream_probe(struct streams *s, const char *url, long long *size, struct err *err);
 /* Probes the server, starts nbdkit and (kernel) connects a device; gives
  * the path the LUN opens. Blocks up to open_timeout_s: call it on a LUN's
  * worker, never an HTTP thread. */

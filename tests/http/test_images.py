@@ -175,7 +175,7 @@ def test_every_bad_name_class_is_400(server, path, why):
         assert err["code"] == "bad_name"
         assert why in err["message"], err
     # Nothing was created: only vmediad's own bookkeeping is there.
-    assert sorted(os.listdir(server.storage)) == [".lock", ".meta", ".partial", ".streams", ".tmp"]
+    assert sorted(os.listdir(server.storage)) == [".links", ".lock", ".meta", ".partial", ".streams", ".tmp"]
 
 
 def test_unknown_path_is_json_404(api):
