@@ -32,6 +32,7 @@ static json_t *_state(void *ctx)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(images, storage_image_json(&v[i]));
 	free(v);
+	images = api_links_merge(app, images);
 	json_t *downloads = json_array();
 	struct download_job *jobs;
 	if (app->downloads) {
@@ -51,6 +52,20 @@ static void _on_image(void *ctx, const char *event, const struct storage_image *
 	events_publish(app->events, event, storage_image_json(img));
 }
 
+/* A LUN changed: the links' attached_to may have (a link is not pinned in
+ * storage: its LUNs are those streaming it). Links are few: all are sent. */
+static void _links_changed(struct app *app)
+{
+	struct storage_link *v;
+	size_t n;
+
+	storage_link_list(app->storage, &v, &n);
+	for (size_t i = 0; i < n; i++)
+		events_publish(app->events, "image_changed",
+			       storage_link_json(&v[i], api_link_luns(app, v[i].name)));
+	free(v);
+}
+
 static void _on_lun(void *ctx, const struct gadget_lun *lun, const char *released)
 {
 	struct app *app = ctx;
@@ -58,6 +73,7 @@ static void _on_lun(void *ctx, const struct gadget_lun *lun, const char *release
 	if (released)
 		storage_unpin(app->storage, released, lun->id);
 	events_publish(app->events, "lun", api_lun_json(app, lun));
+	_links_changed(app);
 }
 
 void api_downloads_listener(void *ctx, const struct download_job *job)

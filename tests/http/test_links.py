@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from origin import Origin
+from sse import SSE
 from test_stream import gone, nbdkits
 
 MANAGER = "/redfish/v1/Managers/vmedia"
@@ -143,3 +144,21 @@ def test_redfish_inserts_a_link_by_name_as_a_stream(make_server, origin):
     assert r.status_code == 200, r.text
     assert srv.api.get("/luns/1").json()["stream"] is not None
     srv.api.post(target.replace("InsertMedia", "EjectMedia"), json={})
+
+
+def test_events_carry_links_and_their_luns(api, origin, server):
+    origin.add("x.img", os.urandom(65536))
+    assert add_link(api, "x.img", origin.url + "/files/x.img").status_code == 201
+    c = SSE(server.port)
+    etype, state = c.next()
+    assert etype == "state"
+    assert [(i["name"], i["kind"]) for i in state["images"]] == [("x.img", "link")]
+    assert api.post("/luns/1/insert", json={"image": "x.img"}).status_code == 200
+    c.wait_for(lambda t, d: t == "image_changed" and d["name"] == "x.img" and
+               d["attached_to"] == [1])
+    assert api.post("/luns/1/eject").status_code == 200
+    c.wait_for(lambda t, d: t == "image_changed" and d["name"] == "x.img" and
+               d["attached_to"] == [])
+    assert api.delete("/images/x.img").status_code == 204
+    c.wait_for(lambda t, d: t == "image_removed" and d["name"] == "x.img")
+    c.close()
