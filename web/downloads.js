@@ -2,7 +2,8 @@
 import { $, h, nn, toast } from './dom.js';
 import { fmtBytes, fmtRate, fmtDuration, validName, sanitizeName } from './format.js';
 import { api } from './api.js';
-import { S, schedule } from './state.js';
+import { S, schedule, imageStored } from './state.js';
+import { applyLun } from './luns.js';
 
 /* ---------- downloads ---------- */
 const dlEls = new Map();
@@ -19,9 +20,25 @@ export async function checkDownloads() {
   schedule();
 }
 
+// The LUNs a URL can be streamed into now (the empty ones).
+let lunsKey = null;
+function renderLunChoice() {
+  const sel = $('dl-lun');
+  const ids = [...S.luns.values()].filter((l) => l.state === 'empty').map((l) => l.id).sort((a, b) => a - b);
+  const key = ids.join(',');
+  $('dl-stream').disabled = !ids.length;
+  if (key === lunsKey) return;
+  lunsKey = key;
+  const prev = sel.value;
+  sel.replaceChildren(...nn(...(ids.length ? ids.map((id) => h('option', { value: String(id) }, 'LUN ' + id))
+    : [h('option', { value: '' }, 'none empty')])));
+  if (ids.map(String).includes(prev)) sel.value = prev;
+}
+
 export function renderDownloads() {
   $('downloads-section').hidden = !S.downloadsAvailable;
   if (!S.downloadsAvailable) return;
+  renderLunChoice();
   const ul = $('downloads');
   const jobs = [...S.downloads.values()].sort((a, b) => String(b.id).localeCompare(String(a.id), undefined, { numeric: true }));
   for (const [id, e] of dlEls) if (!S.downloads.has(id)) { e.li.remove(); dlEls.delete(id); }
@@ -82,38 +99,42 @@ async function cancelDownload(id, active) {
 export function setupDownloadForm() {
   const form = $('dl-form'), url = $('dl-url'), name = $('dl-name'), sha = $('dl-sha'), err = $('dl-error');
   const showErr = (m, field) => { err.textContent = m; err.hidden = !m; if (field) field.focus(); };
-  url.addEventListener('input', () => {
-    let guess = '';
-    try { guess = sanitizeName(decodeURIComponent(new URL(url.value).pathname.split('/').pop() || '')); } catch (e) { guess = ''; }
-    name.placeholder = guess;
-  });
+  const guessName = () => {
+    try { return sanitizeName(decodeURIComponent(new URL(url.value).pathname.split('/').pop() || '')); } catch (e) { return ''; }
+  };
+  url.addEventListener('input', () => { name.placeholder = guessName(); });
+  // The name typed, if any (undefined), or null after saying what is wrong with it.
+  const typedName = (button) => {
+    const n = name.value.trim();
+    if (!n) return undefined;
+    if (validName(n)) return n;
+    const s = sanitizeName(n);
+    if (s) name.value = s;
+    showErr('“' + n + '” is not a valid image name' + (s ? '; it was changed to ' + s + ' — press ' + button + ' again.' : '.'), name);
+    return null;
+  };
+  const busy = (on) => { for (const id of ['dl-submit', 'dl-stream', 'dl-link']) $(id).disabled = on; if (!on) schedule(); };
+  const done = () => { form.reset(); name.placeholder = ''; };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     showErr('');
     const body = { url: url.value.trim() };
     if (!body.url) return showErr('Enter the URL of the image.', url);
-    const n = name.value.trim();
-    if (n) {
-      if (!validName(n)) {
-        const s = sanitizeName(n);
-        if (s) name.value = s;
-        return showErr('“' + n + '” is not a valid image name' + (s ? '; it was changed to ' + s + ' — press Download again.' : '.'), name);
-      }
-      body.name = n;
-    }
+    const n = typedName('Download');
+    if (n === null) return;
+    if (n) body.name = n;
     const h64 = sha.value.trim();
     if (h64) {
       if (!/^[0-9a-fA-F]{64}$/.test(h64)) return showErr('A SHA-256 has 64 hexadecimal digits.', sha);
       body.sha256 = h64.toLowerCase();
     }
     if ($('dl-insecure').checked) body.insecure = true;
-    $('dl-submit').disabled = true;
+    busy(true);
     const r = await api('POST', '/downloads', body);
-    $('dl-submit').disabled = false;
+    busy(false);
     if (r.ok && r.data) {
       if (r.data.id !== undefined) S.downloads.set(r.data.id, r.data);
-      form.reset();
-      name.placeholder = '';
+      done();
       schedule();
     } else if (r.status === 404 && r.code === 'not_found') {
       S.downloadsAvailable = false; schedule();
@@ -121,5 +142,30 @@ export function setupDownloadForm() {
     } else {
       showErr(r.message);
     }
+  });
+  // Streamed: the LUN reads the image where it lies (POST /luns/{id}/insert {"url"}).
+  $('dl-stream').addEventListener('click', async () => {
+    showErr('');
+    const u = url.value.trim(), lun = $('dl-lun').value;
+    if (!u) return showErr('Enter the URL of the image.', url);
+    if (lun === '') return showErr('Every LUN holds a medium: eject one first.');
+    busy(true);
+    const r = await api('POST', '/luns/' + lun + '/insert', { url: u });
+    busy(false);
+    if (r.ok && r.data) { applyLun(r.data); done(); } else showErr(r.message);
+  });
+  // A named link: kept in the library by its URL, streamed when inserted.
+  $('dl-link').addEventListener('click', async () => {
+    showErr('');
+    const u = url.value.trim();
+    if (!u) return showErr('Enter the URL of the image.', url);
+    const n = typedName('Keep as link');
+    if (n === null) return;
+    const nm = n || guessName();
+    if (!nm) return showErr('Give the link a name.', name);
+    busy(true);
+    const r = await api('POST', '/images', { name: nm, url: u, link: true });
+    busy(false);
+    if (r.ok && r.data) { imageStored(r.data); done(); } else showErr(r.message);
   });
 }

@@ -46,8 +46,12 @@ function updateRow(r, img, over) {
   r.key = key;
   r.tr.classList.toggle('incomplete', !img.complete);
   r.tr.classList.toggle('replacing', !!over);
+  const link = img.kind === 'link';
+  r.tr.classList.toggle('link', link);
   r.name.replaceChildren(...nn(h('span', { class: 'name-text', text: img.name }),
-    img.source && img.source !== 'upload' ? h('span', { class: 'muted small src', text: 'from ' + img.source }) : null));
+    link ? h('span', { class: 'badge kind-link', text: 'link' }) : null,
+    img.source && img.source !== 'upload' ? h('span', { class: 'muted small src',
+      text: (link ? 'streamed from ' : 'from ') + img.source }) : null));
   if (img.complete) {
     r.size.replaceChildren(...nn(h('span', { title: img.size + ' bytes', 'data-bytes': String(img.size), text: fmtBytes(img.size) }),
       ...(over ? arriving(over, 'being replaced: ', 'Replacement upload of ') : [])));
@@ -69,7 +73,7 @@ function updateRow(r, img, over) {
   r.att.textContent = img.attached_to.length ? img.attached_to.map((n) => 'LUN ' + n).join(', ') : '–';
   const attached = img.attached_to.length > 0;
   r.del.disabled = attached || !img.complete;
-  r.files.hidden = !img.complete;
+  r.files.hidden = !img.complete || link;	// a link's data is on its server
   r.delWhy.textContent = attached ? 'Inserted in LUN ' + img.attached_to.join(', ') + ': eject it first'
     : (!img.complete ? 'Still arriving' : '');
   r.del.setAttribute('aria-label', 'Delete ' + img.name);
@@ -112,7 +116,9 @@ async function copyText(text, btn) {
 }
 
 async function doDelete(name) {
-  const ok = await confirmDialog('Delete ' + name + '?', ['The image is removed from this box. This cannot be undone.'], 'Delete');
+  const link = S.images.get(name) && S.images.get(name).kind === 'link';
+  const ok = await confirmDialog('Delete ' + name + '?', [link ? 'The link is removed from this box; the image stays on its server.'
+    : 'The image is removed from this box. This cannot be undone.'], 'Delete');
   if (!ok) return;
   const r = await api('DELETE', '/images/' + encodeURIComponent(name));
   if (!r.ok) toast(name + ': ' + r.message);

@@ -31,6 +31,7 @@ function buildCard(id) {
   c.lockBadge = h('span', { class: 'badge locked', text: 'Locked by host', hidden: true });
   c.image = h('p', { class: 'lun-image' });
   c.kind = h('p', { class: 'lun-kind muted' });
+  c.stream = h('dl', { class: 'stream', hidden: true, 'aria-label': 'Stream of LUN ' + id });
   c.message = h('p', { class: 'note busy', hidden: true, role: 'status' });
   c.warning = h('div', { class: 'warn', hidden: true, role: 'status' });
   c.lockNote = h('div', { class: 'locknote', hidden: true, role: 'alert' });
@@ -68,7 +69,7 @@ function buildCard(id) {
 
   c.root = h('article', { class: 'lun', 'data-lun': String(id), 'aria-labelledby': 'lun-title-' + id },
     h('header', null, c.title, h('span', { class: 'badges' }, c.stateBadge, c.lockBadge)),
-    c.image, c.kind, c.message, c.warning, c.lockNote, c.error, c.actions, c.last, c.insBox, c.sim);
+    c.image, c.kind, c.stream, c.message, c.warning, c.lockNote, c.error, c.actions, c.last, c.insBox, c.sim);
   c.title.id = 'lun-title-' + id;
   c.lastImagesKey = null;
   cards.set(id, c);
@@ -92,6 +93,40 @@ export function renderLuns() {
   // keep order without re-inserting nodes that are in place (keeps focus)
   const current = [...box.children];
   if (current.length !== frag.length || current.some((n, i) => n !== frag[i])) box.replaceChildren(...nn(...frag));
+  watchStreams(ids.some((id) => streamOf(S.luns.get(id))));
+}
+
+/* A streamed LUN's counters (bytes read, cache hits) change without an
+ * event: while one is shown, its LUN is fetched again every 2 s. */
+const STREAM_POLL_MS = 2000;
+let streamTimer = null;
+function streamOf(lun) {
+  return lun && lun.state !== 'empty' && lun.stream ? lun.stream : null;
+}
+function watchStreams(on) {
+  if (!on === !streamTimer) return;
+  if (!on) { clearInterval(streamTimer); streamTimer = null; return; }
+  streamTimer = setInterval(async () => {
+    for (const [id, lun] of S.luns) {
+      if (!streamOf(lun)) continue;
+      const r = await api('GET', '/luns/' + id);
+      if (r.ok && r.data) applyLun(r.data);
+    }
+  }, STREAM_POLL_MS);
+}
+
+function renderStream(c, st) {
+  c.stream.hidden = !st;
+  if (!st || !once(c, 'stream', JSON.stringify(st))) return;
+  const bytes = (cls, n) => h('dd', { class: cls, 'data-bytes': String(n), title: n + ' bytes', text: fmtBytes(n) });
+  c.stream.replaceChildren(...nn(
+    h('dt', null, 'Streamed from'), h('dd', { class: 'stream-url' }, h('code', { text: st.url })),
+    h('dt', null, 'Size'), bytes('stream-size', st.size),
+    h('dt', null, 'Read by the host'), bytes('stream-read', st.bytes_read),
+    h('dt', null, 'Fetched from the server'), bytes('stream-server', st.server_bytes),
+    h('dt', null, 'Cache hit rate'), h('dd', { class: 'stream-hits',
+      text: st.cache_hit_rate === null || st.cache_hit_rate === undefined ? '–' : Math.round(st.cache_hit_rate * 100) + ' %' }),
+    st.running ? null : h('dd', { class: 'warn-text', text: 'nbdkit has stopped: the host’s reads fail until the medium is ejected.' })));
 }
 
 function updateCard(c, lun) {
@@ -110,7 +145,8 @@ function updateCard(c, lun) {
     c.image.replaceChildren(...nn(h('span', { class: 'muted', text: 'No medium' })));
   }
   c.kind.textContent = (lun.cdrom ? 'CD-ROM' : 'Flash drive') + ' · ' + (lun.ro ? 'read-only' : 'read-write') +
-    (lun.removable ? '' : ' · not removable');
+    (lun.removable ? '' : ' · not removable') + (streamOf(lun) ? ' · streamed, not copied' : '');
+  renderStream(c, streamOf(lun));
 
   // 202: still going on
   const inProgress = lun.state === 'ejecting' || lun.state === 'inserting';
@@ -205,14 +241,15 @@ function completeImages() {
 
 function fillInsertForm(c, lun, ui) {
   const imgs = completeImages();
-  const key = JSON.stringify(imgs.map((i) => [i.name, i.size, i.attached_to]));
+  const key = JSON.stringify(imgs.map((i) => [i.name, i.size, i.attached_to, i.kind]));
   c.insForm.hidden = !imgs.length;
   c.insEmpty.hidden = !!imgs.length;
   if (key !== c.lastImagesKey) {
     const prev = c.insImage.value;
     c.insImage.replaceChildren(...nn(h('option', { value: '' }, '— choose an image —'),
       ...imgs.map((i) => h('option', { value: i.name },
-        i.name + ' (' + fmtBytes(i.size) + ')' + (i.attached_to.length ? ' — in LUN ' + i.attached_to.join(', ') : '')))));
+        i.name + ' (' + fmtBytes(i.size) + (i.kind === 'link' ? ', link: streamed' : '') + ')' +
+        (i.attached_to.length ? ' — in LUN ' + i.attached_to.join(', ') : '')))));
     if (prev && imgs.some((i) => i.name === prev)) c.insImage.value = prev;
     c.lastImagesKey = key;
   }
@@ -226,18 +263,20 @@ function fillInsertForm(c, lun, ui) {
   updateReconnectHint(c, lun);
 }
 
+// A named link is streamed: always read-only.
+const isLink = (name) => { const i = S.images.get(name); return !!i && i.kind === 'link'; };
 function onInsImageChange(id) {
   const c = cards.get(id);
   const iso = isIso(c.insImage.value);
   c.insType.value = iso ? 'cdrom' : 'flash';
   onInsTypeChange(id);
-  c.insRo.checked = iso;
+  c.insRo.checked = iso || isLink(c.insImage.value);
 }
 function onInsTypeChange(id) {
   const c = cards.get(id);
-  const cd = c.insType.value === 'cdrom';
-  if (cd) c.insRo.checked = true;
-  c.insRo.disabled = cd;
+  const fixed = c.insType.value === 'cdrom' || isLink(c.insImage.value);
+  if (fixed) c.insRo.checked = true;
+  c.insRo.disabled = fixed;
   updateReconnectHint(c, S.luns.get(id));
 }
 function updateReconnectHint(c, lun) {
