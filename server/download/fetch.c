@@ -130,6 +130,29 @@ static void _decide_format(struct _xfer *x, char name[NAMES_MAX + 1], bool given
 			 storage_compression_name(c), name);
 }
 
+/* A resume answered 416: the data kept reaches the end of the file (the
+ * last run received all of it and lost power or was killed before storing
+ * it), or the file on the server is shorter now. Either way the data kept
+ * cannot be continued; the job starts over rather than fail. */
+static bool _unsatisfiable(struct _xfer *x)
+{
+	struct _job *j = x->j;
+	struct err e = { 0 };
+
+	log_warn(_MOD, "job %u: the server has nothing after the %lld bytes kept (HTTP 416); "
+		 "starting over", j->pub.id, (long long)x->offset);
+	_download_forget_data(x->d, j->pub.id);
+	pthread_mutex_lock(&x->d->lock);
+	j->etag[0] = j->last_modified[0] = '\0';
+	j->pub.done = 0;
+	pthread_mutex_unlock(&x->d->lock);
+	_download_save(x->d, j);
+	x->start_over = true;
+	err_set(&e, ERR_IO, "http_error", "the server has nothing after the %lld bytes kept "
+		"(HTTP 416); starting over", (long long)x->offset);
+	return _fail(x, &e);
+}
+
 /* At the first byte of the final response: decide the name, open the
  * writer (resuming, or starting over if the server ignored our Range). */
 static bool _start(struct _xfer *x)
@@ -141,6 +164,8 @@ static bool _start(struct _xfer *x)
 	char name[NAMES_MAX + 1], partial[32];
 
 	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 416 && x->offset > 0)
+		return _unsatisfiable(x);
 	if (status != 200 && status != 206) {
 		err_set(&e, ERR_IO, "http_error", "the server answered HTTP %ld", status);
 		return _fail(x, &e);
@@ -421,7 +446,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 
 	if (rc == CURLE_OK && !x.u && !x.failed) {
 		/* No body at all: an error status, or an empty file. */
-		if (status == 200 || status == 206)
+		if (status == 200 || status == 206 || (status == 416 && x.offset > 0))
 			_start(&x);
 		else
 			err_set(&x.err, ERR_IO, "http_error", "the server answered HTTP %ld", status);

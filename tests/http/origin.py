@@ -1,7 +1,8 @@
 """A small HTTP origin server for download tests, on a loopback port.
 
 Routes (all GET):
-  /files/NAME                 the registered blob, with Range, ETag
+  /files/NAME                 the registered blob, with Range, ETag (a Range
+                              from the end on is 416, as nginx answers it)
   /cd/NAME?as=FILENAME        the same, with Content-Disposition
   /norange/NAME               ignores Range (always 200 and all bytes)
   /drop/NAME?after=N[&range=0]  first request: full Content-Length, N bytes,
@@ -99,6 +100,9 @@ class Origin:
                 if_range = self.headers.get("If-Range") if honour_if_range else None
                 if rng and range_ok and (not if_range or if_range in (etag, last_modified)):
                     m = re.match(r"bytes=(\d+)-(\d*)$", rng)
+                    if m and data and int(m.group(1)) >= len(data):	# as nginx does
+                        self._empty(416, [("Content-Range", "bytes */%d" % len(data))])
+                        return
                     if m and int(m.group(1)) < len(data):
                         start, code = int(m.group(1)), 206
                         if m.group(2):

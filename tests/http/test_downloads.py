@@ -220,6 +220,29 @@ def test_restart_mid_download_resumes(server, origin):
     assert partials(server) == []
 
 
+def test_a_resume_that_finds_the_whole_file_kept_starts_over(server, origin):
+    """The last run received every byte and was killed (or lost power)
+    before storing it: the resume asks from the end of the file, the server
+    answers 416 (nginx does; the power-cut test met it), and the job starts
+    over instead of failing."""
+    data = blob(3 << 20, 31)	# 10 s at this rate: killed mid-way, as the resume tests are
+    origin.add("w.iso", data)
+    job = server.api.post("/downloads", json={"url": origin.url + "/slow/w.iso?bps=300000"}).json()
+    part = os.path.join(server.storage, ".partial", "dl-%d.part" % job["id"])
+    assert wait_for(lambda: os.path.exists(part) and os.path.getsize(part) > 0, 10)
+    server.stop(signal.SIGKILL)
+    with open(part, "r+b") as f:	# the rest reached the disk too
+        f.seek(os.path.getsize(part))
+        f.write(data[f.tell():])
+    server.start(server.port)
+    j = wait_job(server.api, job["id"], timeout=60)	# all of it again, at 300 kB/s
+    assert j["state"] == "done", j
+    assert server.api.get("/images/w.iso").content == data
+    ranged = [h.get("Range") for p, h in origin.requests if p.startswith("/slow/w.iso")]
+    assert "bytes=%d-" % len(data) in ranged, ranged	# the 416 did happen
+    assert partials(server) == []
+
+
 def test_sigterm_keeps_the_job_for_the_next_start(server, origin):
     origin.add("t.iso", blob(2 << 20, 4))
     job = server.api.post("/downloads", json={"url": origin.url + "/slow/t.iso?bps=300000"}).json()
