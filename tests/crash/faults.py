@@ -377,14 +377,10 @@ def stored_then_cut(work, kernel, new_disk):
     return problems
 
 
-def run_all(work, kernel, new_disk):
-    for name, fn in (("cut 1 s after a 201, a delete and a 202", acked_then_cut),
-                     ("cut after a download is stored, before its job says so", stored_then_cut),
-                     ("fault: disk full mid-upload", disk_full),
-                     ("fault: the file system turns read-only (ext4 error)", read_only),
-                     ("fault: disk write errors (EIO)", write_errors),
-                     ("fault: slow disk (1 s per write)", slow_disk)):
-        try:
-            yield name, fn(work, kernel, new_disk)
-        except Exception as e:	# a test that cannot run is a failure
-            yield name, ["%s: %s" % (type(e).__name__, e)]
+# (name, test(work, kernel, new_disk) -> problems), each in a VM of its own.
+TESTS = [("cut 1 s after a 201, a delete and a 202", acked_then_cut),
+         ("cut after a download is stored, before its job says so", stored_then_cut),
+         ("fault: disk full mid-upload", disk_full),
+         ("fault: the file system turns read-only (ext4 error)", read_only),
+         ("fault: disk write errors (EIO)", write_errors),
+         ("fault: slow disk (1 s per write)", slow_disk)]

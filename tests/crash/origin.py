@@ -7,7 +7,7 @@ import subprocess
 import time
 import urllib.request
 
-from vm import free_port
+from vm import free_port, spawn
 
 CONF = """daemon off;
 master_process off;
@@ -40,7 +40,7 @@ class Origin:
         conf = os.path.join(self.work, "nginx.conf")
         with open(conf, "w") as f:
             f.write(CONF.format(w=self.work, port=self.port, rate=rate))
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-e", os.path.join(self.work, "nginx-error.log")],
+        self.proc = spawn(["nginx", "-c", conf, "-e", os.path.join(self.work, "nginx-error.log")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         probe = os.path.join(self.srv, "probe")
         with open(probe, "w") as f:

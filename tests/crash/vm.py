@@ -14,6 +14,22 @@ import subprocess
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# Every QEMU, nbdkit and nginx started, for kill_all() when the run stops.
+CHILDREN = []
+
+
+def spawn(cmd, **kw):
+    p = subprocess.Popen(cmd, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def kill_all():
+    """The run is over or stopped: nothing it started stays behind."""
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def free_port():
@@ -72,7 +88,7 @@ class VM:
             # delay filters sit above it, between the guest and the cache.
             cmd = ["nbdkit", "-f", "-U", sock] + filters + ["--filter=cache", "file",
                    self.disk, "cache=writeback", "cache-min-block-size=4096"] + params
-            self.nbdkit = subprocess.Popen(cmd, env=dict(os.environ, TMPDIR=cache_tmp),
+            self.nbdkit = spawn(cmd, env=dict(os.environ, TMPDIR=cache_tmp),
                                            stdout=open(self.console + ".nbdkit", "w"),
                                            stderr=subprocess.STDOUT)
             for _ in range(100):
@@ -101,7 +117,7 @@ class VM:
                "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8080,hostfwd=tcp:127.0.0.1:%d-:8081"
                % (self.api_port, self.agent_port),
                "-device", "virtio-net-pci,netdev=n0"]
-        self.qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+        self.qemu = spawn(cmd, stdin=subprocess.DEVNULL,
                                      stdout=open(self.console + ".qemu", "w"),
                                      stderr=subprocess.STDOUT)
 
