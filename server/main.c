@@ -26,56 +26,6 @@
 
 #define _MOD "MAIN"
 
-/* After a restart on configfs the kernel may still hold media (a host
- * could be booting from one): take them over, pinned, instead of
- * pretending the LUNs are empty. */
-static void _restore_luns(struct app *app, void *be)
-{
-	const char *dir = storage_dir(app->storage);
-	size_t dl = strlen(dir);
-
-	for (unsigned lun = 0; lun < gadget_lun_count(app->gadget); lun++) {
-		char file[4096], path[4096];
-		bool cdrom = false, ro = false;
-		struct err err;
-
-		if (gadget_configfs_current(be, lun, file, sizeof(file), &cdrom, &ro) < 0)
-			continue;
-		size_t n = strlen(file);
-		while (n > 0 && file[n - 1] == '\n')
-			file[--n] = '\0';
-		if (!file[0]) {
-			gadget_restore(app->gadget, lun, "", cdrom, ro);
-			continue;
-		}
-		char sname[NAMES_MAX + 1];
-		struct stream *st = app->streams ?
-			stream_adopt(app->streams, file, sname, sizeof(sname)) : NULL;
-		if (st) {
-			const struct gadget_medium_ops *mops;
-			void *m = gadget_streamed_medium(app->gadget, st, cdrom, &mops);
-			if (m) {
-				gadget_restore_medium(app->gadget, lun, sname, cdrom, ro, mops, m);
-				log_info(_MOD, "LUN %u still streams %s from before the restart",
-					 lun, sname);
-				continue;
-			}
-		}
-		const char *name = file + dl + 1;
-		if (strncmp(file, dir, dl) != 0 || file[dl] != '/' ||
-		    storage_pin(app->storage, name, lun, path, sizeof(path), &err) < 0) {
-			const char *base = strrchr(file, '/');
-			log_warn(_MOD, "LUN %u holds %s, which is not an image of %s; eject it to "
-				 "free the LUN", lun, file, dir);
-			gadget_restore(app->gadget, lun, base ? base + 1 : file, cdrom, ro);
-			continue;
-		}
-		gadget_restore(app->gadget, lun, name, cdrom, ro);
-		log_info(_MOD, "LUN %u still holds %s from before the restart (%s, %s)", lun, name,
-			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw");
-	}
-}
-
 /* A line of standard input; a terminal does not show it as it is typed
  * (a pipe, as in scripts, reads the same). */
 static bool _read_password(const char *user, char *buf, size_t size)
@@ -211,19 +161,7 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	int level = log_parse_level(cfg.log_level);
-	if (level < 0) {
-		fprintf(stderr, "%s: --log-level must be error, warn, info or debug\n", argv[0]);
-		config_free(&cfg);
-		return 2;
-	}
-	log_current_level = (enum log_level)level;
-	if (cfg.stream_block & (cfg.stream_block - 1)) {
-		fprintf(stderr, "%s: --stream-block must be a power of two (4K, 8K, ... 16M)\n",
-			argv[0]);
-		config_free(&cfg);
-		return 2;
-	}
+	log_current_level = (enum log_level)log_parse_level(cfg.log_level);
 	if (cfg.add_user[0] || cfg.add_token[0]) {
 		rc = _edit_credentials(&cfg);
 		config_free(&cfg);
@@ -265,17 +203,11 @@ int main(int argc, char **argv)
 	const struct gadget_backend *ops;
 	void *be;
 	if (strcmp(cfg.backend, "sim") == 0) {
-		if (strcmp(cfg.sim_kernel, "patched") && strcmp(cfg.sim_kernel, "stock") &&
-		    strcmp(cfg.sim_kernel, "old")) {
-			err_set(&err, ERR_INVALID, "bad_config",
-				"--sim-kernel must be patched, stock or old");
-			goto out_storage;
-		}
 		ops = &gadget_sim_ops;
 		be = app.sim = gadget_sim_new((unsigned)cfg.luns, cfg.sim_kernel);
 		log_warn(_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
 			 "offered to any host", cfg.sim_kernel);
-	} else if (strcmp(cfg.backend, "configfs") == 0) {
+	} else {	/* "configfs": config_validate() allows no other */
 		struct gadget_configfs_options co = {
 			.configfs_root = "/sys/kernel/config", .gadget = cfg.gadget,
 			.function = cfg.function, .udc = cfg.udc, .luns = (unsigned)cfg.luns,
@@ -292,10 +224,6 @@ int main(int argc, char **argv)
 		be = gadget_configfs_new(&co, &err);
 		if (!be)
 			goto out_storage;
-	} else {
-		err_set(&err, ERR_INVALID, "bad_config", "--backend must be sim or configfs, not '%s'",
-			cfg.backend);
-		goto out_storage;
 	}
 	struct gadget_options go = {
 		.luns = (unsigned)cfg.luns, .api_wait_ms = (unsigned)cfg.api_wait_ms,
@@ -321,7 +249,7 @@ int main(int argc, char **argv)
 		app.streams = NULL;
 	}
 	if (ops == &gadget_configfs_ops)
-		_restore_luns(&app, be);
+		api_restore_luns(&app, be);
 	if (app.streams)
 		streams_clean(app.streams);
 	api_events_create(&app);

@@ -55,6 +55,9 @@ json_t *api_links_merge(struct app *app, json_t *images);
 int api_links_delete(struct http_req *r, const char *name);
 /* The LUNs (bit N: LUN N) streaming the link of that name. */
 uint32_t api_link_luns(struct app *app, const char *name);
+/* After a restart on configfs: takes over the media the kernel still holds
+ * (be is the configfs backend), before any request is served. */
+void api_restore_luns(struct app *app, void *be);
 void api_luns_get(struct http_req *r);
 void api_luns_insert(struct http_req *r);
 void api_luns_eject(struct http_req *r);

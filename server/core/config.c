@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "version.h"
 
 enum _type { _STR, _INT, _SIZE, _BOOL, _LIST };
@@ -483,5 +484,27 @@ enum config_result config_parse_args(struct config *cfg, int argc, char **argv, 
 			return CONFIG_EXIT_ERROR;
 		}
 	}
+	if (config_validate(cfg, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[0], err.message);
+		return CONFIG_EXIT_ERROR;
+	}
 	return CONFIG_RUN;
+}
+
+int config_validate(const struct config *cfg, struct err *err)
+{
+	if (log_parse_level(cfg->log_level) < 0)
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "--log-level must be error, warn, info or debug");
+	if (strcmp(cfg->backend, "sim") != 0 && strcmp(cfg->backend, "configfs") != 0)
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "--backend must be sim or configfs, not '%s'", cfg->backend);
+	if (strcmp(cfg->sim_kernel, "patched") != 0 && strcmp(cfg->sim_kernel, "stock") != 0 &&
+	    strcmp(cfg->sim_kernel, "old") != 0)
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "--sim-kernel must be patched, stock or old");
+	if (cfg->stream_block & (cfg->stream_block - 1))
+		return err_set(err, ERR_INVALID, "bad_config",
+			       "--stream-block must be a power of two (4K, 8K, ... 16M)");
+	return 0;
 }

@@ -75,6 +75,11 @@ int config_load_file(struct config *cfg, const char *path, struct err *err);
 /* Parses argv: --config FILE is loaded first, then every other option
  * overrides it. --help/--version print and return CONFIG_EXIT_OK. */
 enum config_result config_parse_args(struct config *cfg, int argc, char **argv, FILE *out);
+/* The checks that need more than one option's own range: the names of the
+ * log level, the backend and the simulated kernel, a power-of-two
+ * --stream-block. config_parse_args makes them once the file and the
+ * command line are read. */
+int config_validate(const struct config *cfg, struct err *err);
 
 /* Parses "123", "4K", "16M", "2G", "1T" (binary units). */
 int config_parse_size(const char *s, int64_t *out);

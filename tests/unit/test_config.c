@@ -85,6 +85,32 @@ static void test_bad_arguments_are_errors(void **state)
 	config_free(&c);
 }
 
+static void test_unknown_backend_kernel_and_log_level_names_are_errors(void **state)
+{
+	struct config c;
+	char *ok[] = { "vmediad", "--backend", "configfs", "--sim-kernel", "old", "--log-level",
+		       "debug", NULL };
+	char *backend[] = { "vmediad", "--backend", "usb", NULL };
+	char *kernel[] = { "vmediad", "--sim-kernel", "new", NULL };
+	char *level[] = { "vmediad", "--log-level", "loud", NULL };
+	struct err e;
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_validate(&c, &e), 0);
+	assert_int_equal(config_parse_args(&c, 7, ok, stdout), CONFIG_RUN);
+	assert_int_equal(config_parse_args(&c, 3, backend, stdout), CONFIG_EXIT_ERROR);
+	assert_int_equal(config_validate(&c, &e), -1);
+	assert_non_null(strstr(e.message, "--backend must be sim or configfs, not 'usb'"));
+	config_free(&c);
+	config_defaults(&c);
+	assert_int_equal(config_parse_args(&c, 3, kernel, stdout), CONFIG_EXIT_ERROR);
+	config_free(&c);
+	config_defaults(&c);
+	assert_int_equal(config_parse_args(&c, 3, level, stdout), CONFIG_EXIT_ERROR);
+	config_free(&c);
+}
+
 static void test_help_documents_every_option(void **state)
 {
 	char *buf = NULL;
@@ -126,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_json_settings_apply_and_unknown_keys_fail),
 		cmocka_unit_test(test_command_line_overrides_the_file),
 		cmocka_unit_test(test_bad_arguments_are_errors),
+		cmocka_unit_test(test_unknown_backend_kernel_and_log_level_names_are_errors),
 		cmocka_unit_test(test_help_documents_every_option),
 		cmocka_unit_test(test_server_name_repeats_from_both_sources),
 	};
