@@ -36,7 +36,6 @@ struct events {
 	pthread_cond_t cond;
 	size_t queue_len;
 	struct events_sub *subs;
-	size_t nsubs;
 	bool shutdown;
 	events_snapshot_fn snapshot;
 	void *ctx;
@@ -144,7 +143,6 @@ struct events_sub *events_subscribe(struct events *ev)
 	pthread_mutex_lock(&ev->lock);
 	s->next = ev->subs;
 	ev->subs = s;
-	ev->nsubs++;
 	pthread_mutex_unlock(&ev->lock);
 	return s;
 }
@@ -159,20 +157,11 @@ void events_unsubscribe(struct events_sub *s)
 			*p = s->next;
 			break;
 		}
-	ev->nsubs--;
 	_drop_queue(s);
 	_unref(s->cur);
 	pthread_mutex_unlock(&ev->lock);
 	free(s->queue);
 	free(s);
-}
-
-size_t events_subscribers(struct events *ev)
-{
-	pthread_mutex_lock(&ev->lock);
-	size_t n = ev->nsubs;
-	pthread_mutex_unlock(&ev->lock);
-	return n;
 }
 
 ssize_t events_read(struct events_sub *s, char *buf, size_t max, int timeout_ms)

@@ -32,7 +32,4 @@ void events_unsubscribe(struct events_sub *sub);
  * came within timeout_ms (send a keep-alive), -1 when the bus shut down. */
 ssize_t events_read(struct events_sub *sub, char *buf, size_t max, int timeout_ms);
 
-/* Subscribers now, and events dropped by overflow so far (for tests). */
-size_t events_subscribers(struct events *ev);
-
 #endif

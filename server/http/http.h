@@ -69,10 +69,6 @@ struct http_options {
 
 int http_start(const struct http_options *opts, const struct http_route *routes,
 	       size_t nroutes, void *app, struct http_server **out, struct err *err);
-/* The port actually bound (useful with port 0). */
-unsigned http_port(const struct http_server *srv);
-/* True when the listening address is loopback only. */
-bool http_loopback(const struct http_server *srv);
 void http_stop(struct http_server *srv);
 
 /* Request accessors. */

@@ -538,16 +538,6 @@ out_free:
 	return -1;
 }
 
-bool http_loopback(const struct http_server *srv)
-{
-	return srv->loopback;
-}
-
-unsigned http_port(const struct http_server *srv)
-{
-	return srv->port;
-}
-
 void http_stop(struct http_server *srv)
 {
 	if (!srv)

@@ -35,10 +35,6 @@
 #include "core/log.h"
 #include "gadget/gadget.h"
 
-/* Not in gadget.h (yet). */
-int gadget_configfs_current(void *be, unsigned lun, char *file, size_t n, bool *cdrom, bool *ro);
-int gadget_configfs_remove(const struct gadget_configfs_options *opts, struct err *err);
-
 #define FUNC "usb_gadget/vmedia/functions/mass_storage.usb0"
 #define UDC "fake_udc.0"
 
