@@ -11,9 +11,9 @@
 #include "../redfish/redfish.h"
 #include "../storage/storage.h"
 
-#define _BLOCK (16 << 10)
-#define _KEEPALIVE_MS 15000
-#define _SNDBUF (32 << 10)
+#define API_SSE_BLOCK (16 << 10)
+#define API_SSE_KEEPALIVE_MS 15000
+#define API_SSE_SNDBUF (32 << 10)
 
 json_t *api_status_json(struct app *app);
 
@@ -100,7 +100,7 @@ static ssize_t _read(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n;
 
 	(void)pos;
-	n = events_read(cls, buf, max, _KEEPALIVE_MS);
+	n = events_read(cls, buf, max, API_SSE_KEEPALIVE_MS);
 	if (n < 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == 0) {
@@ -120,7 +120,7 @@ void api_events_get(struct http_req *r)
 	struct app *app = http_req_app(r);
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(http_req_connection(r), MHD_CONNECTION_INFO_CONNECTION_FD);
-	int sndbuf = _SNDBUF;
+	int sndbuf = API_SSE_SNDBUF;
 
 	/* A small socket buffer: a client that stops reading then holds a few
 	 * KiB of kernel memory instead of megabytes, and the bus soon treats
@@ -128,7 +128,7 @@ void api_events_get(struct http_req *r)
 	if (ci)
 		setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct events_sub *sub = events_subscribe(app->events);
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, _BLOCK,
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, API_SSE_BLOCK,
 								      _read, sub, _free);
 
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
