@@ -20,15 +20,15 @@
 
 #include "../core/log.h"
 
-#define _MOD "AUTH"
-#define _NAME_MAX 64
-#define _CACHE 32
-#define _PEERS 1024
-#define _ITER_DEFAULT 100000
+#define AUTH_MOD "AUTH"
+#define AUTH_NAME_MAX 64
+#define AUTH_CACHE 32
+#define AUTH_PEERS 1024
+#define AUTH_ITER_DEFAULT 100000
 
 struct _cred {
 	char kind;			/* 'u' user, 't' token */
-	char name[_NAME_MAX];
+	char name[AUTH_NAME_MAX];
 	unsigned iter;
 	unsigned char salt[32];
 	size_t salt_len;
@@ -51,9 +51,9 @@ struct auth {
 	pthread_mutex_t lock;		/* guards cache and peers */
 	pthread_cond_t done;		/* an attempt in flight has been decided */
 	unsigned char key[32];
-	struct { bool used; unsigned char mac[32]; char who[_NAME_MAX]; } cache[_CACHE];
+	struct { bool used; unsigned char mac[32]; char who[AUTH_NAME_MAX]; } cache[AUTH_CACHE];
 	unsigned cache_next;
-	struct _peer peers[_PEERS];
+	struct _peer peers[AUTH_PEERS];
 };
 
 static int _unhex(const char *s, unsigned char *out, size_t max, size_t *len)
@@ -85,7 +85,7 @@ static bool _name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= _NAME_MAX)
+	if (n == 0 || n >= AUTH_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
@@ -147,7 +147,7 @@ int auth_parse_line(const char *line, char *kind, char *name, struct err *err)
 	if (_parse(line, &c, err) < 0)
 		return -1;
 	*kind = c.kind;
-	snprintf(name, _NAME_MAX, "%s", c.name);
+	snprintf(name, AUTH_NAME_MAX, "%s", c.name);
 	return 0;
 }
 
@@ -237,7 +237,7 @@ static struct _peer *_peer(struct auth *a, const char *key, time_t now)
 {
 	struct _peer *oldest = &a->peers[0], *stale = NULL;
 
-	for (unsigned i = 0; i < _PEERS; i++) {
+	for (unsigned i = 0; i < AUTH_PEERS; i++) {
 		struct _peer *p = &a->peers[i];
 		if (p->key[0] && !strcmp(p->key, key))
 			return p;
@@ -291,7 +291,7 @@ static void _mac_of(struct auth *a, const char *user, const char *pass, unsigned
 /* Called with the lock held. */
 static bool _cached(struct auth *a, const unsigned char mac[32], char *who, size_t who_size)
 {
-	for (unsigned i = 0; i < _CACHE; i++)
+	for (unsigned i = 0; i < AUTH_CACHE; i++)
 		if (a->cache[i].used && CRYPTO_memcmp(a->cache[i].mac, mac, 32) == 0) {
 			snprintf(who, who_size, "%s", a->cache[i].who);
 			return true;
@@ -304,7 +304,7 @@ static bool _check_user(struct auth *a, const char *user, const char *pass,
 {
 	unsigned char dk[32];
 	const struct _cred *c = NULL;
-	static const struct _cred dummy = { .kind = 'u', .iter = _ITER_DEFAULT, .salt_len = 16 };
+	static const struct _cred dummy = { .kind = 'u', .iter = AUTH_ITER_DEFAULT, .salt_len = 16 };
 
 	for (size_t i = 0; i < a->n; i++)
 		if (a->creds[i].kind == 'u' && !strcmp(a->creds[i].name, user))
@@ -318,7 +318,7 @@ static bool _check_user(struct auth *a, const char *user, const char *pass,
 	if (!ok)
 		return false;
 	pthread_mutex_lock(&a->lock);
-	unsigned slot = a->cache_next++ % _CACHE;
+	unsigned slot = a->cache_next++ % AUTH_CACHE;
 	a->cache[slot].used = true;
 	memcpy(a->cache[slot].mac, mac, 32);
 	snprintf(a->cache[slot].who, sizeof(a->cache[slot].who), "%s", c->name);
@@ -447,7 +447,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 		 * are not rate-limited, and a correct one is never refused. */
 		if (_check_token(a, authorization + 7, who, who_size))
 			return AUTH_OK;
-		log_warn(_MOD, "failed Bearer authentication from %s", peer);
+		log_warn(AUTH_MOD, "failed Bearer authentication from %s", peer);
 		return AUTH_BAD;
 	}
 	/* A malformed Basic header or another scheme claims no user. */
@@ -460,7 +460,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 		OPENSSL_cleanse(pass, sizeof(pass));
 		if (res == 0)
 			return AUTH_OK;
-		log_warn(_MOD, "refused %s authentication from %s (%s): too many failures in the "
+		log_warn(AUTH_MOD, "refused %s authentication from %s (%s): too many failures in the "
 			 "last %u s", kind, peer, key, a->opts.window_s);
 		return AUTH_LIMITED;
 	}
@@ -474,7 +474,7 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 	pthread_mutex_unlock(&a->lock);
 	if (ok)
 		return AUTH_OK;
-	log_warn(_MOD, "failed %s authentication from %s (%u for %s in the last %u s)", kind,
+	log_warn(AUTH_MOD, "failed %s authentication from %s (%u for %s in the last %u s)", kind,
 		 peer, fails, key, a->opts.window_s);
 	return AUTH_BAD;
 }
@@ -529,11 +529,11 @@ int auth_add_user(const char *path, const char *name, const char *password, stru
 			       "the password must have at least 8 characters");
 	if (RAND_bytes(salt, sizeof(salt)) != 1)
 		abort();
-	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), _ITER_DEFAULT,
+	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), AUTH_ITER_DEFAULT,
 			  EVP_sha256(), sizeof(dk), dk);
 	_hex(salt, sizeof(salt), saltx);
 	_hex(dk, sizeof(dk), dkx);
-	snprintf(line, sizeof(line), "user %s pbkdf2-sha256 %d %s %s\n", name, _ITER_DEFAULT,
+	snprintf(line, sizeof(line), "user %s pbkdf2-sha256 %d %s %s\n", name, AUTH_ITER_DEFAULT,
 		 saltx, dkx);
 	return _store(path, 'u', name, line, err);
 }
