@@ -11,7 +11,7 @@
 #include "log.h"
 #include "version.h"
 
-enum _type { _STR, _INT, _SIZE, _BOOL, _LIST };
+enum _type { CONFIG_T_STR, CONFIG_T_INT, CONFIG_T_SIZE, CONFIG_T_BOOL, CONFIG_T_LIST };
 
 struct _opt {
 	const char *name;
@@ -22,129 +22,129 @@ struct _opt {
 	int64_t min, max;
 };
 
-#define _O(field) offsetof(struct config, field)
+#define CONFIG_OFF(field) offsetof(struct config, field)
 
 static const struct _opt _opts[] = {
-	{ "listen", _STR, _O(listen), "HOST:PORT",
+	{ "listen", CONFIG_T_STR, CONFIG_OFF(listen), "HOST:PORT",
 	  "address to listen on; [::1]:8080 for IPv6, port 0 picks a free one", 0, 0 },
-	{ "storage", _STR, _O(storage), "DIR", "directory that holds the images", 0, 0 },
-	{ "web", _STR, _O(web), "DIR", "directory with the web UI files", 0, 0 },
-	{ "backend", _STR, _O(backend), "sim|configfs",
+	{ "storage", CONFIG_T_STR, CONFIG_OFF(storage), "DIR", "directory that holds the images", 0, 0 },
+	{ "web", CONFIG_T_STR, CONFIG_OFF(web), "DIR", "directory with the web UI files", 0, 0 },
+	{ "backend", CONFIG_T_STR, CONFIG_OFF(backend), "sim|configfs",
 	  "LUN backend: 'sim' simulates the kernel (no hardware), "
 	  "'configfs' drives a real USB gadget", 0, 0 },
-	{ "sim-kernel", _STR, _O(sim_kernel), "patched|stock|old",
+	{ "sim-kernel", CONFIG_T_STR, CONFIG_OFF(sim_kernel), "patched|stock|old",
 	  "sim: which kernel to model: with break_io, stock >= 6.0 (forced_eject only), "
 	  "or < 6.0 (neither)", 0, 0 },
-	{ "luns", _INT, _O(luns), "N", "number of LUNs, 1..8", 1, 8 },
-	{ "log-level", _STR, _O(log_level), "LEVEL", "error, warn, info or debug", 0, 0 },
-	{ "max-image-size", _SIZE, _O(max_image_size), "SIZE",
+	{ "luns", CONFIG_T_INT, CONFIG_OFF(luns), "N", "number of LUNs, 1..8", 1, 8 },
+	{ "log-level", CONFIG_T_STR, CONFIG_OFF(log_level), "LEVEL", "error, warn, info or debug", 0, 0 },
+	{ "max-image-size", CONFIG_T_SIZE, CONFIG_OFF(max_image_size), "SIZE",
 	  "largest image accepted (K, M, G, T suffixes)", 1, INT64_MAX },
-	{ "max-json-body", _SIZE, _O(max_json_body), "SIZE",
+	{ "max-json-body", CONFIG_T_SIZE, CONFIG_OFF(max_json_body), "SIZE",
 	  "largest JSON request body", 64, 16 << 20 },
-	{ "max-connections", _INT, _O(max_connections), "N",
+	{ "max-connections", CONFIG_T_INT, CONFIG_OFF(max_connections), "N",
 	  "connections served at once", 2, 4096 },
-	{ "max-per-ip", _INT, _O(max_per_ip), "N", "connections per client address", 1, 4096 },
-	{ "timeout", _INT, _O(timeout), "SECONDS",
+	{ "max-per-ip", CONFIG_T_INT, CONFIG_OFF(max_per_ip), "N", "connections per client address", 1, 4096 },
+	{ "timeout", CONFIG_T_INT, CONFIG_OFF(timeout), "SECONDS",
 	  "close a connection idle this long", 1, 86400 },
-	{ "header-timeout", _INT, _O(header_timeout), "SECONDS",
+	{ "header-timeout", CONFIG_T_INT, CONFIG_OFF(header_timeout), "SECONDS",
 	  "close a connection whose first request's headers are not complete this long "
 	  "after it opened (answered 408 on plain HTTP)", 1, 3600 },
-	{ "max-pending-per-ip", _INT, _O(max_pending_per_ip), "N",
+	{ "max-pending-per-ip", CONFIG_T_INT, CONFIG_OFF(max_pending_per_ip), "N",
 	  "connections per client address that may be sending their request headers at "
 	  "once (slow or stalled clients); more are refused", 1, 4096 },
-	{ "server-name", _LIST, _O(server_names), "NAME",
+	{ "server-name", CONFIG_T_LIST, CONFIG_OFF(server_names), "NAME",
 	  "a host name clients use for this server (repeatable); requests whose Host "
 	  "header is not one of these, localhost or the address connected to are refused "
 	  "(DNS rebinding)", 0, 0 },
-	{ "trusted-proxy", _STR, _O(trusted_proxy), "ADDR",
+	{ "trusted-proxy", CONFIG_T_STR, CONFIG_OFF(trusted_proxy), "ADDR",
 	  "the address of a reverse proxy (nginx): for its connections the client address "
 	  "is the last one in X-Forwarded-For", 0, 0 },
-	{ "max-uploads", _INT, _O(max_uploads), "N", "uploads running at once", 1, 256 },
-	{ "max-downloads", _INT, _O(max_downloads), "N", "URL downloads running at once; "
+	{ "max-uploads", CONFIG_T_INT, CONFIG_OFF(max_uploads), "N", "uploads running at once", 1, 256 },
+	{ "max-downloads", CONFIG_T_INT, CONFIG_OFF(max_downloads), "N", "URL downloads running at once; "
 	  "more wait in a queue", 1, 64 },
-	{ "download-timeout", _INT, _O(download_timeout), "SECONDS",
+	{ "download-timeout", CONFIG_T_INT, CONFIG_OFF(download_timeout), "SECONDS",
 	  "abort a download that moves less than 1 KiB/s this long", 1, 3600 },
-	{ "download-retries", _INT, _O(download_retries), "N",
+	{ "download-retries", CONFIG_T_INT, CONFIG_OFF(download_retries), "N",
 	  "times a download resumes after a network error", 0, 100 },
-	{ "allow-local-downloads", _BOOL, _O(allow_local_downloads), NULL,
+	{ "allow-local-downloads", CONFIG_T_BOOL, CONFIG_OFF(allow_local_downloads), NULL,
 	  "let downloads connect to loopback (127.0.0.0/8, ::1) and link-local "
 	  "(169.254.0.0/16, fe80::/10) addresses, also after redirects; off by default, as "
 	  "these are the box's own services", 0, 0 },
-	{ "no-stream", _BOOL, _O(no_stream), NULL,
+	{ "no-stream", CONFIG_T_BOOL, CONFIG_OFF(no_stream), NULL,
 	  "refuse URL inserts (streamed images); with --user and configfs, vmediad then "
 	  "does not keep CAP_SYS_ADMIN, which nbd-client needs", 0, 0 },
-	{ "stream-retry-window", _INT, _O(stream_retry_window), "SECONDS",
+	{ "stream-retry-window", CONFIG_T_INT, CONFIG_OFF(stream_retry_window), "SECONDS",
 	  "how long the server of a streamed image may be away (nbdkit retries once a "
 	  "second) before the host's read fails; keep it below the host's SCSI timeout "
 	  "(30 s on Linux)", 0, 600 },
-	{ "stream-cache", _SIZE, _O(stream_cache), "SIZE",
+	{ "stream-cache", CONFIG_T_SIZE, CONFIG_OFF(stream_cache), "SIZE",
 	  "read cache of each streamed image (nbdkit's cache filter), in the image folder's "
 	  ".streams/", 0, INT64_MAX },
-	{ "stream-block", _SIZE, _O(stream_block), "SIZE",
+	{ "stream-block", CONFIG_T_SIZE, CONFIG_OFF(stream_block), "SIZE",
 	  "how much of a streamed image one request to its server asks for (the cache "
 	  "filter's block, a power of two, 4K..16M): larger blocks cost fewer round trips on "
 	  "a slow link", 4096, 16 << 20 },
-	{ "ssh-known-hosts", _STR, _O(ssh_known_hosts), "FILE",
+	{ "ssh-known-hosts", CONFIG_T_STR, CONFIG_OFF(ssh_known_hosts), "FILE",
 	  "host keys of the sftp:// servers images are streamed from (OpenSSH's known_hosts "
 	  "format); a server whose key is not there is refused", 0, 0 },
-	{ "ssh-identity", _STR, _O(ssh_identity), "FILE",
+	{ "ssh-identity", CONFIG_T_STR, CONFIG_OFF(ssh_identity), "FILE",
 	  "private key for sftp:// streams whose URL has no password (readable by --user)", 0,
 	  0 },
-	{ "stream-delay-ms", _INT, _O(stream_delay_ms), "MS",
+	{ "stream-delay-ms", CONFIG_T_INT, CONFIG_OFF(stream_delay_ms), "MS",
 	  "wait MS milliseconds before each request to a streamed image's server (nbdkit's "
 	  "delay filter): to try a distant server from a near one, and for the benchmark", 0,
 	  10000 },
-	{ "reserve", _SIZE, _O(reserve), "SIZE",
+	{ "reserve", CONFIG_T_SIZE, CONFIG_OFF(reserve), "SIZE",
 	  "space always left free on the storage file system", 0, INT64_MAX },
-	{ "buffered-io", _BOOL, _O(buffered_io), NULL,
+	{ "buffered-io", CONFIG_T_BOOL, CONFIG_OFF(buffered_io), NULL,
 	  "write images through the page cache instead of with O_DIRECT (for devices "
 	  "where direct writes are slow)", 0, 0 },
-	{ "auth-file", _STR, _O(auth_file), "FILE",
+	{ "auth-file", CONFIG_T_STR, CONFIG_OFF(auth_file), "FILE",
 	  "credentials file (users for HTTP Basic, tokens for Bearer); required when "
 	  "listening off loopback", 0, 0 },
-	{ "tls-cert", _STR, _O(tls_cert), "FILE",
+	{ "tls-cert", CONFIG_T_STR, CONFIG_OFF(tls_cert), "FILE",
 	  "serve HTTPS with this PEM certificate (chain); needs --tls-key", 0, 0 },
-	{ "tls-key", _STR, _O(tls_key), "FILE", "the PEM private key for --tls-cert", 0, 0 },
-	{ "add-user", _STR, _O(add_user), "NAME",
+	{ "tls-key", CONFIG_T_STR, CONFIG_OFF(tls_key), "FILE", "the PEM private key for --tls-cert", 0, 0 },
+	{ "add-user", CONFIG_T_STR, CONFIG_OFF(add_user), "NAME",
 	  "add or replace a user in --auth-file (password read from stdin), then exit", 0, 0 },
-	{ "add-token", _STR, _O(add_token), "NAME",
+	{ "add-token", CONFIG_T_STR, CONFIG_OFF(add_token), "NAME",
 	  "add or replace a bearer token in --auth-file, print it once, then exit", 0, 0 },
-	{ "public-status", _BOOL, _O(public_status), NULL,
+	{ "public-status", CONFIG_T_BOOL, CONFIG_OFF(public_status), NULL,
 	  "let GET /status be read without credentials", 0, 0 },
-	{ "insecure-no-auth", _BOOL, _O(insecure_no_auth), NULL,
+	{ "insecure-no-auth", CONFIG_T_BOOL, CONFIG_OFF(insecure_no_auth), NULL,
 	  "DANGEROUS: serve without authentication off loopback (anyone who reaches the "
 	  "port can boot the attached computer from anything)", 0, 0 },
-	{ "user", _STR, _O(user), "NAME",
+	{ "user", CONFIG_T_STR, CONFIG_OFF(user), "NAME",
 	  "started as root: become this user before opening anything, keeping only "
 	  "CAP_DAC_OVERRIDE and CAP_KILL (configfs) or nothing (sim)", 0, 0 },
-	{ "allow-root", _BOOL, _O(allow_root), NULL,
+	{ "allow-root", CONFIG_T_BOOL, CONFIG_OFF(allow_root), NULL,
 	  "run as root with every capability (without it and without --user, "
 	  "--backend configfs refuses root; sim warns)", 0, 0 },
-	{ "auth-max-failures", _INT, _O(auth_max_failures), "N",
+	{ "auth-max-failures", CONFIG_T_INT, CONFIG_OFF(auth_max_failures), "N",
 	  "failed logins per client address (IPv6: /64) and user name before 429", 1, 1000 },
-	{ "auth-window", _INT, _O(auth_window), "SECONDS",
+	{ "auth-window", CONFIG_T_INT, CONFIG_OFF(auth_window), "SECONDS",
 	  "the window those failures are counted in (and the lock-out)", 1, 86400 },
-	{ "gadget", _STR, _O(gadget), "NAME", "configfs: gadget name", 0, 0 },
-	{ "function", _STR, _O(function), "NAME",
+	{ "gadget", CONFIG_T_STR, CONFIG_OFF(gadget), "NAME", "configfs: gadget name", 0, 0 },
+	{ "function", CONFIG_T_STR, CONFIG_OFF(function), "NAME",
 	  "configfs: mass_storage function to use (with --adopt)", 0, 0 },
-	{ "udc", _STR, _O(udc), "NAME", "configfs: UDC to bind (default: the first)", 0, 0 },
-	{ "adopt", _BOOL, _O(adopt), NULL,
+	{ "udc", CONFIG_T_STR, CONFIG_OFF(udc), "NAME", "configfs: UDC to bind (default: the first)", 0, 0 },
+	{ "adopt", CONFIG_T_BOOL, CONFIG_OFF(adopt), NULL,
 	  "configfs: use an existing gadget made by another tool", 0, 0 },
-	{ "remove-gadget", _BOOL, _O(remove_gadget), NULL,
+	{ "remove-gadget", CONFIG_T_BOOL, CONFIG_OFF(remove_gadget), NULL,
 	  "configfs: unbind and remove the gadget (--gadget), then exit", 0, 0 },
-	{ "no-break-io", _BOOL, _O(no_break_io), NULL,
+	{ "no-break-io", CONFIG_T_BOOL, CONFIG_OFF(no_break_io), NULL,
 	  "do not use the kernel's break_io even if present (tests the fallbacks)", 0, 0 },
-	{ "eject-wait-ms", _INT, _O(eject_wait_ms), "MS",
+	{ "eject-wait-ms", CONFIG_T_INT, CONFIG_OFF(eject_wait_ms), "MS",
 	  "how long forced_eject may block before the SIGUSR1 fallback", 1, 60000 },
-	{ "api-wait-ms", _INT, _O(api_wait_ms), "MS",
+	{ "api-wait-ms", CONFIG_T_INT, CONFIG_OFF(api_wait_ms), "MS",
 	  "how long a request waits for a LUN operation before answering 'ejecting'",
 	  1, 60000 },
-	{ "redfish-transfer-default", _STR, _O(redfish_transfer_default), "upload|stream",
+	{ "redfish-transfer-default", CONFIG_T_STR, CONFIG_OFF(redfish_transfer_default), "upload|stream",
 	  "Redfish InsertMedia of a URL without TransferMethod: 'upload' downloads the image, "
 	  "then inserts it; 'stream' inserts the URL without copying it", 0, 0 },
 };
 
-#define _NOPTS (sizeof(_opts) / sizeof(_opts[0]))
+#define CONFIG_NOPTS (sizeof(_opts) / sizeof(_opts[0]))
 
 static void _set_str(char **slot, const char *value)
 {
@@ -201,8 +201,8 @@ void config_defaults(struct config *cfg)
 
 void config_free(struct config *cfg)
 {
-	for (size_t i = 0; i < _NOPTS; i++)
-		if (_opts[i].type == _STR || _opts[i].type == _LIST) {
+	for (size_t i = 0; i < CONFIG_NOPTS; i++)
+		if (_opts[i].type == CONFIG_T_STR || _opts[i].type == CONFIG_T_LIST) {
 			char **slot = (char **)((char *)cfg + _opts[i].offset);
 			free(*slot);
 			*slot = NULL;
@@ -242,7 +242,7 @@ int config_parse_size(const char *s, int64_t *out)
 
 static const struct _opt *_find(const char *name)
 {
-	for (size_t i = 0; i < _NOPTS; i++)
+	for (size_t i = 0; i < CONFIG_NOPTS; i++)
 		if (strcmp(_opts[i].name, name) == 0)
 			return &_opts[i];
 	return NULL;
@@ -286,30 +286,30 @@ static int _apply(struct config *cfg, const struct _opt *o, const char *text,
 	char buf[32];
 
 	switch (o->type) {
-	case _STR:
+	case CONFIG_T_STR:
 		if (jv && !json_is_string(jv))
 			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be a string", o->name);
 		_set_str(slot, jv ? json_string_value(jv) : text);
 		return 0;
-	case _LIST:
+	case CONFIG_T_LIST:
 		return _append_list(slot, o, text, jv, err);
-	case _BOOL:
+	case CONFIG_T_BOOL:
 		if (jv && !json_is_boolean(jv))
 			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be true or false",
 				       o->name);
 		*(bool *)slot = jv ? json_is_true(jv) : true;
 		return 0;
-	case _INT:
-	case _SIZE:
+	case CONFIG_T_INT:
+	case CONFIG_T_SIZE:
 		if (jv && json_is_integer(jv)) {
 			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(jv));
 			text = buf;
-		} else if (jv && json_is_string(jv) && o->type == _SIZE) {
+		} else if (jv && json_is_string(jv) && o->type == CONFIG_T_SIZE) {
 			text = json_string_value(jv);
 		} else if (jv) {
 			return err_set(err, ERR_INVALID, "bad_config", "'%s' must be a number", o->name);
 		}
-		if (o->type == _SIZE) {
+		if (o->type == CONFIG_T_SIZE) {
 			if (config_parse_size(text, &v) < 0)
 				return err_set(err, ERR_INVALID, "bad_config",
 					       "'%s': '%s' is not a size (e.g. 512M, 4G)", o->name, text);
@@ -394,7 +394,7 @@ void config_print_help(FILE *out, const char *prog)
 		"vmediad serves virtual media for KVM-over-IP: it stores disk and CD-ROM images\n"
 		"and inserts them into the LUNs of a USB mass-storage gadget, with an HTTP/JSON\n"
 		"API and a web UI.\n\nOptions:\n", prog);
-	for (size_t i = 0; i < _NOPTS; i++) {
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		const struct _opt *o = &_opts[i];
 		char head[64];
 		void *slot = (char *)&d + o->offset;
@@ -402,9 +402,9 @@ void config_print_help(FILE *out, const char *prog)
 		snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
 		fprintf(out, "  %-28s %s", head, o->help);
-		if ((o->type == _STR || o->type == _LIST) && **(char **)slot)
+		if ((o->type == CONFIG_T_STR || o->type == CONFIG_T_LIST) && **(char **)slot)
 			fprintf(out, " (default: %s)", *(char **)slot);
-		else if (o->type == _INT || o->type == _SIZE)
+		else if (o->type == CONFIG_T_INT || o->type == CONFIG_T_SIZE)
 			fprintf(out, " (default: %lld)", (long long)*(int64_t *)slot);
 		fputc('\n', out);
 	}
@@ -468,14 +468,14 @@ enum config_result config_parse_args(struct config *cfg, int argc, char **argv, 
 			fprintf(stderr, "%s: unknown option '--%s' (see --help)\n", argv[0], name);
 			return CONFIG_EXIT_ERROR;
 		}
-		if (o->type != _BOOL && !value) {
+		if (o->type != CONFIG_T_BOOL && !value) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "%s: --%s needs a value\n", argv[0], name);
 				return CONFIG_EXIT_ERROR;
 			}
 			value = argv[++i];
 		}
-		if (o->type == _BOOL && value) {
+		if (o->type == CONFIG_T_BOOL && value) {
 			fprintf(stderr, "%s: --%s takes no value\n", argv[0], name);
 			return CONFIG_EXIT_ERROR;
 		}

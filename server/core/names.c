@@ -11,32 +11,32 @@ static bool _name_char(unsigned char c)
 	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '+';
 }
 
-#define _WHY(...) do { if (why) snprintf(why, why_size, __VA_ARGS__); } while (0)
+#define NAMES_WHY(...) do { if (why) snprintf(why, why_size, __VA_ARGS__); } while (0)
 
 bool names_valid(const char *name, size_t len, char *why, size_t why_size)
 {
 	if (len == 0) {
-		_WHY("the image name is empty");
+		NAMES_WHY("the image name is empty");
 		return false;
 	}
 	if (len > NAMES_MAX) {
-		_WHY("the image name is %zu bytes long; at most %d are allowed", len, NAMES_MAX);
+		NAMES_WHY("the image name is %zu bytes long; at most %d are allowed", len, NAMES_MAX);
 		return false;
 	}
 	if (name[0] == '.' || name[0] == '-') {
-		_WHY("an image name must not start with '%c'", name[0]);
+		NAMES_WHY("an image name must not start with '%c'", name[0]);
 		return false;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
 		if (!_name_char(c)) {
 			if (c == '/')
-				_WHY("an image name must not contain '/'");
+				NAMES_WHY("an image name must not contain '/'");
 			else if (c < 0x20 || c >= 0x7f)
-				_WHY("an image name must not contain byte 0x%02x; "
+				NAMES_WHY("an image name must not contain byte 0x%02x; "
 				     "use letters, digits, '.', '_', '-' and '+'", c);
 			else
-				_WHY("an image name must not contain '%c'; "
+				NAMES_WHY("an image name must not contain '%c'; "
 				     "use letters, digits, '.', '_', '-' and '+'", c);
 			return false;
 		}
