@@ -17,7 +17,7 @@
 #include "../storage/storage.h"
 #include "internal.h"
 
-#define _MOD "DOWNLOAD"
+#define DOWNLOAD_MOD "DOWNLOAD"
 
 struct _xfer {
 	struct downloads *d;
@@ -126,7 +126,7 @@ static void _decide_format(struct _xfer *x, char name[NAMES_MAX + 1], bool given
 	j->format_known = true;
 	pthread_mutex_unlock(&x->d->lock);
 	if (c)
-		log_info(_MOD, "job %u: %s data, stored decompressed as %s", j->pub.id,
+		log_info(DOWNLOAD_MOD, "job %u: %s data, stored decompressed as %s", j->pub.id,
 			 storage_compression_name(c), name);
 }
 
@@ -216,7 +216,7 @@ static bool _start(struct _xfer *x)
 	    ((j->etag[0] && strcmp(j->etag, x->etag) != 0) ||
 	     (j->last_modified[0] && strcmp(j->last_modified, x->last_modified) != 0) ||
 	     (!j->etag[0] && !j->last_modified[0]))) {
-		log_warn(_MOD, "job %u: the server resumed from another version of the file "
+		log_warn(DOWNLOAD_MOD, "job %u: the server resumed from another version of the file "
 			 "(ETag %s, Last-Modified %s; the data kept came with %s, %s): starting "
 			 "over", j->pub.id, x->etag[0] ? x->etag : "none",
 			 x->last_modified[0] ? x->last_modified : "none",
@@ -247,7 +247,7 @@ static bool _start(struct _xfer *x)
 		return _fail(x, &e);
 	int64_t have = storage_upload_written(x->u);
 	if (status == 200 && have > 0) {
-		log_info(_MOD, "job %u: the server sent the whole file; starting over", j->pub.id);
+		log_info(DOWNLOAD_MOD, "job %u: the server sent the whole file; starting over", j->pub.id);
 		if (storage_upload_restart(x->u, &e) < 0)
 			return _fail(x, &e);
 	} else if (status == 206 && x->range_sent.start != have) {
@@ -325,7 +325,7 @@ static curl_socket_t _on_open_socket(void *arg, curlsocktype purpose,
 			(const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
 		inet_ntop(a->family, p, ip, sizeof(ip));
 		snprintf(x->refused, sizeof(x->refused), "%s is a %s address", ip, why);
-		log_warn(_MOD, "job %u: not connecting to %s (%s)", x->j->pub.id, ip, why);
+		log_warn(DOWNLOAD_MOD, "job %u: not connecting to %s (%s)", x->j->pub.id, ip, why);
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -434,7 +434,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 	if (!x.curl)
 		abort();
 	_configure(&x, errbuf, &headers);
-	log_info(_MOD, "job %u: GET %s%s", j->pub.id, j->pub.url,
+	log_info(DOWNLOAD_MOD, "job %u: GET %s%s", j->pub.id, j->pub.url,
 		 x.offset ? " (resuming)" : "");
 	CURLcode rc = curl_easy_perform(x.curl);
 	long status = 0;
@@ -491,7 +491,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (out != OUT_DONE && out != OUT_STOPPED && out != OUT_CANCELLED)
-		log_warn(_MOD, "job %u: %s%s", j->pub.id, x.err.message,
+		log_warn(DOWNLOAD_MOD, "job %u: %s%s", j->pub.id, x.err.message,
 			 out == OUT_RETRY ? " (will resume)" : "");
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(x.curl);

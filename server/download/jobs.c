@@ -17,7 +17,7 @@
 #include "../storage/storage.h"
 #include "internal.h"
 
-#define _MOD "DOWNLOAD"
+#define DOWNLOAD_MOD "DOWNLOAD"
 
 static const char *_state_name(enum download_state s)
 {
@@ -92,14 +92,14 @@ bool _download_save_as(struct downloads *d, struct _job *j, enum download_state 
 		ok = false;
 		e = errno;
 	} else if (ok && fsync(d->partial_fd) < 0) {
-		log_warn(_MOD, "job %u: cannot sync .partial after saving its state (%s); it may "
+		log_warn(DOWNLOAD_MOD, "job %u: cannot sync .partial after saving its state (%s); it may "
 			 "not resume after a power cut", j->pub.id, strerror(errno));
 		free(text);
 		return false;
 	}
 	if (!ok) {	/* a full disk must not leave the half-written file behind */
 		unlinkat(d->partial_fd, tmp, 0);
-		log_warn(_MOD, "job %u: cannot save its state (%s); it will not resume after a "
+		log_warn(DOWNLOAD_MOD, "job %u: cannot save its state (%s); it will not resume after a "
 			 "restart", j->pub.id, strerror(e));
 	}
 	free(text);
@@ -245,7 +245,7 @@ static void _load(struct downloads *d)
 				      "bytes_done", &done, "total", &total, "error", &error,
 				      "attempts", &attempts, "keep_compressed", &keep,
 				      "compression", &comp) < 0) {
-			log_warn(_MOD, "%s is unreadable; removing it", de->d_name);
+			log_warn(DOWNLOAD_MOD, "%s is unreadable; removing it", de->d_name);
 			_download_forget_files(d, id);
 			json_decref(o);
 			continue;
@@ -276,10 +276,10 @@ static void _load(struct downloads *d)
 			if (_stored_before(d, j, has_data)) {
 				j->pub.state = DL_DONE;
 				_download_save(d, j);
-				log_info(_MOD, "job %u: %s was stored by the last run, which ended "
+				log_info(DOWNLOAD_MOD, "job %u: %s was stored by the last run, which ended "
 					 "before it could say so; done", id, j->pub.name);
 			} else {
-				log_info(_MOD, "job %u: %s left unfinished by the last run; resuming "
+				log_info(DOWNLOAD_MOD, "job %u: %s left unfinished by the last run; resuming "
 					 "at %lld bytes", id, j->pub.url, (long long)j->pub.done);
 			}
 		} else {
@@ -298,7 +298,7 @@ static void _load(struct downloads *d)
 	while (dir && (de = readdir(dir))) {
 		if (_job_file(de->d_name, ".json.new", &id)) {
 			unlinkat(d->partial_fd, de->d_name, 0);
-			log_info(_MOD, "removed .partial/%s, left by a state write that did not "
+			log_info(DOWNLOAD_MOD, "removed .partial/%s, left by a state write that did not "
 				 "finish", de->d_name);
 			continue;
 		}
@@ -327,7 +327,7 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 	j->pub.state = st;
 	j->pub.speed = 0;
 	pthread_mutex_unlock(&d->lock);
-	log_info(_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
+	log_info(DOWNLOAD_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
 	_download_notify(d, j);
 }
@@ -538,7 +538,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	*out = j->pub;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
-	log_info(_MOD, "job %u: queued %s", out->id, out->url);
+	log_info(DOWNLOAD_MOD, "job %u: queued %s", out->id, out->url);
 	_download_notify(d, j);
 	_release(d, j);
 	return 0;
@@ -596,7 +596,7 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		pthread_mutex_unlock(&d->lock);
 		_download_forget_data(d, id);
 		_download_save(d, j);
-		log_info(_MOD, "job %u: cancelled before it started", id);
+		log_info(DOWNLOAD_MOD, "job %u: cancelled before it started", id);
 		_download_notify(d, j);
 		_release(d, j);
 		return 0;
