@@ -12,7 +12,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 
-#define _MOD "EVENTS"
+#define EVENTS_MOD "EVENTS"
 
 /* One formatted SSE message, shared by every queue it sits in. */
 struct _msg {
@@ -117,7 +117,7 @@ void events_publish(struct events *ev, const char *type, json_t *data)
 		if (s->count == ev->queue_len) {
 			_drop_queue(s);
 			s->resync = true;
-			log_info(_MOD, "a client fell %zu events behind: it gets a fresh state",
+			log_info(EVENTS_MOD, "a client fell %zu events behind: it gets a fresh state",
 				 ev->queue_len);
 			continue;
 		}
