@@ -33,16 +33,16 @@
 
 #include "../core/log.h"
 
-#define _MOD "CONFIGFS"
+#define CONFIGFS_MOD "CONFIGFS"
 /* Directory names of the kernel's gadget configfs ABI; libusbgx keeps its
  * own copies private, so the function directory is rebuilt from these and
  * libusbgx's getters. */
-#define _GADGETS_DIR "usb_gadget"
-#define _FUNCTIONS_DIR "functions"
-#define _DEFAULT_ROOT "/sys/kernel/config"
-#define _DEFAULT_GADGET "vmedia"
-#define _INSTANCE "usb0"
-#define _PF_KTHREAD 0x00200000u	/* include/linux/sched.h */
+#define CONFIGFS_GADGETS_DIR "usb_gadget"
+#define CONFIGFS_FUNCTIONS_DIR "functions"
+#define CONFIGFS_DEFAULT_ROOT "/sys/kernel/config"
+#define CONFIGFS_DEFAULT_GADGET "vmedia"
+#define CONFIGFS_INSTANCE "usb0"
+#define CONFIGFS_PF_KTHREAD 0x00200000u	/* include/linux/sched.h */
 
 struct _cfs {
 	usbg_state *state;
@@ -222,7 +222,7 @@ static bool _is_fsg_thread(const char *pid)
 	const char *p = strrchr(buf, ')');	/* comm may hold spaces */
 	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1)
 		return false;
-	return flags & _PF_KTHREAD;
+	return flags & CONFIGFS_PF_KTHREAD;
 }
 
 static int _signal_io(void *be, int *count, struct err *err)
@@ -240,7 +240,7 @@ static int _signal_io(void *be, int *count, struct err *err)
 		if (kill((pid_t)atoi(de->d_name), SIGUSR1) == 0)
 			(*count)++;
 		else
-			log_warn(_MOD, "SIGUSR1 to file-storage thread %s: %s", de->d_name,
+			log_warn(CONFIGFS_MOD, "SIGUSR1 to file-storage thread %s: %s", de->d_name,
 				 strerror(errno));
 	}
 	closedir(d);
@@ -273,7 +273,7 @@ static int _reconnect(void *be, struct err *err)
 		rc = err_set(err, ERR_IO, "io_error",
 			     "binding gadget %s to %s again: %s; the host sees no device now",
 			     s->name, s->udc, usbg_strerror(rc));
-		log_warn(_MOD, "%s", err ? err->message : "rebind failed");
+		log_warn(CONFIGFS_MOD, "%s", err ? err->message : "rebind failed");
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -335,7 +335,7 @@ static void _usb_state_wake(void *be)
 	uint64_t one = 1;
 
 	if (s->wake_fd >= 0 && write(s->wake_fd, &one, sizeof(one)) < 0)
-		log_warn(_MOD, "cannot wake the USB state watcher: %s", strerror(errno));
+		log_warn(CONFIGFS_MOD, "cannot wake the USB state watcher: %s", strerror(errno));
 }
 
 /* Leaves the gadget bound and its media in: see the top of the file. */
@@ -393,7 +393,7 @@ int gadget_configfs_current(void *be, unsigned lun, char *file, size_t n, bool *
 	e = e ? e : _read_path(path, v, sizeof(v));
 	*ro = !e && v[0] == '1';
 	if (e)
-		log_warn(_MOD, "LUN %u: reading %s: %s", lun, path, strerror(e));
+		log_warn(CONFIGFS_MOD, "LUN %u: reading %s: %s", lun, path, strerror(e));
 	return e ? -1 : 0;
 }
 
@@ -405,9 +405,9 @@ static int _set_paths(struct _cfs *s, struct err *err)
 	char fdir[PATH_MAX - 16];
 	const char *type = usbg_get_function_type_str(usbg_get_function_type(s->func));
 	int n = snprintf(s->gadget_dir, sizeof(s->gadget_dir), "%s/%s/%s",
-			 usbg_get_configfs_path(s->state), _GADGETS_DIR,
+			 usbg_get_configfs_path(s->state), CONFIGFS_GADGETS_DIR,
 			 usbg_get_gadget_name(s->gadget));
-	int m = snprintf(fdir, sizeof(fdir), "%s/%s/%s.%s", s->gadget_dir, _FUNCTIONS_DIR,
+	int m = snprintf(fdir, sizeof(fdir), "%s/%s/%s.%s", s->gadget_dir, CONFIGFS_FUNCTIONS_DIR,
 			 type ? type : "?", usbg_get_function_instance(s->func));
 
 	if (n < 0 || (size_t)n >= sizeof(s->gadget_dir) || m < 0 || (size_t)m + 8 >= sizeof(fdir))
@@ -460,7 +460,7 @@ static int _make_luns(struct _cfs *s, unsigned want, struct err *err)
 		if (_lun_write(s, i, "removable", "1\n", err))
 			return -1;
 		if (_lun_write(s, i, "inquiry_string", "vmedia  Virtual Media\n", &ierr))
-			log_warn(_MOD, "%s", ierr.message);
+			log_warn(CONFIGFS_MOD, "%s", ierr.message);
 	}
 	return 0;
 }
@@ -498,20 +498,20 @@ static int _create(struct _cfs *s, unsigned luns, struct err *err)
 
 	if (rc != USBG_SUCCESS)
 		return _usbg_fail(err, ERR_IO, "creating gadget", s->name, rc);
-	rc = usbg_create_function(s->gadget, USBG_F_MASS_STORAGE, _INSTANCE, NULL, &s->func);
+	rc = usbg_create_function(s->gadget, USBG_F_MASS_STORAGE, CONFIGFS_INSTANCE, NULL, &s->func);
 	if (rc != USBG_SUCCESS)
-		return _usbg_fail(err, ERR_IO, "creating mass_storage." _INSTANCE " in", s->name, rc);
+		return _usbg_fail(err, ERR_IO, "creating mass_storage." CONFIGFS_INSTANCE " in", s->name, rc);
 	/* configfs functions start with stall=0; with it on, a command cut
 	 * short (break_io) ends with a halted endpoint and a CSW as the
 	 * Bulk-Only spec says, instead of padding. The kernel still turns it
 	 * off for UDCs that cannot halt bulk endpoints. */
 	rc = usbg_f_ms_set_stall(usbg_to_ms_function(s->func), true);
 	if (rc != USBG_SUCCESS)
-		return _usbg_fail(err, ERR_IO, "setting stall on mass_storage." _INSTANCE " in",
+		return _usbg_fail(err, ERR_IO, "setting stall on mass_storage." CONFIGFS_INSTANCE " in",
 				  s->name, rc);
 	if (_set_paths(s, err) < 0 || _make_luns(s, luns, err) < 0 || _link(s, err) < 0)
 		return -1;
-	log_info(_MOD, "created gadget %s with %u LUN(s)", s->name, luns);
+	log_info(CONFIGFS_MOD, "created gadget %s with %u LUN(s)", s->name, luns);
 	return 0;
 }
 
@@ -537,17 +537,17 @@ static int _take_over_or_create(struct _cfs *s, unsigned luns, struct err *err)
 	s->gadget = usbg_get_gadget(s->state, s->name);
 	if (!s->gadget)
 		return _create(s, luns, err);
-	s->func = usbg_get_function(s->gadget, USBG_F_MASS_STORAGE, _INSTANCE);
+	s->func = usbg_get_function(s->gadget, USBG_F_MASS_STORAGE, CONFIGFS_INSTANCE);
 	if (!s->func && usbg_get_first_function(s->gadget))
 		return err_set(err, ERR_CONFLICT, "busy",
-			       "gadget %s exists without mass_storage." _INSTANCE " (made by another "
+			       "gadget %s exists without mass_storage." CONFIGFS_INSTANCE " (made by another "
 			       "tool?): use --adopt --function, or another --gadget", s->name);
 	if (s->func) {
 		if (_set_paths(s, err) < 0)
 			return -1;
 		unsigned have = _count_luns(s);
 		if (have == luns) {
-			log_info(_MOD, "taking over gadget %s from an earlier run; its media stay in",
+			log_info(CONFIGFS_MOD, "taking over gadget %s from an earlier run; its media stay in",
 				 s->name);
 			return _func_linked(s) ? 0 : _link(s, err);
 		}
@@ -562,7 +562,7 @@ static int _take_over_or_create(struct _cfs *s, unsigned luns, struct err *err)
 					       have);
 		}
 	}
-	log_warn(_MOD, "gadget %s has %u LUN(s), %u wanted, and no media: making it anew",
+	log_warn(CONFIGFS_MOD, "gadget %s has %u LUN(s), %u wanted, and no media: making it anew",
 		 s->name, s->func ? _count_luns(s) : 0, luns);
 	if (_remove(s->gadget, s->name, err) < 0)
 		return -1;
@@ -580,7 +580,7 @@ static int _bind(struct _cfs *s, const char *want, struct err *err)
 		return err_set(err, ERR_IO, "io_error", "reading %s: %s", path, strerror(e));
 	if (s->udc[0]) {
 		if (want && want[0] && strcmp(want, s->udc) != 0)
-			log_warn(_MOD, "gadget %s stays bound to %s, not %s: rebinding would "
+			log_warn(CONFIGFS_MOD, "gadget %s stays bound to %s, not %s: rebinding would "
 				 "disconnect the host", s->name, s->udc, want);
 		return 0;
 	}
@@ -603,7 +603,7 @@ static int _bind(struct _cfs *s, const char *want, struct err *err)
 static int _adopt(struct _cfs *s, const struct gadget_configfs_options *opts, struct err *err)
 {
 	const char *fn = opts->function && opts->function[0] ? opts->function :
-			 "mass_storage." _INSTANCE;
+			 "mass_storage." CONFIGFS_INSTANCE;
 	const char *dot = strchr(fn, '.');
 	char type[64];
 
@@ -617,7 +617,7 @@ static int _adopt(struct _cfs *s, const struct gadget_configfs_options *opts, st
 	s->gadget = usbg_get_gadget(s->state, s->name);
 	if (!s->gadget)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable", "no gadget %s in %s/%s to adopt",
-			       s->name, usbg_get_configfs_path(s->state), _GADGETS_DIR);
+			       s->name, usbg_get_configfs_path(s->state), CONFIGFS_GADGETS_DIR);
 	s->func = usbg_get_function(s->gadget, USBG_F_MASS_STORAGE, dot + 1);
 	if (!s->func)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable", "gadget %s has no function %s",
@@ -630,11 +630,11 @@ static int _adopt(struct _cfs *s, const struct gadget_configfs_options *opts, st
 			       "function %s of gadget %s has %u LUN(s), %u asked for; adopting "
 			       "creates nothing", fn, s->name, have, s->nluns);
 	if (have > s->nluns)
-		log_warn(_MOD, "%s has %u LUN(s); using the first %u", fn, have, s->nluns);
+		log_warn(CONFIGFS_MOD, "%s has %u LUN(s); using the first %u", fn, have, s->nluns);
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/UDC", s->gadget_dir);
 	_read_path(path, s->udc, sizeof(s->udc));
-	log_info(_MOD, "adopted %s of gadget %s (UDC %s)", fn, s->name,
+	log_info(CONFIGFS_MOD, "adopted %s of gadget %s (UDC %s)", fn, s->name,
 		 s->udc[0] ? s->udc : "none");
 	return 0;
 }
@@ -642,13 +642,13 @@ static int _adopt(struct _cfs *s, const struct gadget_configfs_options *opts, st
 static int _open(usbg_state **state, const struct gadget_configfs_options *opts, struct err *err)
 {
 	const char *root = opts->configfs_root && opts->configfs_root[0] ? opts->configfs_root :
-			   _DEFAULT_ROOT;
+			   CONFIGFS_DEFAULT_ROOT;
 	int rc = usbg_init(root, state);
 
 	if (rc != USBG_SUCCESS)
 		return err_set(err, ERR_UNAVAILABLE, "unavailable",
 			       "cannot open %s/%s: %s (is configfs mounted, libcomposite loaded?)",
-			       root, _GADGETS_DIR, usbg_strerror(rc));
+			       root, CONFIGFS_GADGETS_DIR, usbg_strerror(rc));
 	return 0;
 }
 
@@ -668,7 +668,7 @@ void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err
 	s->state_fd = -1;
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->nluns = opts->luns;
-	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET;
+	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : CONFIGFS_DEFAULT_GADGET;
 	if (strlen(name) >= sizeof(s->name) || strchr(name, '/') || name[0] == '.') {
 		err_set(err, ERR_INVALID, "bad_config", "gadget name \"%s\": want up to %d "
 			"characters, no '/', not starting with '.'", name, USBG_MAX_NAME_LENGTH);
@@ -683,7 +683,7 @@ void *gadget_configfs_new(const struct gadget_configfs_options *opts, struct err
 	} else if (_take_over_or_create(s, opts->luns, err) < 0 || _bind(s, opts->udc, err) < 0) {
 		goto out_free;
 	}
-	log_info(_MOD, "gadget %s: %u LUN(s) from %s, UDC %s", s->name, s->nluns,
+	log_info(CONFIGFS_MOD, "gadget %s: %u LUN(s) from %s, UDC %s", s->name, s->nluns,
 		 s->lun_dir[0], s->udc[0] ? s->udc : "none (not bound)");
 	return s;
 
@@ -696,7 +696,7 @@ out_free:
  * removes it with its configurations, functions and LUNs. */
 int gadget_configfs_remove(const struct gadget_configfs_options *opts, struct err *err)
 {
-	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : _DEFAULT_GADGET;
+	const char *name = opts->gadget && opts->gadget[0] ? opts->gadget : CONFIGFS_DEFAULT_GADGET;
 	usbg_state *state;
 	int rc;
 
@@ -708,7 +708,7 @@ int gadget_configfs_remove(const struct gadget_configfs_options *opts, struct er
 	else
 		rc = _remove(g, name, err);
 	if (rc == 0)
-		log_info(_MOD, "removed gadget %s", name);
+		log_info(CONFIGFS_MOD, "removed gadget %s", name);
 	usbg_cleanup(state);
 	return rc;
 }

@@ -13,7 +13,7 @@
 #include "../core/log.h"
 #include "internal.h"
 
-#define _MOD "GADGET"
+#define GADGET_MOD "GADGET"
 
 static int64_t _epoch_ms(void)
 {
@@ -56,7 +56,7 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 		 * always. "Nothing to break" is the answer of an idle LUN. */
 		if (g->ops->break_io(g->be, id, &berr) < 0 &&
 		    strcmp(berr.code, "nothing_to_break") != 0)
-			log_warn(_MOD, "LUN %u: break_io: %s", id, berr.message);
+			log_warn(GADGET_MOD, "LUN %u: break_io: %s", id, berr.message);
 		if (g->ops->forced_eject(g->be, id, err) == 0)
 			return 0;
 		if (err->kind != ERR_TIMEOUT)
@@ -65,7 +65,7 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 		 * shared lock and the kernel gave up after its 1 s bound (v2
 		 * waits instead, and the breaker ends that command). An eject
 		 * must win, so break everything. */
-		log_warn(_MOD, "LUN %u: %s", id, err->message);
+		log_warn(GADGET_MOD, "LUN %u: %s", id, err->message);
 		if (_gadget_signal(g, l, err) < 0)
 			return -1;
 		return g->ops->forced_eject(g->be, id, err);
@@ -118,7 +118,7 @@ int _gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget
 	out->at = _epoch_ms();
 	if (rc < 0)
 		snprintf(out->error, sizeof(out->error), "%s", err->message);
-	log_info(_MOD, "LUN %u: eject (%s) %s in %.2f ms%s%s", l->snap.id, out->method,
+	log_info(GADGET_MOD, "LUN %u: eject (%s) %s in %.2f ms%s%s", l->snap.id, out->method,
 		 rc == 0 ? "done" : "failed", out->elapsed_ms, rc == 0 ? "" : ": ",
 		 rc == 0 ? "" : err->message);
 	return rc;
@@ -136,6 +136,6 @@ void _gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out)
 	out->other_luns_affected = l->sigusr1s > 0 || l->broke_others;
 	out->elapsed_ms = clock_now_ms() - l->force_at;
 	out->at = _epoch_ms();
-	log_info(_MOD, "LUN %u: forced eject (%s) done in %.2f ms: the plain eject it pre-empted "
+	log_info(GADGET_MOD, "LUN %u: forced eject (%s) done in %.2f ms: the plain eject it pre-empted "
 		 "took the medium out", l->snap.id, out->method, out->elapsed_ms);
 }

@@ -12,7 +12,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 
-#define _MOD "GADGET"
+#define GADGET_MOD "GADGET"
 
 /* Calls the listener unless gadget_destroy has begun; never with the lock
  * held. gadget_destroy waits for the calls that did start. */
@@ -107,7 +107,7 @@ static int _do_reconnect(struct gadget *g, struct err *err)
 		g->luns[i].snap.warning_code[0] = '\0';
 	}
 	pthread_mutex_unlock(&g->lock);
-	log_info(_MOD, "gadget reconnected: the host enumerates it again");
+	log_info(GADGET_MOD, "gadget reconnected: the host enumerates it again");
 	return 0;
 }
 
@@ -250,7 +250,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			closing = medium;
 			closing_ops = mops;
 		}
-		log_info(_MOD, "LUN %u: insert %s (%s, %s) %s%s", id, image,
+		log_info(GADGET_MOD, "LUN %u: insert %s (%s, %s) %s%s", id, image,
 			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw",
 			 rc == 0 ? "done" : "failed: ", rc == 0 ? "" : err.message);
 	} else {
@@ -429,10 +429,10 @@ int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
 		pthread_mutex_lock(&g->lock);
 		l->sigusr1s--;
 		pthread_mutex_unlock(&g->lock);
-		log_warn(_MOD, "LUN %u: SIGUSR1 could not be sent: %s", l->snap.id, err->message);
+		log_warn(GADGET_MOD, "LUN %u: SIGUSR1 could not be sent: %s", l->snap.id, err->message);
 		return -1;
 	}
-	log_warn(_MOD, "LUN %u: sent SIGUSR1 to %d file-storage thread(s): this breaks the I/O "
+	log_warn(GADGET_MOD, "LUN %u: sent SIGUSR1 to %d file-storage thread(s): this breaks the I/O "
 		 "of every LUN of the function, not only this one", l->snap.id, count);
 	return 0;
 }
@@ -459,10 +459,10 @@ static bool _break_others(struct gadget *g, struct _lun *l)
 		memset(&err, 0, sizeof(err));
 		if (g->ops->break_io(g->be, i, &err) == 0) {
 			ended = true;
-			log_warn(_MOD, "LUN %u: the command holding the function was LUN %u's; "
+			log_warn(GADGET_MOD, "LUN %u: the command holding the function was LUN %u's; "
 				 "ended it with break_io (its medium and lock stay)", l->snap.id, i);
 		} else if (strcmp(err.code, "nothing_to_break") != 0) {
-			log_warn(_MOD, "LUN %u: break_io of LUN %u: %s", l->snap.id, i, err.message);
+			log_warn(GADGET_MOD, "LUN %u: break_io of LUN %u: %s", l->snap.id, i, err.message);
 		}
 	}
 	return ended;
@@ -494,7 +494,7 @@ static void *_breaker(void *arg)
 				 * Called under the lock (it must not block), so the
 				 * worker cannot close the medium meanwhile. */
 				l->medium_interrupted = true;
-				log_info(_MOD, "LUN %u: a forced eject ends the reads waiting on "
+				log_info(GADGET_MOD, "LUN %u: a forced eject ends the reads waiting on "
 					 "its medium", l->snap.id);
 				mo->interrupt(l->mops ? l->medium : l->op_medium);
 			}
@@ -534,10 +534,10 @@ static void *_breaker(void *arg)
 		memset(&err, 0, sizeof(err));
 		if (what == BREAK_OWN) {
 			if (g->ops->break_io(g->be, id, &err) == 0)
-				log_info(_MOD, "LUN %u: a forced eject broke the stalled I/O of the "
+				log_info(GADGET_MOD, "LUN %u: a forced eject broke the stalled I/O of the "
 					 "operation before it (break_io)", id);
 			else if (strcmp(err.code, "nothing_to_break") != 0)
-				log_warn(_MOD, "LUN %u: break_io: %s", id, err.message);
+				log_warn(GADGET_MOD, "LUN %u: break_io: %s", id, err.message);
 		} else if (what == BREAK_OTHERS) {
 			if (!_break_others(g, act)) {
 				pthread_mutex_lock(&g->lock);
@@ -545,7 +545,7 @@ static void *_breaker(void *arg)
 				pthread_mutex_unlock(&g->lock);
 			}
 		} else {
-			log_warn(_MOD, "LUN %u: the kernel call a forced eject waits for has not "
+			log_warn(GADGET_MOD, "LUN %u: the kernel call a forced eject waits for has not "
 				 "returned; breaking it with SIGUSR1", id);
 			if (_gadget_signal(g, act, &err) < 0) {
 				pthread_mutex_lock(&g->lock);	/* try again later */
@@ -566,7 +566,7 @@ static void *_breaker(void *arg)
  * UDC announced a state change that ended in "configured"; every LUN's
  * type is then what the host sees, and a type_change_pending warning is
  * over. The state itself shows in /status (is the target there at all?). */
-#define _WATCH_MS 500
+#define GADGET_WATCH_MS 500
 
 static void _host_enumerated(struct gadget *g)
 {
@@ -587,7 +587,7 @@ static void _host_enumerated(struct gadget *g)
 	}
 	pthread_mutex_unlock(&g->lock);
 	for (unsigned i = 0; i < n; i++) {
-		log_info(_MOD, "LUN %u: the host enumerated the device again and now sees a %s",
+		log_info(GADGET_MOD, "LUN %u: the host enumerated the device again and now sees a %s",
 			 changed[i].id, changed[i].cdrom ? "CD-ROM" : "disk");
 		_notify(g, &changed[i], NULL);
 	}
@@ -603,7 +603,7 @@ static void *_watch(void *arg)
 	pthread_mutex_lock(&g->lock);
 	while (!g->stopping) {
 		pthread_mutex_unlock(&g->lock);
-		int rc = g->ops->usb_state(g->be, _WATCH_MS, now, sizeof(now), &changed);
+		int rc = g->ops->usb_state(g->be, GADGET_WATCH_MS, now, sizeof(now), &changed);
 		if (rc < 0) {
 			now[0] = '\0';
 			changed = false;
@@ -613,13 +613,13 @@ static void *_watch(void *arg)
 		snprintf(g->usb_state, sizeof(g->usb_state), "%s", now);
 		pthread_mutex_unlock(&g->lock);
 		if (strcmp(before, now) != 0)
-			log_info(_MOD, "USB device state: %s -> %s", before[0] ? before : "unknown",
+			log_info(GADGET_MOD, "USB device state: %s -> %s", before[0] ? before : "unknown",
 				 now[0] ? now : "unknown");
 		if (changed && strcmp(now, "configured") == 0)
 			_host_enumerated(g);
 		pthread_mutex_lock(&g->lock);
 		if (rc < 0) {	/* nothing to wait on: pace the retries */
-			clock_deadline(&dl, _WATCH_MS);
+			clock_deadline(&dl, GADGET_WATCH_MS);
 			while (!g->stopping && pthread_cond_timedwait(&g->cond, &g->lock, &dl) == 0)
 				;
 		}
@@ -678,7 +678,7 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 		_start_thread(&g->watcher, _watch, g, "vmedia-usb");
 		g->watching = true;
 	}
-	log_info(_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s, "
+	log_info(GADGET_MOD, "%s backend%s, %u LUN(s); kernel: break_io %s, forced_eject %s, "
 		 "large CD images %s; forced eject strategy: %s", ops->name,
 		 ops->simulated ? " (SIMULATED)" : "", g->nluns, g->features.break_io ? "yes" : "no",
 		 g->features.forced_eject ? "yes" : "no",
@@ -715,7 +715,7 @@ void gadget_destroy(struct gadget *g)
 	for (unsigned i = 0; i < g->nluns; i++)
 		stuck |= g->luns[i].running != RUN_IDLE;
 	if (stuck) {
-		log_warn(_MOD, "a LUN operation is still inside the kernel; not waiting for it");
+		log_warn(GADGET_MOD, "a LUN operation is still inside the kernel; not waiting for it");
 		g->orphaned = true;
 		for (unsigned i = 0; i < g->nluns; i++)
 			pthread_detach(g->luns[i].thread);
@@ -935,7 +935,7 @@ static int _force_eject(struct gadget *g, struct _lun *l, struct gadget_lun *out
 		l->force_seq++;
 		l->force_at = clock_now_ms();
 		if (l->running == RUN_OP)
-			log_info(_MOD, "LUN %u: forced eject pre-empts the %s in progress",
+			log_info(GADGET_MOD, "LUN %u: forced eject pre-empts the %s in progress",
 				 l->snap.id, l->op == OP_INSERT ? "insert" : "plain eject");
 	}
 	uint64_t seq = l->force_seq;
