@@ -24,7 +24,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "HTTP"
+#define HTTP_MOD "HTTP"
 
 struct http_watch {
 	struct http_watch *prev, *next;
@@ -82,7 +82,7 @@ static void *_watchdog(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (struct http_watch *w = d->head.next; w != &d->head; w = w->next)
 			if (w->waiting && _age(&w->since, &now) >= d->timeout_s) {
-				log_info(_MOD, "closing a connection whose request headers were not "
+				log_info(HTTP_MOD, "closing a connection whose request headers were not "
 					 "complete after %u s", d->timeout_s);
 				_expire(d, w);
 			}
@@ -143,7 +143,7 @@ bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, un
 			n++;
 	pthread_mutex_unlock(&d->lock);
 	if (n >= max)
-		log_info(_MOD, "refused a connection from %s: %u of its connections have not sent "
+		log_info(HTTP_MOD, "refused a connection from %s: %u of its connections have not sent "
 			 "their headers yet", group, n);
 	return n < max;
 }

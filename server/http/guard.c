@@ -15,7 +15,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "HTTP"
+#define HTTP_MOD "HTTP"
 
 static bool _sockaddr_text(const struct sockaddr *sa, char *buf, size_t size)
 {
@@ -93,7 +93,7 @@ void _http_client_addr(struct http_req *r)
 	last[n] = '\0';
 	if (!_canonical_ip(last, r->peer, sizeof(r->peer))) {
 		snprintf(r->peer, sizeof(r->peer), "%s", r->srv->trusted_proxy);
-		log_warn(_MOD, "the trusted proxy %s sent X-Forwarded-For '%.64s', which does not "
+		log_warn(HTTP_MOD, "the trusted proxy %s sent X-Forwarded-For '%.64s', which does not "
 			 "end in an address; using the proxy's", r->srv->trusted_proxy, xff);
 	}
 }

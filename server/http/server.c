@@ -15,17 +15,17 @@
 
 #include "../core/log.h"
 
-#define _MOD "HTTP"
+#define HTTP_MOD "HTTP"
 
 /* How long and how much of the rest of a refused body is read and
  * dropped (deadline.c). */
-#define _LINGER_MS 1000
-#define _LINGER_BYTES ((size_t)4 << 20)
+#define HTTP_LINGER_MS 1000
+#define HTTP_LINGER_BYTES ((size_t)4 << 20)
 
 /* GnuTLS priorities (Debian's libmicrohttpd uses GnuTLS): TLS 1.2 and 1.3
  * only, ephemeral (EC)DH key exchange only (forward secrecy; no static
  * RSA), AEAD ciphers only (no CBC, no SHA-1 MACs). */
-#define _TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:" \
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:" \
 	"+ECDHE-ECDSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD"
 
 static void _must(bool ok)
@@ -43,7 +43,7 @@ static void _mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_warn(_MOD, "%s", buf);
+	log_warn(HTTP_MOD, "%s", buf);
 }
 
 /* Percent-decoding for paths and query values. "%00" is left as it is:
@@ -226,7 +226,7 @@ static void _finish_request(struct http_req *r)
 	r->final = true;
 	if (r->pending) {
 		if (MHD_queue_response(r->conn, r->status, r->pending) != MHD_YES)
-			log_warn(_MOD, "%s %s: could not queue the %u reply", r->method, r->path,
+			log_warn(HTTP_MOD, "%s %s: could not queue the %u reply", r->method, r->path,
 				 r->status);
 		MHD_destroy_response(r->pending);
 		r->pending = NULL;
@@ -244,7 +244,7 @@ static void _finish_request(struct http_req *r)
 		r->route->handler(r);
 	}
 	if (!r->replied) {
-		log_error(_MOD, "%s %s: handler gave no reply", r->method, r->path);
+		log_error(HTTP_MOD, "%s %s: handler gave no reply", r->method, r->path);
 		http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
 				 "the server did not produce a reply");
 	}
@@ -305,7 +305,7 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->linger && !r->srv->tls && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		_http_deadline_linger(ci ? ci->socket_context : NULL, _LINGER_MS, _LINGER_BYTES);
+		_http_deadline_linger(ci ? ci->socket_context : NULL, HTTP_LINGER_MS, HTTP_LINGER_BYTES);
 	}
 	const union MHD_ConnectionInfo *sc =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -317,10 +317,10 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	bool quiet = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		log_info(_MOD, "%s%s%s %s %s: connection ended early (code %d) after %ld ms",
+		log_info(HTTP_MOD, "%s%s%s %s %s: connection ended early (code %d) after %ld ms",
 			 r->peer, r->who[0] ? " " : "", r->who, r->method, r->path, (int)toe, ms);
 	else if (!quiet || log_current_level >= LOG_DEBUG)
-		log_info(_MOD, "%s%s%s %s %s %u %ld ms", r->peer, r->who[0] ? " " : "", r->who,
+		log_info(HTTP_MOD, "%s%s%s %s %s %u %ld ms", r->peer, r->who[0] ? " " : "", r->who,
 			 r->method, r->path, r->status, ms);
 	_free_req(r);
 	*con_cls = NULL;
@@ -504,7 +504,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		MHD_OPTION_ARRAY, cert ? (struct MHD_OptionItem[]){
 			{ MHD_OPTION_HTTPS_MEM_CERT, 0, cert },
 			{ MHD_OPTION_HTTPS_MEM_KEY, 0, key },
-			{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)_TLS_PRIORITIES },
+			{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES },
 			{ MHD_OPTION_END, 0, NULL } } : (struct MHD_OptionItem[]){
 			{ MHD_OPTION_END, 0, NULL } },
 		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
@@ -525,7 +525,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		goto out_free;
 	}
 	srv->listen_fd = -1;	/* the daemon owns and closes it now */
-	log_info(_MOD, "listening on %s (port %u)%s", opts->listen, srv->port,
+	log_info(HTTP_MOD, "listening on %s (port %u)%s", opts->listen, srv->port,
 		 opts->tls_cert ? " with TLS" : "");
 	*out = srv;
 	return 0;
