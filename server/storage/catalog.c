@@ -18,7 +18,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 
-#define _MOD "STORAGE"
+#define STORAGE_MOD "STORAGE"
 
 static void _must(bool ok)
 {
@@ -326,7 +326,7 @@ static bool _load_meta(struct storage *s, struct _entry *e)
 	/* The old layout: rewrite it as the new one; the start-up clean-up
 	 * removes the old file once no image has its name. */
 	if (_storage_write_meta(s, e, &err) < 0)
-		log_warn(_MOD, "%s", err.message);
+		log_warn(STORAGE_MOD, "%s", err.message);
 	return true;
 }
 
@@ -342,7 +342,7 @@ static void _empty_tmp(struct storage *s)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (unlinkat(s->tmp_fd, de->d_name, 0) == 0)
-			log_info(_MOD, "removed the leftover of an interrupted upload: .tmp/%s",
+			log_info(STORAGE_MOD, "removed the leftover of an interrupted upload: .tmp/%s",
 				 de->d_name);
 	}
 	closedir(d);
@@ -429,7 +429,7 @@ static void *_verify_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (!found)
 			break;
-		log_info(_MOD, "%s has no matching metadata: computing its SHA-256 (%lld bytes) "
+		log_info(STORAGE_MOD, "%s has no matching metadata: computing its SHA-256 (%lld bytes) "
 			 "in the background", snap.img.name, (long long)snap.img.size);
 		double t0 = clock_now_ms();
 		int fd = openat(s->dir_fd, snap.img.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -456,12 +456,12 @@ static void *_verify_main(void *arg)
 		if (same && rc == 0) {
 			struct err err;
 			if (_storage_write_meta(s, &snap, &err) < 0)
-				log_warn(_MOD, "%s", err.message);
-			log_info(_MOD, "%s verified in %.0f ms: SHA-256 %s", snap.img.name,
+				log_warn(STORAGE_MOD, "%s", err.message);
+			log_info(STORAGE_MOD, "%s verified in %.0f ms: SHA-256 %s", snap.img.name,
 				 clock_now_ms() - t0, snap.img.sha256);
 			_storage_notify(s, "image_changed", &snap.img);
 		} else if (same) {
-			log_warn(_MOD, "cannot read %s (%s); not listed", snap.img.name,
+			log_warn(STORAGE_MOD, "cannot read %s (%s); not listed", snap.img.name,
 				 fd < 0 ? strerror(e) : "it changed while it was read");
 			_storage_settle(s, snap.img.name, true);
 			_storage_notify(s, "image_removed", &snap.img);
@@ -541,7 +541,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	size_t verify = 0;
 	for (size_t i = 0; i < s->count; i++)
 		verify += s->entries[i].img.verifying;
-	log_info(_MOD, "%s: %zu image(s)%s", s->dir, s->count,
+	log_info(STORAGE_MOD, "%s: %zu image(s)%s", s->dir, s->count,
 		 verify ? ", some to verify in the background" : "");
 	if (verify) {
 		if (pthread_create(&s->verifier, NULL, _verify_main, s) != 0)
@@ -689,14 +689,14 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	int rc = 0;
 	if (fsync(s->dir_fd) < 0) {
 		int e = errno;
-		log_warn(_MOD, "deleted %s, but cannot sync %s: %s; it may be back after a crash",
+		log_warn(STORAGE_MOD, "deleted %s, but cannot sync %s: %s; it may be back after a crash",
 			 name, s->dir, strerror(e));
 		rc = err_set(err, ERR_IO, "io_error",
 			     "image %s was removed, but the disk did not confirm it (sync of %s: "
 			     "%s): it may be back after a power cut; check the storage and "
 			     "delete it again then", name, s->dir, strerror(e));
 	} else {
-		log_info(_MOD, "deleted %s", name);
+		log_info(STORAGE_MOD, "deleted %s", name);
 	}
 	_storage_settle(s, name, true);
 	_storage_notify(s, "image_removed", &img);

@@ -4,7 +4,7 @@
  * is pushed at the writer piece by piece from libmicrohttpd's or libcurl's
  * callback. So the decoder runs on a thread of its own ("vmedia-unpack"),
  * fed through a bounded ring of input chunks: the receiver copies into the
- * ring and waits only when the decoder is _RING chunks behind; the decoder
+ * ring and waits only when the decoder is STORAGE_DECODE_RING chunks behind; the decoder
  * hands what it decompresses to the writer's output function, which puts it
  * into the sink (hash and write threads). Nothing holds more than the ring
  * and libarchive's own window, whatever the size of the image.
@@ -23,8 +23,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#define _RING 4
-#define _CHUNK (512 * 1024)
+#define STORAGE_DECODE_RING 4
+#define STORAGE_DECODE_CHUNK (512 * 1024)
 
 struct _decoder {
 	enum storage_compression kind;
@@ -33,8 +33,8 @@ struct _decoder {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	char *buf[_RING];
-	size_t len[_RING];
+	char *buf[STORAGE_DECODE_RING];
+	size_t len[STORAGE_DECODE_RING];
 	unsigned head;		/* the chunk the decoder reads (or will) */
 	unsigned full;		/* chunks handed over, the one being read included */
 	bool reading;		/* the decoder holds buf[head] */
@@ -89,7 +89,7 @@ static la_ssize_t _pull(struct archive *a, void *arg, const void **data)
 	pthread_mutex_lock(&d->lock);
 	if (d->reading) {
 		d->reading = false;
-		d->head = (d->head + 1) % _RING;
+		d->head = (d->head + 1) % STORAGE_DECODE_RING;
 		d->full--;
 		pthread_cond_broadcast(&d->cond);
 	}
@@ -267,8 +267,8 @@ struct _decoder *_decoder_new(enum storage_compression kind, _decoder_out_fn out
 	d->kind = kind;
 	d->out = out;
 	d->out_ctx = ctx;
-	for (int i = 0; i < _RING; i++)
-		if (!(d->buf[i] = malloc(_CHUNK)))
+	for (int i = 0; i < STORAGE_DECODE_RING; i++)
+		if (!(d->buf[i] = malloc(STORAGE_DECODE_CHUNK)))
 			abort();
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
@@ -288,7 +288,7 @@ static int _failure(struct _decoder *d, struct err *err)
 /* Hands the chunk being filled to the decoder. Lock held. */
 static void _hand_over(struct _decoder *d)
 {
-	d->len[(d->head + d->full) % _RING] = d->fill;
+	d->len[(d->head + d->full) % STORAGE_DECODE_RING] = d->fill;
 	d->full++;
 	d->fill = 0;
 	pthread_cond_broadcast(&d->cond);
@@ -301,7 +301,7 @@ int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *
 	pthread_mutex_lock(&d->lock);
 	while (len) {
 		/* Wait for room: the decoder gives a chunk back when it is done. */
-		while (d->full == _RING && !d->done)
+		while (d->full == STORAGE_DECODE_RING && !d->done)
 			pthread_cond_wait(&d->cond, &d->lock);
 		if (d->done) {
 			/* Stopped on an error, or at the end of the compressed
@@ -310,8 +310,8 @@ int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *
 			pthread_mutex_unlock(&d->lock);
 			return rc;
 		}
-		char *dst = d->buf[(d->head + d->full) % _RING];
-		size_t n = len < _CHUNK - d->fill ? len : _CHUNK - d->fill;
+		char *dst = d->buf[(d->head + d->full) % STORAGE_DECODE_RING];
+		size_t n = len < STORAGE_DECODE_CHUNK - d->fill ? len : STORAGE_DECODE_CHUNK - d->fill;
 		/* The chunk being filled is not the decoder's until handed over,
 		 * so the copy needs no lock; but the ring's indexes do. */
 		pthread_mutex_unlock(&d->lock);
@@ -320,7 +320,7 @@ int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *
 		d->fill += n;
 		p += n;
 		len -= n;
-		if (d->fill == _CHUNK)
+		if (d->fill == STORAGE_DECODE_CHUNK)
 			_hand_over(d);
 	}
 	int rc = d->done && d->failed ? _failure(d, err) : 0;
@@ -332,7 +332,7 @@ int _decoder_finish(struct _decoder *d, struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
 	if (d->fill && !d->done) {
-		while (d->full == _RING && !d->done)
+		while (d->full == STORAGE_DECODE_RING && !d->done)
 			pthread_cond_wait(&d->cond, &d->lock);
 		if (!d->done)
 			_hand_over(d);
@@ -356,7 +356,7 @@ void _decoder_free(struct _decoder *d)
 		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
 	}
-	for (int i = 0; i < _RING; i++)
+	for (int i = 0; i < STORAGE_DECODE_RING; i++)
 		free(d->buf[i]);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);

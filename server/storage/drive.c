@@ -14,9 +14,9 @@
 #include "../core/log.h"
 #include "../core/run.h"
 
-#define _MOD "STORAGE"
+#define STORAGE_MOD "STORAGE"
 
-#define _FAT32_MIN (64 << 20)
+#define STORAGE_FAT32_MIN (64 << 20)
 
 
 static const char *const _mkfs_fat[] = { "/usr/sbin/mkfs.fat", "/sbin/mkfs.fat", NULL };
@@ -104,10 +104,10 @@ int storage_create_drive(struct storage *s, const struct storage_drive_options *
 			       "the size must be a positive multiple of 512 bytes");
 	/* FAT32 needs 65525 clusters: below this mkfs.fat would make a volume
 	 * hosts read as FAT16, with a warning only. */
-	if (strcmp(o->filesystem, "fat32") == 0 && o->size < _FAT32_MIN)
+	if (strcmp(o->filesystem, "fat32") == 0 && o->size < STORAGE_FAT32_MIN)
 		return err_set(err, ERR_INVALID, "bad_size",
 			       "a FAT32 drive needs at least %d MiB; use exfat or a larger size",
-			       _FAT32_MIN >> 20);
+			       STORAGE_FAT32_MIN >> 20);
 	if (!blank && _check_label(o->filesystem, o->label ? o->label : "VMEDIA",
 				   label, err) < 0)
 		return -1;
@@ -137,7 +137,7 @@ int storage_create_drive(struct storage *s, const struct storage_drive_options *
 		goto out_abort;
 	if (_storage_upload_take_file(u, err) < 0)
 		goto out_abort;
-	log_info(_MOD, "%s: new %s drive of %lld bytes%s%s", o->name, o->filesystem,
+	log_info(STORAGE_MOD, "%s: new %s drive of %lld bytes%s%s", o->name, o->filesystem,
 		 (long long)o->size, label[0] ? ", label " : "", label);
 	return storage_upload_commit(u, out, err);
 

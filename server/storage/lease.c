@@ -14,7 +14,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "STORAGE"
+#define STORAGE_MOD "STORAGE"
 
 int storage_lease_begin(struct storage *s, const char *name, bool write, char *path,
 			size_t path_size, struct storage_image *out, struct err *err)
@@ -92,7 +92,7 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 	if (rc == 0)
-		log_info(_MOD, "%s: changed in place, now %lld bytes, sha256 %s", name,
+		log_info(STORAGE_MOD, "%s: changed in place, now %lld bytes, sha256 %s", name,
 			 (long long)snap.img.size, snap.img.sha256);
 	_storage_notify(s, "image_changed", &snap.img);
 	return rc;

@@ -16,10 +16,10 @@
  * write itself is the flow control. The pieces O_DIRECT cannot take (a
  * start or an end not on a 4 KiB boundary) go through the page cache, and
  * everything goes that way where O_DIRECT is refused (tmpfs), with the
- * same bounded write-back as before: at most _WINDOW * _LAG dirty bytes.
+ * same bounded write-back as before: at most STORAGE_SINK_WINDOW * STORAGE_SINK_LAG dirty bytes.
  *
  *   producer: [fill seq n] -> submit -> [fill n+1] ... waits while chunk
- *             n+1 (the same buffer as n+1-_NCHUNK) is still in use
+ *             n+1 (the same buffer as n+1-STORAGE_SINK_NCHUNK) is still in use
  *   hasher:   takes chunks in order, updates the digest
  *   writer:   takes chunks in order, writes them
  *   a chunk is free again once both have passed it.
@@ -41,15 +41,15 @@
 /* 4 x 1 MiB: measured against 4 x 512 KiB, 8 x 512 KiB and 8 x 1 MiB in
  * interleaved rounds (1 GiB downloads, 14 each): 4 x 512 KiB was 11% slower,
  * 8 x 1 MiB no faster within the noise. -D_CHUNK=... to experiment. */
-#ifndef _CHUNK
-#define _CHUNK ((size_t)1 << 20)
+#ifndef STORAGE_SINK_CHUNK
+#define STORAGE_SINK_CHUNK ((size_t)1 << 20)
 #endif
-#ifndef _NCHUNK
-#define _NCHUNK 4
+#ifndef STORAGE_SINK_NCHUNK
+#define STORAGE_SINK_NCHUNK 4
 #endif
-#define _ALIGN ((int64_t)4096)
-#define _WINDOW ((int64_t)8 << 20)
-#define _LAG 4
+#define STORAGE_SINK_ALIGN ((int64_t)4096)
+#define STORAGE_SINK_WINDOW ((int64_t)8 << 20)
+#define STORAGE_SINK_LAG 4
 
 struct _chunk {
 	char *buf;
@@ -65,7 +65,7 @@ struct _sink {
 	pthread_mutex_t lock;
 	pthread_cond_t more;	/* the consumers wait for chunks */
 	pthread_cond_t room;	/* the producer waits for a free chunk, or a flush */
-	struct _chunk chunks[_NCHUNK];	/* sequence number n lives in [n % _NCHUNK] */
+	struct _chunk chunks[STORAGE_SINK_NCHUNK];	/* sequence number n lives in [n % STORAGE_SINK_NCHUNK] */
 	uint64_t nsub;		/* chunks submitted; the producer fills number nsub */
 	uint64_t nwritten, nhashed;
 	bool stop;
@@ -92,18 +92,18 @@ static int _pwrite_all(int fd, const char *p, size_t len, int64_t off, size_t *d
 }
 
 /* Bounded write-back of buffered data (see the top of this file): at most
- * _WINDOW * _LAG dirty bytes, so the final fsync has little left to do. */
+ * STORAGE_SINK_WINDOW * STORAGE_SINK_LAG dirty bytes, so the final fsync has little left to do. */
 static void _write_back(struct _sink *k, int64_t end)
 {
-	while (end - k->flushed >= _WINDOW) {
-		sync_file_range(k->fd, k->flushed, _WINDOW, SYNC_FILE_RANGE_WRITE);
-		int64_t old = k->flushed - _LAG * _WINDOW;
+	while (end - k->flushed >= STORAGE_SINK_WINDOW) {
+		sync_file_range(k->fd, k->flushed, STORAGE_SINK_WINDOW, SYNC_FILE_RANGE_WRITE);
+		int64_t old = k->flushed - STORAGE_SINK_LAG * STORAGE_SINK_WINDOW;
 		if (old >= 0) {
-			sync_file_range(k->fd, old, _WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE |
+			sync_file_range(k->fd, old, STORAGE_SINK_WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE |
 					SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-			posix_fadvise(k->fd, old, _WINDOW, POSIX_FADV_DONTNEED);
+			posix_fadvise(k->fd, old, STORAGE_SINK_WINDOW, POSIX_FADV_DONTNEED);
 		}
-		k->flushed += _WINDOW;
+		k->flushed += STORAGE_SINK_WINDOW;
 	}
 }
 
@@ -112,8 +112,8 @@ static int _put(struct _sink *k, const struct _chunk *c)
 	size_t direct = 0, done;
 	int rc;
 
-	if (k->dfd >= 0 && c->off % _ALIGN == 0)
-		direct = c->len & ~(size_t)(_ALIGN - 1);
+	if (k->dfd >= 0 && c->off % STORAGE_SINK_ALIGN == 0)
+		direct = c->len & ~(size_t)(STORAGE_SINK_ALIGN - 1);
 	if (direct > 0) {
 		rc = _pwrite_all(k->dfd, c->buf, direct, c->off, &done);
 		if (rc == EINVAL && done == 0) {
@@ -121,7 +121,7 @@ static int _put(struct _sink *k, const struct _chunk *c)
 			 * system changed its mind: buffered from now on. */
 			close(k->dfd);
 			k->dfd = -1;
-			k->flushed = c->off - c->off % _WINDOW;
+			k->flushed = c->off - c->off % STORAGE_SINK_WINDOW;
 		} else if (rc != 0 && rc != EINVAL) {
 			return rc;
 		}
@@ -146,16 +146,16 @@ static int _put(struct _sink *k, const struct _chunk *c)
  * small ones, and the writer catches up after a slow write. */
 static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
 {
-	struct iovec iov[_NCHUNK];
-	const struct _chunk *first = &k->chunks[seq % _NCHUNK];
+	struct iovec iov[STORAGE_SINK_NCHUNK];
+	const struct _chunk *first = &k->chunks[seq % STORAGE_SINK_NCHUNK];
 	size_t total = 0, done;
 	bool together = k->dfd >= 0 && n > 1;
 	ssize_t w;
 	int rc;
 
 	for (unsigned i = 0; i < n && together; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % _NCHUNK];
-		together = c->off % _ALIGN == 0 && c->len % _ALIGN == 0 &&
+		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
+		together = c->off % STORAGE_SINK_ALIGN == 0 && c->len % STORAGE_SINK_ALIGN == 0 &&
 			   c->off == first->off + (int64_t)total;
 		iov[i] = (struct iovec){ .iov_base = c->buf, .iov_len = c->len };
 		total += c->len;
@@ -173,7 +173,7 @@ static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
 	/* One by one: not all aligned, or what a short or refused pwritev
 	 * left (_put decides about O_DIRECT again for whole chunks). */
 	for (unsigned i = 0; i < n; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % _NCHUNK];
+		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
 		if (done >= c->len) {
 			done -= c->len;
 			continue;
@@ -195,7 +195,7 @@ static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
 static int _hash(struct _sink *k, uint64_t seq, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % _NCHUNK];
+		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
 		if (EVP_DigestUpdate(k->md, c->buf, c->len) != 1)
 			return EIO;
 	}
@@ -233,7 +233,7 @@ static void *_run_writer(void *arg)
 {
 	struct _sink *k = arg;
 
-	_consume(k, &k->nwritten, _NCHUNK, _put_batch);
+	_consume(k, &k->nwritten, STORAGE_SINK_NCHUNK, _put_batch);
 	return NULL;
 }
 
@@ -261,11 +261,11 @@ struct _sink *_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
 	k->fd = fd;
 	k->dfd = direct_fd;
 	k->md = md;
-	for (unsigned i = 0; i < _NCHUNK; i++)
-		if (posix_memalign((void **)&k->chunks[i].buf, (size_t)_ALIGN, _CHUNK) != 0)
+	for (unsigned i = 0; i < STORAGE_SINK_NCHUNK; i++)
+		if (posix_memalign((void **)&k->chunks[i].buf, (size_t)STORAGE_SINK_ALIGN, STORAGE_SINK_CHUNK) != 0)
 			abort();
 	k->chunks[0].off = offset;
-	k->flushed = offset - offset % _WINDOW;
+	k->flushed = offset - offset % STORAGE_SINK_WINDOW;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->more, NULL);
 	pthread_cond_init(&k->room, NULL);
@@ -281,19 +281,19 @@ struct _sink *_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
  * waits until the next one is free. */
 static void _submit(struct _sink *k)
 {
-	struct _chunk *c = &k->chunks[k->nsub % _NCHUNK];
+	struct _chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
 	int64_t end = c->off + (int64_t)c->len;
 
 	k->nsub++;
 	pthread_cond_broadcast(&k->more);
-	if (_in_use(k) == _NCHUNK) {
+	if (_in_use(k) == STORAGE_SINK_NCHUNK) {
 		double t0 = clock_now_ms();
 		bool disk = k->nwritten <= k->nhashed;
-		while (_in_use(k) == _NCHUNK)
+		while (_in_use(k) == STORAGE_SINK_NCHUNK)
 			pthread_cond_wait(&k->room, &k->lock);
 		*(disk ? &k->waited_disk_ms : &k->waited_hash_ms) += clock_now_ms() - t0;
 	}
-	c = &k->chunks[k->nsub % _NCHUNK];
+	c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
 	c->off = end;
 	c->len = 0;
 }
@@ -304,10 +304,10 @@ int _sink_write(struct _sink *k, const void *data, size_t len)
 	int rc;
 
 	while (len > 0) {
-		struct _chunk *c = &k->chunks[k->nsub % _NCHUNK];
-		/* Chunks end on multiples of _CHUNK in the file, so after an
+		struct _chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
+		/* Chunks end on multiples of STORAGE_SINK_CHUNK in the file, so after an
 		 * odd start only the first one is unaligned. */
-		size_t room = _CHUNK - (size_t)((c->off + (int64_t)c->len) % (int64_t)_CHUNK);
+		size_t room = STORAGE_SINK_CHUNK - (size_t)((c->off + (int64_t)c->len) % (int64_t)STORAGE_SINK_CHUNK);
 		size_t n = len < room ? len : room;
 
 		memcpy(c->buf + c->len, p, n);
@@ -331,7 +331,7 @@ int _sink_flush(struct _sink *k)
 	int rc;
 
 	pthread_mutex_lock(&k->lock);
-	if (k->chunks[k->nsub % _NCHUNK].len > 0)
+	if (k->chunks[k->nsub % STORAGE_SINK_NCHUNK].len > 0)
 		_submit(k);
 	while (_in_use(k) > 0)
 		pthread_cond_wait(&k->room, &k->lock);
@@ -345,9 +345,9 @@ void _sink_reset(struct _sink *k, int64_t offset)
 	_sink_flush(k);
 	pthread_mutex_lock(&k->lock);
 	k->error = 0;
-	k->chunks[k->nsub % _NCHUNK].off = offset;
-	k->chunks[k->nsub % _NCHUNK].len = 0;
-	k->flushed = offset - offset % _WINDOW;
+	k->chunks[k->nsub % STORAGE_SINK_NCHUNK].off = offset;
+	k->chunks[k->nsub % STORAGE_SINK_NCHUNK].len = 0;
+	k->flushed = offset - offset % STORAGE_SINK_WINDOW;
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -385,7 +385,7 @@ void _sink_free(struct _sink *k)
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->more);
 	pthread_cond_destroy(&k->room);
-	for (unsigned i = 0; i < _NCHUNK; i++)
+	for (unsigned i = 0; i < STORAGE_SINK_NCHUNK; i++)
 		free(k->chunks[i].buf);
 	if (k->dfd >= 0)
 		close(k->dfd);

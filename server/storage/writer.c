@@ -17,7 +17,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "STORAGE"
+#define STORAGE_MOD "STORAGE"
 
 struct storage_upload {
 	struct storage *s;
@@ -242,7 +242,7 @@ void storage_upload_suspend(struct storage_upload *u)
 		_sink_flush(u->sink);
 	if (u->fd >= 0)
 		fdatasync(u->fd);
-	log_info(_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
+	log_info(STORAGE_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
 		 (long long)u->written, u->tmpname);
 	_release(u);
 }
@@ -331,7 +331,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		_must(u->in_md && EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL) == 1);
 		u->dec = _decoder_new(u->compression, _store_decoded, u);
 	}
-	log_info(_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s%s%s)",
+	log_info(STORAGE_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s%s%s)",
 		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->announced,
 		 (long long)u->written, dfd < 0 ? ", through the page cache" : "",
 		 u->compression ? ", decompressing " : "",
@@ -543,7 +543,7 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 			"cannot sync %s after renaming %s into place: %s; nothing was stored%s",
 			s->dir, u->name, strerror(sync_errno),
 			old ? " and the image it was to replace is gone" : "");
-		log_warn(_MOD, "%s: cannot sync %s after the rename: %s; not stored%s", u->name,
+		log_warn(STORAGE_MOD, "%s: cannot sync %s after the rename: %s; not stored%s", u->name,
 			 s->dir, strerror(sync_errno), old ? ", and the image it replaced is gone" : "");
 		return -1;
 	}
@@ -599,7 +599,7 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 	 * network (no waits), the disk or the digest. */
 	double disk_ms, hash_ms;
 	_sink_waited(u->sink, &disk_ms, &hash_ms);
-	log_info(_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s%s%s%s; the "
+	log_info(STORAGE_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s%s%s%s; the "
 		 "receiver waited %.0f ms for the disk, %.0f ms for SHA-256", e.img.name,
 		 (long long)e.img.size, (long long)_sink_direct_bytes(u->sink), e.img.sha256,
 		 e.img.compression[0] ? ", decompressed from " : "", e.img.compression,
@@ -617,7 +617,7 @@ void storage_upload_abort(struct storage_upload *u)
 {
 	if (u->tmpname[0]) {
 		unlinkat(u->tmpdir_fd, u->tmpname, 0);
-		log_info(_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
+		log_info(STORAGE_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
 			 u->name, (long long)u->written);
 	}
 	_release(u);
