@@ -24,7 +24,7 @@
 #include "storage/storage.h"
 #include "stream/stream.h"
 
-#define _MOD "MAIN"
+#define MAIN_MOD "MAIN"
 
 /* A line of standard input; a terminal does not show it as it is typed
  * (a pipe, as in scripts, reads the same). */
@@ -78,10 +78,10 @@ static int _drop_root(const struct config *cfg, struct err *err)
 		if (privs_drop(cfg->user, caps, n, err) < 0)
 			return -1;
 		if (!was_root) {
-			log_info(_MOD, "--user %s: already running as that user", cfg->user);
+			log_info(MAIN_MOD, "--user %s: already running as that user", cfg->user);
 			return 0;
 		}
-		log_info(_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
+		log_info(MAIN_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
 			 (unsigned)getuid(), (unsigned)getgid(),
 			 n == 0 ? "no capabilities" : !configfs ? "only CAP_NET_BIND_SERVICE" :
 			 cfg->no_stream ? "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" :
@@ -92,7 +92,7 @@ static int _drop_root(const struct config *cfg, struct err *err)
 	if (geteuid() != 0)
 		return 0;
 	if (cfg->allow_root) {
-		log_warn(_MOD, "--allow-root: running as root with every capability");
+		log_warn(MAIN_MOD, "--allow-root: running as root with every capability");
 		return 0;
 	}
 	/* --remove-gadget serves nothing: it does its one write and exits. */
@@ -101,7 +101,7 @@ static int _drop_root(const struct config *cfg, struct err *err)
 			       "refusing to run as root with every capability: give --user NAME "
 			       "(vmediad keeps only CAP_DAC_OVERRIDE and CAP_KILL), start it from "
 			       "the systemd unit, or say --allow-root");
-	log_warn(_MOD, "running as ROOT with every capability; give --user NAME to drop them "
+	log_warn(MAIN_MOD, "running as ROOT with every capability; give --user NAME to drop them "
 		 "(with --backend configfs vmediad refuses root without --user or --allow-root)");
 	return 0;
 }
@@ -175,16 +175,16 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	log_info(_MOD, "vmediad %s starting", VMEDIA_VERSION);
+	log_info(MAIN_MOD, "vmediad %s starting", VMEDIA_VERSION);
 	if (cfg.auth_file[0]) {
 		struct auth_options ao = { .max_failures = (unsigned)cfg.auth_max_failures,
 					   .window_s = (unsigned)cfg.auth_window };
 		if (auth_load(cfg.auth_file, &ao, &app.auth, &err) < 0)
 			goto out_fail;
-		log_info(_MOD, "authentication on: %u credential(s) from %s", auth_count(app.auth),
+		log_info(MAIN_MOD, "authentication on: %u credential(s) from %s", auth_count(app.auth),
 			 cfg.auth_file);
 	} else if (cfg.insecure_no_auth) {
-		log_warn(_MOD, "--insecure-no-auth: NO AUTHENTICATION. Anyone who reaches this port "
+		log_warn(MAIN_MOD, "--insecure-no-auth: NO AUTHENTICATION. Anyone who reaches this port "
 			 "can boot the attached computer from any image.");
 	}
 	if (_drop_root(&cfg, &err) < 0)
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	if (strcmp(cfg.backend, "sim") == 0) {
 		ops = &gadget_sim_ops;
 		be = app.sim = gadget_sim_new((unsigned)cfg.luns, cfg.sim_kernel);
-		log_warn(_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
+		log_warn(MAIN_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
 			 "offered to any host", cfg.sim_kernel);
 	} else {	/* "configfs": config_validate() allows no other */
 		struct gadget_configfs_options co = {
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 		if (cfg.remove_gadget) {
 			if (gadget_configfs_remove(&co, &err) < 0)
 				goto out_storage;
-			log_info(_MOD, "gadget %s removed", cfg.gadget);
+			log_info(MAIN_MOD, "gadget %s removed", cfg.gadget);
 			rc = EXIT_SUCCESS;
 			goto out_storage;
 		}
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
 	if (cfg.no_stream) {
 		app.streams = NULL;
 	} else if (streams_create(&sto, &app.streams, &err) < 0) {
-		log_warn(_MOD, "streaming is unavailable: %s", err.message);
+		log_warn(MAIN_MOD, "streaming is unavailable: %s", err.message);
 		app.streams = NULL;
 	}
 	if (ops == &gadget_configfs_ops)
@@ -295,9 +295,9 @@ int main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP)
-			log_info(_MOD, "SIGHUP ignored (restart vmediad to reload the configuration)");
+			log_info(MAIN_MOD, "SIGHUP ignored (restart vmediad to reload the configuration)");
 	} while (sig == SIGHUP);
-	log_info(_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
+	log_info(MAIN_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
 	events_shutdown(app.events);	/* ends the SSE streams, so http_stop can join */
 	http_stop(http);
 	rc = EXIT_SUCCESS;
@@ -319,9 +319,9 @@ out_storage:
 out_fail:
 	auth_free(app.auth);
 	if (rc != EXIT_SUCCESS)
-		log_error(_MOD, "%s", err.message);
+		log_error(MAIN_MOD, "%s", err.message);
 	else
-		log_info(_MOD, "stopped");
+		log_info(MAIN_MOD, "stopped");
 	config_free(&cfg);
 	return rc;
 }
