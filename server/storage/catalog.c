@@ -38,7 +38,7 @@ bool storage_sha256_valid(const char *hex)
 	return i == 64;
 }
 
-struct _entry *_storage_find(struct storage *s, const char *name)
+struct _entry *storage_find(struct storage *s, const char *name)
 {
 	for (size_t i = 0; i < s->count; i++)
 		if (strcmp(s->entries[i].img.name, name) == 0)
@@ -46,23 +46,23 @@ struct _entry *_storage_find(struct storage *s, const char *name)
 	return NULL;
 }
 
-struct _entry *_storage_find_idle(struct storage *s, const char *name)
+struct _entry *storage_find_idle(struct storage *s, const char *name)
 {
 	struct _entry *e;
 
-	while ((e = _storage_find(s, name)) && e->busy)
+	while ((e = storage_find(s, name)) && e->busy)
 		pthread_cond_wait(&s->idle, &s->lock);
 	return e;
 }
 
 static void _remove_entry(struct storage *s, struct _entry *e);
 
-void _storage_settle(struct storage *s, const char *name, bool gone)
+void storage_settle(struct storage *s, const char *name, bool gone)
 {
 	struct _entry *e;
 
 	pthread_mutex_lock(&s->lock);
-	if ((e = _storage_find(s, name))) {
+	if ((e = storage_find(s, name))) {
 		e->busy = false;
 		if (gone)
 			_remove_entry(s, e);
@@ -73,9 +73,9 @@ void _storage_settle(struct storage *s, const char *name, bool gone)
 
 /* Inserts or replaces, keeping the array sorted by name; a replaced entry
  * keeps its pins and is no longer busy. */
-void _storage_put(struct storage *s, const struct _entry *e)
+void storage_put(struct storage *s, const struct _entry *e)
 {
-	struct _entry *old = _storage_find(s, e->img.name);
+	struct _entry *old = storage_find(s, e->img.name);
 	size_t at;
 
 	if (old) {
@@ -104,7 +104,7 @@ static void _remove_entry(struct storage *s, struct _entry *e)
 	s->count--;
 }
 
-void _storage_notify(struct storage *s, const char *event, const struct storage_image *img)
+void storage_notify(struct storage *s, const char *event, const struct storage_image *img)
 {
 	pthread_mutex_lock(&s->lock);
 	storage_listener_fn fn = s->listener;
@@ -189,7 +189,7 @@ json_t *storage_image_json(const struct storage_image *img)
 
 /* Hashes a whole file: used only for images that arrived without metadata
  * (copied in by hand) or whose metadata no longer matches. */
-int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
+int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[32];
@@ -223,7 +223,7 @@ int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
  * was NAME.json; that is still read, and rewritten as NAME. */
 static _Atomic unsigned long _meta_seq;
 
-int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err)
+int storage_write_meta(struct storage *s, const struct _entry *e, struct err *err)
 {
 	char tmp[32];
 	const char *final = e->img.name;
@@ -325,7 +325,7 @@ static bool _load_meta(struct storage *s, struct _entry *e)
 		return false;
 	/* The old layout: rewrite it as the new one; the start-up clean-up
 	 * removes the old file once no image has its name. */
-	if (_storage_write_meta(s, e, &err) < 0)
+	if (storage_write_meta(s, e, &err) < 0)
 		log_warn(STORAGE_MOD, "%s", err.message);
 	return true;
 }
@@ -379,7 +379,7 @@ static void _scan_images(struct storage *s)
 			e.img.verifying = true;
 			snprintf(e.img.source, sizeof(e.img.source), "found in storage");
 		}
-		_storage_put(s, &e);
+		storage_put(s, &e);
 	}
 	closedir(d);
 
@@ -394,7 +394,7 @@ static void _scan_images(struct storage *s)
 		/* Metadata of an image that is listed; anything else is an
 		 * orphan, a temporary file of a crashed write, or the old
 		 * NAME.json layout already rewritten. */
-		if (de->d_name[0] != '.' && _storage_find(s, de->d_name))
+		if (de->d_name[0] != '.' && storage_find(s, de->d_name))
 			continue;
 		unlinkat(s->meta_fd, de->d_name, 0);
 	}
@@ -434,14 +434,14 @@ static void *_verify_main(void *arg)
 		double t0 = clock_now_ms();
 		int fd = openat(s->dir_fd, snap.img.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		int rc = fd >= 0 && _same_file(fd, &snap) ?
-			 _storage_hash_fd(fd, snap.img.sha256, &s->stopping) : -1;
+			 storage_hash_fd(fd, snap.img.sha256, &s->stopping) : -1;
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		if (s->stopping)
 			break;
 		pthread_mutex_lock(&s->lock);
-		struct _entry *cur = _storage_find(s, snap.img.name);
+		struct _entry *cur = storage_find(s, snap.img.name);
 		bool same = cur && cur->img.verifying && cur->mtime_ns == snap.mtime_ns &&
 			    cur->img.size == snap.img.size;
 		if (same && rc == 0) {
@@ -455,16 +455,16 @@ static void *_verify_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (same && rc == 0) {
 			struct err err;
-			if (_storage_write_meta(s, &snap, &err) < 0)
+			if (storage_write_meta(s, &snap, &err) < 0)
 				log_warn(STORAGE_MOD, "%s", err.message);
 			log_info(STORAGE_MOD, "%s verified in %.0f ms: SHA-256 %s", snap.img.name,
 				 clock_now_ms() - t0, snap.img.sha256);
-			_storage_notify(s, "image_changed", &snap.img);
+			storage_notify(s, "image_changed", &snap.img);
 		} else if (same) {
 			log_warn(STORAGE_MOD, "cannot read %s (%s); not listed", snap.img.name,
 				 fd < 0 ? strerror(e) : "it changed while it was read");
-			_storage_settle(s, snap.img.name, true);
-			_storage_notify(s, "image_removed", &snap.img);
+			storage_settle(s, snap.img.name, true);
+			storage_notify(s, "image_removed", &snap.img);
 		}
 	}
 	return NULL;
@@ -591,7 +591,7 @@ int storage_list(struct storage *s, struct storage_image **out, size_t *count)
 	_must(v != NULL);
 	for (size_t i = 0; i < n; i++)
 		v[i] = s->entries[i].img;
-	_storage_uploads_snapshot(s, v + n, &total);
+	storage_uploads_snapshot(s, v + n, &total);
 	pthread_mutex_unlock(&s->lock);
 	total += n;
 	*out = v;
@@ -604,10 +604,10 @@ int storage_get(struct storage *s, const char *name, struct storage_image *out, 
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find(s, name);
+	struct _entry *e = storage_find(s, name);
 	if (e)
 		*out = e->img;
-	else if (_storage_upload_in_progress(s, name))
+	else if (storage_upload_in_progress(s, name))
 		rc = err_set(err, ERR_NOT_FOUND, "not_found",
 			     "image %s is still being uploaded", name);
 	else
@@ -628,7 +628,7 @@ int storage_open_image(struct storage *s, const char *name, int *fd, struct stor
 	 * file changed behind our back never matches: take it after a few). */
 	for (int tries = 0;; tries++) {
 		pthread_mutex_lock(&s->lock);
-		struct _entry *e = _storage_find_idle(s, name);
+		struct _entry *e = storage_find_idle(s, name);
 		if (e)
 			snap = *e;
 		pthread_mutex_unlock(&s->lock);
@@ -660,7 +660,7 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	struct storage_image img;
 
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find_idle(s, name);
+	struct _entry *e = storage_find_idle(s, name);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
@@ -678,7 +678,7 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	 * next start-up removes, never an image without its digest. */
 	if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT) {
 		err_set(err, ERR_IO, "io_error", "cannot delete %s: %s", name, strerror(errno));
-		_storage_settle(s, name, false);
+		storage_settle(s, name, false);
 		return -1;
 	}
 	unlinkat(s->meta_fd, name, 0);
@@ -698,8 +698,8 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	} else {
 		log_info(STORAGE_MOD, "deleted %s", name);
 	}
-	_storage_settle(s, name, true);
-	_storage_notify(s, "image_removed", &img);
+	storage_settle(s, name, true);
+	storage_notify(s, "image_removed", &img);
 	return rc;
 }
 
@@ -711,9 +711,9 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 	if (lun >= STORAGE_MAX_LUNS)
 		return err_set(err, ERR_INVALID, "bad_request", "LUN %u is out of range", lun);
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find_idle(s, name);
+	struct _entry *e = storage_find_idle(s, name);
 	if (!e) {
-		bool uploading = _storage_upload_in_progress(s, name);
+		bool uploading = storage_upload_in_progress(s, name);
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, uploading ? ERR_CONFLICT : ERR_NOT_FOUND,
 			       uploading ? "image_incomplete" : "not_found",
@@ -742,7 +742,7 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 			       "a link); restart vmediad to list it anew", name);
 	}
 	snprintf(path, path_size, "%s/%s", s->dir, name);
-	_storage_notify(s, "image_changed", &img);
+	storage_notify(s, "image_changed", &img);
 	return 0;
 }
 
@@ -754,7 +754,7 @@ void storage_unpin(struct storage *s, const char *name, unsigned lun)
 	if (lun >= STORAGE_MAX_LUNS)
 		return;
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find(s, name);
+	struct _entry *e = storage_find(s, name);
 	if (e) {
 		e->img.attached &= ~(1u << lun);
 		img = e->img;
@@ -762,5 +762,5 @@ void storage_unpin(struct storage *s, const char *name, unsigned lun)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (found)
-		_storage_notify(s, "image_changed", &img);
+		storage_notify(s, "image_changed", &img);
 }

@@ -258,7 +258,7 @@ out:
 	return NULL;
 }
 
-struct _decoder *_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx)
+struct _decoder *storage_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx)
 {
 	struct _decoder *d = calloc(1, sizeof(*d));
 
@@ -294,7 +294,7 @@ static void _hand_over(struct _decoder *d)
 	pthread_cond_broadcast(&d->cond);
 }
 
-int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err)
+int storage_decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err)
 {
 	const char *p = data;
 
@@ -328,7 +328,7 @@ int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *
 	return rc;
 }
 
-int _decoder_finish(struct _decoder *d, struct err *err)
+int storage_decoder_finish(struct _decoder *d, struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
 	if (d->fill && !d->done) {
@@ -345,7 +345,7 @@ int _decoder_finish(struct _decoder *d, struct err *err)
 	return d->failed ? _failure(d, err) : 0;
 }
 
-void _decoder_free(struct _decoder *d)
+void storage_decoder_free(struct _decoder *d)
 {
 	if (!d)
 		return;

@@ -65,7 +65,7 @@ static int _format(struct storage_upload *u, const struct storage_drive_options 
 	char path[4200], out[600];
 	const char *mkfs;
 
-	if (_storage_upload_path(u, path, sizeof(path)) < 0)
+	if (storage_upload_path(u, path, sizeof(path)) < 0)
 		return err_set(err, ERR_IO, "io_error", "the storage path is too long");
 	if (strcmp(o->filesystem, "fat32") == 0) {
 		if (!(mkfs = run_find(_mkfs_fat)))
@@ -127,7 +127,7 @@ int storage_create_drive(struct storage *s, const struct storage_drive_options *
 					     .source = source };
 	if (storage_upload_begin(s, &uo, &u, err) < 0)
 		return -1;
-	if (ftruncate(_storage_upload_fd(u), o->size) < 0) {
+	if (ftruncate(storage_upload_fd(u), o->size) < 0) {
 		err_set(err, errno == EFBIG ? ERR_TOO_LARGE : ERR_IO, "io_error",
 			"cannot size %s to %lld bytes: %s", o->name, (long long)o->size,
 			strerror(errno));
@@ -135,7 +135,7 @@ int storage_create_drive(struct storage *s, const struct storage_drive_options *
 	}
 	if (!blank && _format(u, o, label, err) < 0)
 		goto out_abort;
-	if (_storage_upload_take_file(u, err) < 0)
+	if (storage_upload_take_file(u, err) < 0)
 		goto out_abort;
 	log_info(STORAGE_MOD, "%s: new %s drive of %lld bytes%s%s", o->name, o->filesystem,
 		 (long long)o->size, label[0] ? ", label " : "", label);

@@ -43,16 +43,16 @@ struct storage {
 	_Atomic bool stopping;
 };
 
-struct _entry *_storage_find(struct storage *s, const char *name);
+struct _entry *storage_find(struct storage *s, const char *name);
 /* The entry once it is not busy (waits, lock held), or NULL. */
-struct _entry *_storage_find_idle(struct storage *s, const char *name);
+struct _entry *storage_find_idle(struct storage *s, const char *name);
 /* Ends a busy period: the entry stays, or goes (gone), and waiters wake. */
-void _storage_settle(struct storage *s, const char *name, bool gone);
-void _storage_put(struct storage *s, const struct _entry *e);
-void _storage_notify(struct storage *s, const char *event, const struct storage_image *img);
+void storage_settle(struct storage *s, const char *name, bool gone);
+void storage_put(struct storage *s, const struct _entry *e);
+void storage_notify(struct storage *s, const char *event, const struct storage_image *img);
 /* Writes .meta/NAME.json durably (file and directory synced). */
-int _storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
-bool _storage_upload_in_progress(struct storage *s, const char *name);
+int storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
+bool storage_upload_in_progress(struct storage *s, const char *name);
 /* links.c: loaded at open, freed at close; a name taken by a link (lock
  * held). */
 void _storage_links_load(struct storage *s);
@@ -60,29 +60,29 @@ void _storage_links_free(struct storage *s);
 bool _storage_link_exists(struct storage *s, const char *name);
 /* SHA-256 of the file; -1 on a read error, or once *stop is set (may be
  * NULL). */
-int _storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);
-void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
+int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);
+void storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n);
 
 /* writer.c, for drive.c: the upload's temporary file (absolute path), and
  * taking what that file holds as the upload's data (hashed once). */
-int _storage_upload_path(const struct storage_upload *u, char *buf, size_t size);
-int _storage_upload_take_file(struct storage_upload *u, struct err *err);
-int _storage_upload_fd(const struct storage_upload *u);
+int storage_upload_path(const struct storage_upload *u, char *buf, size_t size);
+int storage_upload_take_file(struct storage_upload *u, struct err *err);
+int storage_upload_fd(const struct storage_upload *u);
 
 /* sink.c: an upload's digest and ordered writes on threads of their own.
- * _sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1
+ * storage_sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1
  * for none) and the digest to update (borrowed; read it after a flush);
  * write and flush return 0 or the errno of the first failed write. */
 struct _sink;
 struct evp_md_ctx_st;
-struct _sink *_sink_new(int fd, int direct_fd, struct evp_md_ctx_st *md, int64_t offset);
-int _sink_write(struct _sink *k, const void *data, size_t len);
-int _sink_flush(struct _sink *k);
-void _sink_reset(struct _sink *k, int64_t offset);
-int64_t _sink_direct_bytes(struct _sink *k);
+struct _sink *storage_sink_new(int fd, int direct_fd, struct evp_md_ctx_st *md, int64_t offset);
+int storage_sink_write(struct _sink *k, const void *data, size_t len);
+int storage_sink_flush(struct _sink *k);
+void storage_sink_reset(struct _sink *k, int64_t offset);
+int64_t storage_sink_direct_bytes(struct _sink *k);
 /* How long the receiver waited for a full ring, and for which consumer. */
-void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms);
-void _sink_free(struct _sink *k);
+void storage_sink_waited(struct _sink *k, double *disk_ms, double *hash_ms);
+void storage_sink_free(struct _sink *k);
 
 /* decode.c: decompression on a thread of its own, fed through a bounded
  * ring. out gets the decompressed data in order, on that thread; a
@@ -91,9 +91,9 @@ void _sink_free(struct _sink *k);
  * end (a truncated stream is an error there). */
 typedef int (*_decoder_out_fn)(void *ctx, const void *data, size_t len, struct err *err);
 struct _decoder;
-struct _decoder *_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx);
-int _decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err);
-int _decoder_finish(struct _decoder *d, struct err *err);
-void _decoder_free(struct _decoder *d);
+struct _decoder *storage_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx);
+int storage_decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err);
+int storage_decoder_finish(struct _decoder *d, struct err *err);
+void storage_decoder_free(struct _decoder *d);
 
 #endif

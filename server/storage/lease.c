@@ -24,7 +24,7 @@ int storage_lease_begin(struct storage *s, const char *name, bool write, char *p
 	if (!names_valid(name, strlen(name), why, sizeof(why)))
 		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = _storage_find_idle(s, name);
+	struct _entry *e = storage_find_idle(s, name);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
@@ -45,7 +45,7 @@ int storage_lease_begin(struct storage *s, const char *name, bool write, char *p
 	pthread_mutex_unlock(&s->lock);
 	int n = snprintf(path, path_size, "%s/%s", s->dir, name);
 	if (n < 0 || (size_t)n >= path_size) {
-		_storage_settle(s, name, false);
+		storage_settle(s, name, false);
 		return err_set(err, ERR_IO, "io_error", "the storage path is too long");
 	}
 	return 0;
@@ -58,16 +58,16 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 	int rc = 0;
 
 	if (!changed) {
-		_storage_settle(s, name, false);
+		storage_settle(s, name, false);
 		return 0;
 	}
 	/* The entry is busy: nobody else changes it or its file meanwhile. */
 	pthread_mutex_lock(&s->lock);
-	snap = *_storage_find(s, name);
+	snap = *storage_find(s, name);
 	pthread_mutex_unlock(&s->lock);
 	int fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0 || fstat(fd, &st) < 0 ||
-	    _storage_hash_fd(fd, snap.img.sha256, NULL) < 0) {
+	    storage_hash_fd(fd, snap.img.sha256, NULL) < 0) {
 		rc = err_set(err, ERR_IO, "io_error", "cannot read %s back after changing it: %s",
 			     name, strerror(errno));
 		snap.img.verifying = true;	/* the verifier's job at the next start */
@@ -80,11 +80,11 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 		snap.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		/* What arrived is no longer what is stored. */
 		snap.img.compression[0] = '\0';
-		if (_storage_write_meta(s, &snap, err) < 0)
+		if (storage_write_meta(s, &snap, err) < 0)
 			rc = -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	struct _entry *cur = _storage_find(s, name);
+	struct _entry *cur = storage_find(s, name);
 	uint32_t attached = cur->img.attached;
 	*cur = snap;
 	cur->img.attached = attached;
@@ -94,7 +94,7 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 	if (rc == 0)
 		log_info(STORAGE_MOD, "%s: changed in place, now %lld bytes, sha256 %s", name,
 			 (long long)snap.img.size, snap.img.sha256);
-	_storage_notify(s, "image_changed", &snap.img);
+	storage_notify(s, "image_changed", &snap.img);
 	return rc;
 }
 

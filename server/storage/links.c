@@ -111,7 +111,7 @@ void _storage_links_load(struct storage *s)
 		if (got >= 0)
 			text[got] = '\0';
 		if (got < 0 || !names_valid(name, strlen(name), why, sizeof(why)) ||
-		    !_parse(text, name, &l) || _storage_find(s, name)) {
+		    !_parse(text, name, &l) || storage_find(s, name)) {
 			log_warn(_MOD, "%s/.links/%s is not a link vmediad can use; ignored", s->dir,
 				 de->d_name);
 			continue;
@@ -178,7 +178,7 @@ int storage_link_add(struct storage *s, const struct storage_link *l, struct err
 		return err_set(err, ERR_UNAVAILABLE, "unavailable", "named links are unavailable "
 			       "(%s/.links cannot be opened; see the log)", s->dir);
 	pthread_mutex_lock(&s->lock);
-	bool taken = _storage_find(s, l->name) || _storage_upload_in_progress(s, l->name) ||
+	bool taken = storage_find(s, l->name) || storage_upload_in_progress(s, l->name) ||
 		     _find(s, l->name);
 	if (!taken) {		/* held while its file is written */
 		struct storage_link pending = *l;

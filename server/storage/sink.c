@@ -252,7 +252,7 @@ static uint64_t _in_use(const struct _sink *k)
 	return k->nsub - (k->nwritten < k->nhashed ? k->nwritten : k->nhashed);
 }
 
-struct _sink *_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
+struct _sink *storage_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
 {
 	struct _sink *k = calloc(1, sizeof(*k));
 
@@ -298,7 +298,7 @@ static void _submit(struct _sink *k)
 	c->len = 0;
 }
 
-int _sink_write(struct _sink *k, const void *data, size_t len)
+int storage_sink_write(struct _sink *k, const void *data, size_t len)
 {
 	const char *p = data;
 	int rc;
@@ -326,7 +326,7 @@ int _sink_write(struct _sink *k, const void *data, size_t len)
 	return 0;
 }
 
-int _sink_flush(struct _sink *k)
+int storage_sink_flush(struct _sink *k)
 {
 	int rc;
 
@@ -340,9 +340,9 @@ int _sink_flush(struct _sink *k)
 	return rc;
 }
 
-void _sink_reset(struct _sink *k, int64_t offset)
+void storage_sink_reset(struct _sink *k, int64_t offset)
 {
-	_sink_flush(k);
+	storage_sink_flush(k);
 	pthread_mutex_lock(&k->lock);
 	k->error = 0;
 	k->chunks[k->nsub % STORAGE_SINK_NCHUNK].off = offset;
@@ -351,7 +351,7 @@ void _sink_reset(struct _sink *k, int64_t offset)
 	pthread_mutex_unlock(&k->lock);
 }
 
-int64_t _sink_direct_bytes(struct _sink *k)
+int64_t storage_sink_direct_bytes(struct _sink *k)
 {
 	int64_t n;
 
@@ -361,7 +361,7 @@ int64_t _sink_direct_bytes(struct _sink *k)
 	return n;
 }
 
-void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
+void storage_sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
 {
 	pthread_mutex_lock(&k->lock);
 	*disk_ms = k->waited_disk_ms;
@@ -371,7 +371,7 @@ void _sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
 
 /* Stops both threads and drops the chunks not yet passed; closes the
  * O_DIRECT descriptor (it owns that one), not the other. */
-void _sink_free(struct _sink *k)
+void storage_sink_free(struct _sink *k)
 {
 	if (!k)
 		return;

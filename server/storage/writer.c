@@ -52,7 +52,7 @@ static void _must(bool ok)
 		abort();
 }
 
-bool _storage_upload_in_progress(struct storage *s, const char *name)
+bool storage_upload_in_progress(struct storage *s, const char *name)
 {
 	for (struct storage_upload *u = s->uploads; u; u = u->next)
 		if (strcmp(u->name, name) == 0)
@@ -74,12 +74,12 @@ static void _snapshot(const struct storage_upload *u, struct storage_image *img)
 /* Appends the uploads whose name has no complete image yet (an overwrite
  * in progress is not listed: its image is); *n is the room in out on entry
  * and the number written on return. */
-void _storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n)
+void storage_uploads_snapshot(struct storage *s, struct storage_image *out, size_t *n)
 {
 	size_t room = *n, k = 0;
 
 	for (struct storage_upload *u = s->uploads; u && k < room; u = u->next)
-		if (!_storage_find(s, u->name))
+		if (!storage_find(s, u->name))
 			_snapshot(u, &out[k++]);
 	*n = k;
 }
@@ -117,18 +117,18 @@ static void _release(struct storage_upload *u)
 
 	_snapshot(u, &img);
 	pthread_mutex_lock(&s->lock);
-	img.overwrite = _storage_find(s, u->name) != NULL;
+	img.overwrite = storage_find(s, u->name) != NULL;
 	_unlink_upload(s, u);
 	pthread_mutex_unlock(&s->lock);
-	_storage_notify(s, "upload_aborted", &img);
+	storage_notify(s, "upload_aborted", &img);
 	_free_upload(u);
 }
 
 static void _free_upload(struct storage_upload *u)
 {
-	_decoder_free(u->dec);	/* first: it writes into the sink */
+	storage_decoder_free(u->dec);	/* first: it writes into the sink */
 	EVP_MD_CTX_free(u->in_md);
-	_sink_free(u->sink);
+	storage_sink_free(u->sink);
 	if (u->fd >= 0)
 		close(u->fd);
 	EVP_MD_CTX_free(u->md);
@@ -145,14 +145,14 @@ static int _check_begin(struct storage *s, const struct storage_upload_options *
 		return err_set(err, ERR_UNAVAILABLE, "too_many_uploads",
 			       "%d uploads are running already; try again when one has finished",
 			       s->nuploads);
-	if (_storage_upload_in_progress(s, o->name))
+	if (storage_upload_in_progress(s, o->name))
 		return err_set(err, ERR_CONFLICT, "upload_in_progress",
 			       "image %s is being uploaded by another request", o->name);
 	if (_storage_link_exists(s, o->name))
 		return err_set(err, ERR_CONFLICT, "image_exists",
 			       "%s is a named link; delete it (DELETE /images/%s) first", o->name,
 			       o->name);
-	e = _storage_find(s, o->name);
+	e = storage_find(s, o->name);
 	if (e && !o->overwrite)
 		return err_set(err, ERR_CONFLICT, "image_exists",
 			       "image %s exists; add ?overwrite=1 to replace it", o->name);
@@ -217,10 +217,10 @@ static int _store_decoded(void *ctx, const void *data, size_t len, struct err *e
 int storage_upload_restart(struct storage_upload *u, struct err *err)
 {
 	if (u->dec) {	/* a decoder's state cannot go back: a new one */
-		_decoder_free(u->dec);
+		storage_decoder_free(u->dec);
 		u->dec = NULL;
 	}
-	_sink_reset(u->sink, 0);
+	storage_sink_reset(u->sink, 0);
 	if (ftruncate(u->fd, 0) < 0)
 		return err_set(err, ERR_IO, "io_error", "%s: %s", u->tmpname, strerror(errno));
 	EVP_DigestInit_ex(u->md, EVP_sha256(), NULL);
@@ -229,7 +229,7 @@ int storage_upload_restart(struct storage_upload *u, struct err *err)
 	u->preallocated = false;
 	if (u->compression) {
 		EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL);
-		u->dec = _decoder_new(u->compression, _store_decoded, u);
+		u->dec = storage_decoder_new(u->compression, _store_decoded, u);
 	}
 	return 0;
 }
@@ -239,7 +239,7 @@ void storage_upload_suspend(struct storage_upload *u)
 	/* What did not reach the file is simply fetched again: the resume
 	 * starts where the file ends. */
 	if (u->sink)
-		_sink_flush(u->sink);
+		storage_sink_flush(u->sink);
 	if (u->fd >= 0)
 		fdatasync(u->fd);
 	log_info(STORAGE_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
@@ -325,11 +325,11 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		u->preallocated = true;
 	int dfd = s->buffered_io ? -1 :
 		  openat(u->tmpdir_fd, u->tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	u->sink = _sink_new(u->fd, dfd, u->md, u->written);
+	u->sink = storage_sink_new(u->fd, dfd, u->md, u->written);
 	if (u->compression) {
 		u->in_md = EVP_MD_CTX_new();
 		_must(u->in_md && EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL) == 1);
-		u->dec = _decoder_new(u->compression, _store_decoded, u);
+		u->dec = storage_decoder_new(u->compression, _store_decoded, u);
 	}
 	log_info(STORAGE_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s%s%s)",
 		 u->name, u->partial ? ".partial" : ".tmp", u->tmpname, (long long)u->announced,
@@ -340,21 +340,21 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	return 0;
 }
 
-int _storage_upload_path(const struct storage_upload *u, char *buf, size_t size)
+int storage_upload_path(const struct storage_upload *u, char *buf, size_t size)
 {
 	int n = snprintf(buf, size, "%s/%s/%s", u->s->dir, u->partial ? ".partial" : ".tmp",
 			 u->tmpname);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-int _storage_upload_fd(const struct storage_upload *u)
+int storage_upload_fd(const struct storage_upload *u)
 {
 	return u->fd;
 }
 
-int _storage_upload_take_file(struct storage_upload *u, struct err *err)
+int storage_upload_take_file(struct storage_upload *u, struct err *err)
 {
-	_sink_flush(u->sink);	/* nothing in it; orders the digest's use */
+	storage_sink_flush(u->sink);	/* nothing in it; orders the digest's use */
 	u->written = 0;
 	return _resume(u, err);
 }
@@ -382,9 +382,9 @@ static void _progress(struct storage_upload *u)
 	u->last_progress = now;
 	_snapshot(u, &img);
 	pthread_mutex_lock(&u->s->lock);
-	img.overwrite = _storage_find(u->s, u->name) != NULL;
+	img.overwrite = storage_find(u->s, u->name) != NULL;
 	pthread_mutex_unlock(&u->s->lock);
-	_storage_notify(u->s, "upload_progress", &img);
+	storage_notify(u->s, "upload_progress", &img);
 }
 
 /* An upload whose size was not announced (chunked, or a download without
@@ -425,7 +425,7 @@ static int _store(struct storage_upload *u, const void *data, size_t len, struct
 			       (long long)u->s->max_image_size);
 	if (_check_room(u, len, err) < 0)
 		return -1;
-	if ((rc = _sink_write(u->sink, data, len)) != 0)
+	if ((rc = storage_sink_write(u->sink, data, len)) != 0)
 		return _write_error(u, rc, err);
 	u->written += (int64_t)len;
 	return 0;
@@ -440,7 +440,7 @@ int storage_upload_write(struct storage_upload *u, const void *data, size_t len,
 {
 	if (u->dec) {
 		EVP_DigestUpdate(u->in_md, data, len);
-		if (_decoder_feed(u->dec, data, len, err) < 0)
+		if (storage_decoder_feed(u->dec, data, len, err) < 0)
 			return -1;
 	} else if (_store(u, data, len, err) < 0) {
 		return -1;
@@ -474,9 +474,9 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
 			       (long long)u->announced);
 	/* The decoder's end: the last data is in the sink, or the stream
 	 * was cut short or corrupt. */
-	if (u->dec && _decoder_finish(u->dec, err) < 0)
+	if (u->dec && storage_decoder_finish(u->dec, err) < 0)
 		return -1;
-	if ((rc = _sink_flush(u->sink)) != 0)
+	if ((rc = storage_sink_flush(u->sink)) != 0)
 		return _write_error(u, rc, err);
 	if ((u->preallocated && ftruncate(u->fd, u->written) < 0) || fsync(u->fd) < 0 ||
 	    fstat(u->fd, &st) < 0)
@@ -522,12 +522,12 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 	struct err ignored;
 
 	*lost = false;
-	if (_storage_write_meta(s, e, err) < 0)
+	if (storage_write_meta(s, e, err) < 0)
 		return -1;
 	if (renameat(u->tmpdir_fd, u->tmpname, s->dir_fd, u->name) < 0) {
 		err_set(err, ERR_IO, "io_error", "cannot rename %s into place: %s", u->name,
 			strerror(errno));
-		if (!old || _storage_write_meta(s, old, &ignored) < 0)
+		if (!old || storage_write_meta(s, old, &ignored) < 0)
 			unlinkat(s->meta_fd, u->name, 0);
 		return -1;
 	}
@@ -562,7 +562,7 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 	/* Reserve the name: an image it replaces turns busy (no pin, delete or
 	 * open until it is settled); a new name is reserved by the upload. */
 	pthread_mutex_lock(&s->lock);
-	cur = _storage_find_idle(s, u->name);
+	cur = storage_find_idle(s, u->name);
 	if (cur && cur->img.attached) {
 		pthread_mutex_unlock(&s->lock);
 		err_set(err, ERR_CONFLICT, "image_attached",
@@ -579,16 +579,16 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 
 	if (_put_in_place(u, &e, replacing ? &old : NULL, &lost, err) < 0) {
 		if (replacing)
-			_storage_settle(s, u->name, lost);
+			storage_settle(s, u->name, lost);
 		if (lost)
-			_storage_notify(s, "image_removed", &old.img);
+			storage_notify(s, "image_removed", &old.img);
 		goto out_abort;
 	}
 
 	/* Publish: listed complete only now, with everything on disk. */
 	pthread_mutex_lock(&s->lock);
-	_storage_put(s, &e);
-	cur = _storage_find(s, u->name);
+	storage_put(s, &e);
+	cur = storage_find(s, u->name);
 	if (out)
 		*out = cur->img;
 	_unlink_upload(s, u);
@@ -598,13 +598,13 @@ int storage_upload_commit(struct storage_upload *u, struct storage_image *out, s
 	/* Where the time went, for whoever wonders why a board is slow: the
 	 * network (no waits), the disk or the digest. */
 	double disk_ms, hash_ms;
-	_sink_waited(u->sink, &disk_ms, &hash_ms);
+	storage_sink_waited(u->sink, &disk_ms, &hash_ms);
 	log_info(STORAGE_MOD, "%s: stored, %lld bytes (%lld with O_DIRECT), sha256 %s%s%s%s; the "
 		 "receiver waited %.0f ms for the disk, %.0f ms for SHA-256", e.img.name,
-		 (long long)e.img.size, (long long)_sink_direct_bytes(u->sink), e.img.sha256,
+		 (long long)e.img.size, (long long)storage_sink_direct_bytes(u->sink), e.img.sha256,
 		 e.img.compression[0] ? ", decompressed from " : "", e.img.compression,
 		 e.img.compression[0] ? " (see received_sha256)" : "", disk_ms, hash_ms);
-	_storage_notify(s, "image_added", &e.img);
+	storage_notify(s, "image_added", &e.img);
 	_free_upload(u);
 	return 0;
 

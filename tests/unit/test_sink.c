@@ -78,21 +78,21 @@ static int64_t _roundtrip(size_t size, size_t start, const size_t *pieces, size_
 	assert_int_equal(pwrite(fd, want, start, 0), (ssize_t)start);
 	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
 	EVP_DigestUpdate(md, want, start);
-	k = _sink_new(fd, dfd, md, (int64_t)start);
+	k = storage_sink_new(fd, dfd, md, (int64_t)start);
 	for (size_t i = 0; off < size; i++) {
 		size_t n = pieces[i % npieces];
 		if (n > size - off)
 			n = size - off;
-		assert_int_equal(_sink_write(k, want + off, n), 0);
+		assert_int_equal(storage_sink_write(k, want + off, n), 0);
 		off += n;
 	}
-	assert_int_equal(_sink_flush(k), 0);
-	direct_bytes = _sink_direct_bytes(k);
+	assert_int_equal(storage_sink_flush(k), 0);
+	direct_bytes = storage_sink_direct_bytes(k);
 	EVP_DigestFinal_ex(md, got_md, &mdlen);
 	_digest(want, size, want_md);
 	assert_memory_equal(got_md, want_md, 32);
 	EVP_MD_CTX_free(md);
-	_sink_free(k);
+	storage_sink_free(k);
 	assert_int_equal(pread(fd, got, size, 0), (ssize_t)size);
 	struct stat st;
 	assert_int_equal(fstat(fd, &st), 0);
@@ -167,23 +167,23 @@ static void test_a_failed_write_is_reported_and_sticks(void **state)
 	struct _sink *k;
 
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	k = _sink_new(fd, -1, md, 0);
+	k = storage_sink_new(fd, -1, md, 0);
 	int rc = 0;
 
 	(void)state;
 	/* The error shows at the write that hands a chunk over once the sink
 	 * has failed it, or at the latest at the flush. */
 	for (int i = 0; i < 8 && rc == 0; i++)
-		rc = _sink_write(k, buf, 1 << 20);
+		rc = storage_sink_write(k, buf, 1 << 20);
 	if (rc == 0)
-		rc = _sink_flush(k);
+		rc = storage_sink_flush(k);
 	assert_int_equal(rc, EBADF);
-	assert_int_equal(_sink_flush(k), EBADF);
-	assert_int_equal(_sink_write(k, buf, 1 << 20), EBADF);
+	assert_int_equal(storage_sink_flush(k), EBADF);
+	assert_int_equal(storage_sink_write(k, buf, 1 << 20), EBADF);
 	/* reset (a restart from byte 0) forgets it. */
-	_sink_reset(k, 0);
-	assert_int_equal(_sink_flush(k), 0);
-	_sink_free(k);
+	storage_sink_reset(k, 0);
+	assert_int_equal(storage_sink_flush(k), 0);
+	storage_sink_free(k);
 	EVP_MD_CTX_free(md);
 	close(fd);
 	free(buf);
@@ -198,11 +198,11 @@ static void test_free_with_chunks_queued_drops_them_and_returns(void **state)
 
 	(void)state;
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	k = _sink_new(fd, -1, md, 0);
+	k = storage_sink_new(fd, -1, md, 0);
 	memset(buf, 'x', 1 << 20);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(_sink_write(k, buf, 1 << 20), 0);
-	_sink_free(k);	/* must neither hang nor write after it returns */
+		assert_int_equal(storage_sink_write(k, buf, 1 << 20), 0);
+	storage_sink_free(k);	/* must neither hang nor write after it returns */
 	struct stat st1, st2;
 	fstat(fd, &st1);
 	usleep(20000);
