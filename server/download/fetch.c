@@ -222,9 +222,9 @@ static bool _start(struct _xfer *x)
 			 x->last_modified[0] ? x->last_modified : "none",
 			 j->etag[0] ? j->etag : "none",
 			 j->last_modified[0] ? j->last_modified : "none");
-		_download_forget_data(d, j->pub.id);
+		download_forget_data(d, j->pub.id);
 		j->etag[0] = j->last_modified[0] = '\0';
-		_download_save(d, j);
+		download_save(d, j);
 		x->start_over = true;
 		err_set(&e, ERR_IO, "http_error", "the file changed on the server; starting over");
 		return _fail(x, &e);
@@ -233,7 +233,7 @@ static bool _start(struct _xfer *x)
 		snprintf(j->etag, sizeof(j->etag), "%s", x->etag);
 		snprintf(j->last_modified, sizeof(j->last_modified), "%s", x->last_modified);
 	}
-	_download_save(d, j);
+	download_save(d, j);
 
 	snprintf(partial, sizeof(partial), "dl-%u", j->pub.id);
 	/* Checked above: end < INT64_MAX, and the range goes to the end. */
@@ -303,7 +303,7 @@ static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (publish)
-		_download_notify(d, j);
+		download_notify(d, j);
 	return stop ? 1 : 0;
 }
 
@@ -418,7 +418,7 @@ static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **header
 	}
 }
 
-enum _outcome _download_attempt(struct downloads *d, struct _job *j)
+enum _outcome download_attempt(struct downloads *d, struct _job *j)
 {
 	struct _xfer x = { .d = d, .j = j, .length = -1 };
 	char errbuf[CURL_ERROR_SIZE] = "", part[32];
@@ -479,7 +479,7 @@ enum _outcome _download_attempt(struct downloads *d, struct _job *j)
 			storage_upload_abort(x.u);
 	}
 	if (out == OUT_CANCELLED || out == OUT_FAILED)
-		_download_forget_data(d, j->pub.id);
+		download_forget_data(d, j->pub.id);
 
 	pthread_mutex_lock(&d->lock);
 	if (out == OUT_FAILED || out == OUT_RETRY)

@@ -42,15 +42,15 @@ struct downloads {
 enum _outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED };
 
 /* Runs one attempt of a job on the calling worker thread. */
-enum _outcome _download_attempt(struct downloads *d, struct _job *j);
+enum _outcome download_attempt(struct downloads *d, struct _job *j);
 /* Publishes the job's state to the listener (takes the lock briefly). */
-void _download_notify(struct downloads *d, struct _job *j);
+void download_notify(struct downloads *d, struct _job *j);
 /* Saves what a restart needs to resume the job, with the state it is
  * listed in, or with `state` (a state not listed yet). */
-bool _download_save(struct downloads *d, struct _job *j);
+bool download_save(struct downloads *d, struct _job *j);
 bool _download_save_as(struct downloads *d, struct _job *j, enum download_state state);
 /* Removes a job's partial data (dl-N.part), keeping its job file. */
-void _download_forget_data(struct downloads *d, unsigned id);
-void _download_forget_files(struct downloads *d, unsigned id);
+void download_forget_data(struct downloads *d, unsigned id);
+void download_forget_files(struct downloads *d, unsigned id);
 
 #endif

@@ -41,7 +41,7 @@ json_t *download_job_json(const struct download_job *j)
 			 "compression", j->compression[0] ? json_string(j->compression) : json_null());
 }
 
-void _download_notify(struct downloads *d, struct _job *j)
+void download_notify(struct downloads *d, struct _job *j)
 {
 	struct download_job snap;
 
@@ -107,7 +107,7 @@ bool _download_save_as(struct downloads *d, struct _job *j, enum download_state 
 	return ok;
 }
 
-bool _download_save(struct downloads *d, struct _job *j)
+bool download_save(struct downloads *d, struct _job *j)
 {
 	pthread_mutex_lock(&d->lock);
 	enum download_state state = j->pub.state;
@@ -115,7 +115,7 @@ bool _download_save(struct downloads *d, struct _job *j)
 	return _download_save_as(d, j, state);
 }
 
-void _download_forget_data(struct downloads *d, unsigned id)
+void download_forget_data(struct downloads *d, unsigned id)
 {
 	char name[40];
 
@@ -123,13 +123,13 @@ void _download_forget_data(struct downloads *d, unsigned id)
 	unlinkat(d->partial_fd, name, 0);
 }
 
-void _download_forget_files(struct downloads *d, unsigned id)
+void download_forget_files(struct downloads *d, unsigned id)
 {
 	char name[40];
 
 	snprintf(name, sizeof(name), "dl-%u.json", id);
 	unlinkat(d->partial_fd, name, 0);
-	_download_forget_data(d, id);
+	download_forget_data(d, id);
 }
 
 /* A new job, not yet in the table: the caller gives it its id. */
@@ -175,7 +175,7 @@ static void _forget(struct downloads *d, struct _job *j)
 
 	gone.state = DL_REMOVED;
 	free(j);
-	_download_forget_files(d, gone.id);
+	download_forget_files(d, gone.id);
 	if (d->listener)
 		d->listener(d->ctx, &gone);
 }
@@ -246,7 +246,7 @@ static void _load(struct downloads *d)
 				      "attempts", &attempts, "keep_compressed", &keep,
 				      "compression", &comp) < 0) {
 			log_warn(DOWNLOAD_MOD, "%s is unreadable; removing it", de->d_name);
-			_download_forget_files(d, id);
+			download_forget_files(d, id);
 			json_decref(o);
 			continue;
 		}
@@ -275,7 +275,7 @@ static void _load(struct downloads *d)
 			j->pub.done = has_data ? st.st_size : 0;
 			if (_stored_before(d, j, has_data)) {
 				j->pub.state = DL_DONE;
-				_download_save(d, j);
+				download_save(d, j);
 				log_info(DOWNLOAD_MOD, "job %u: %s was stored by the last run, which ended "
 					 "before it could say so; done", id, j->pub.name);
 			} else {
@@ -321,7 +321,7 @@ static void _load(struct downloads *d)
  * takes a job left running whose image is there as done. */
 static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 {
-	_download_forget_data(d, j->pub.id);
+	download_forget_data(d, j->pub.id);
 	_download_save_as(d, j, st);
 	pthread_mutex_lock(&d->lock);
 	j->pub.state = st;
@@ -329,7 +329,7 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 	pthread_mutex_unlock(&d->lock);
 	log_info(DOWNLOAD_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
-	_download_notify(d, j);
+	download_notify(d, j);
 }
 
 /* Sleeps ms unless the job is cancelled or the module stops. */
@@ -355,7 +355,7 @@ static void _run(struct downloads *d, struct _job *j)
 		pthread_mutex_lock(&d->lock);
 		j->pub.attempts++;
 		pthread_mutex_unlock(&d->lock);
-		enum _outcome out = _download_attempt(d, j);
+		enum _outcome out = download_attempt(d, j);
 		switch (out) {
 		case OUT_DONE:
 			_finish(d, j, DL_DONE);
@@ -375,7 +375,7 @@ static void _run(struct downloads *d, struct _job *j)
 			_finish(d, j, DL_FAILED);
 			return;
 		}
-		_download_notify(d, j);
+		download_notify(d, j);
 		if (!_backoff(d, j, delay)) {
 			if (j->cancel)
 				_finish(d, j, DL_CANCELLED);
@@ -401,7 +401,7 @@ static void *_worker(void *arg)
 		j->pub.state = DL_RUNNING;
 		j->users++;
 		pthread_mutex_unlock(&d->lock);
-		_download_notify(d, j);
+		download_notify(d, j);
 		_run(d, j);
 		_release(d, j);
 		pthread_mutex_lock(&d->lock);
@@ -511,10 +511,10 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	pthread_mutex_unlock(&d->lock);
 	/* Accepted (202) means it survives a power cut: a job the disk cannot
 	 * keep is refused. */
-	if (!_download_save(d, j)) {
+	if (!download_save(d, j)) {
 		int e = errno;
 		unsigned id = j->pub.id;
-		_download_forget_files(d, id);
+		download_forget_files(d, id);
 		free(j);
 		return err_set(err, e == ENOSPC || e == EDQUOT ? ERR_NO_SPACE : ERR_IO,
 			       e == ENOSPC || e == EDQUOT ? "insufficient_storage" : "io_error",
@@ -528,7 +528,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 		    strcmp(o->pub.name, req->name) == 0) {
 			unsigned other = o->pub.id;
 			pthread_mutex_unlock(&d->lock);
-			_download_forget_files(d, j->pub.id);
+			download_forget_files(d, j->pub.id);
 			free(j);
 			return err_set(err, ERR_CONFLICT, "upload_in_progress",
 				       "download %u already fetches %s", other, req->name);
@@ -539,7 +539,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	log_info(DOWNLOAD_MOD, "job %u: queued %s", out->id, out->url);
-	_download_notify(d, j);
+	download_notify(d, j);
 	_release(d, j);
 	return 0;
 }
@@ -594,10 +594,10 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		j->users++;
 		*out = j->pub;
 		pthread_mutex_unlock(&d->lock);
-		_download_forget_data(d, id);
-		_download_save(d, j);
+		download_forget_data(d, id);
+		download_save(d, j);
 		log_info(DOWNLOAD_MOD, "job %u: cancelled before it started", id);
-		_download_notify(d, j);
+		download_notify(d, j);
 		_release(d, j);
 		return 0;
 	}
