@@ -107,7 +107,7 @@ static bool _parse_line(const char *line, struct files_entry *e)
 	return strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0;
 }
 
-int _files_fat_list(const char *image, int64_t offset, const char *dir,
+int files_fat_list(const char *image, int64_t offset, const char *dir,
 		    struct files_entry **out, size_t *n, struct err *err)
 {
 	static const size_t outsize = 4 << 20;	/* about 60000 entries */
@@ -158,7 +158,7 @@ out_free:
 	return rc;
 }
 
-int _files_fat_extract(const char *image, int64_t offset, const char *path, int fd,
+int files_fat_extract(const char *image, int64_t offset, const char *path, int fd,
 		       struct err *err)
 {
 	char img[4200], src[FILES_PATH_MAX + 4], msg[1024];
@@ -175,7 +175,7 @@ int _files_fat_extract(const char *image, int64_t offset, const char *path, int 
 	return 0;
 }
 
-int _files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
+int files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
 		   struct err *err)
 {
 	char img[4200], dst[FILES_PATH_MAX + 4], msg[1024];
@@ -195,7 +195,7 @@ int _files_fat_put(const char *image, int64_t offset, const char *path, const ch
 	char parent[FILES_PATH_MAX];
 	const char *base = strrchr(path, '/') + 1;
 	snprintf(parent, sizeof(parent), "%.*s", (int)(base - path > 1 ? base - path - 1 : 1), path);
-	if (_files_fat_list(image, offset, parent, &v, &n, err) < 0)
+	if (files_fat_list(image, offset, parent, &v, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].dir && strcasecmp(v[i].name, base) == 0) {

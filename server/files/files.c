@@ -106,19 +106,19 @@ int files_probe(const char *image, enum files_fs *fs, int64_t *offset, struct er
 int files_list(const char *image, enum files_fs fs, int64_t offset, const char *dir,
 	       struct files_entry **out, size_t *n, struct err *err)
 {
-	return fs == FILES_FAT ? _files_fat_list(image, offset, dir, out, n, err) :
-				 _files_iso_list(image, dir, out, n, err);
+	return fs == FILES_FAT ? files_fat_list(image, offset, dir, out, n, err) :
+				 files_iso_list(image, dir, out, n, err);
 }
 
 int files_extract(const char *image, enum files_fs fs, int64_t offset, const char *path,
 		  int fd, struct err *err)
 {
-	return fs == FILES_FAT ? _files_fat_extract(image, offset, path, fd, err) :
-				 _files_iso_extract(image, path, fd, err);
+	return fs == FILES_FAT ? files_fat_extract(image, offset, path, fd, err) :
+				 files_iso_extract(image, path, fd, err);
 }
 
 int files_put(const char *image, int64_t offset, const char *path, const char *src,
 	      struct err *err)
 {
-	return _files_fat_put(image, offset, path, src, err);
+	return files_fat_put(image, offset, path, src, err);
 }

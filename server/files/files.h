@@ -49,14 +49,14 @@ int files_put(const char *image, int64_t offset, const char *path, const char *s
 	      struct err *err);
 
 /* fat.c and iso.c */
-int _files_fat_list(const char *image, int64_t offset, const char *dir,
+int files_fat_list(const char *image, int64_t offset, const char *dir,
 		    struct files_entry **out, size_t *n, struct err *err);
-int _files_fat_extract(const char *image, int64_t offset, const char *path, int fd,
+int files_fat_extract(const char *image, int64_t offset, const char *path, int fd,
 		       struct err *err);
-int _files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
+int files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
 		   struct err *err);
-int _files_iso_list(const char *image, const char *dir, struct files_entry **out, size_t *n,
+int files_iso_list(const char *image, const char *dir, struct files_entry **out, size_t *n,
 		    struct err *err);
-int _files_iso_extract(const char *image, const char *path, int fd, struct err *err);
+int files_iso_extract(const char *image, const char *path, int fd, struct err *err);
 
 #endif

@@ -46,7 +46,7 @@ static int _by_name(const void *a, const void *b)
 	return strcmp(((const struct files_entry *)a)->name, ((const struct files_entry *)b)->name);
 }
 
-int _files_iso_list(const char *image, const char *dir, struct files_entry **out, size_t *n,
+int files_iso_list(const char *image, const char *dir, struct files_entry **out, size_t *n,
 		    struct err *err)
 {
 	struct archive *a = _open(image, err);
@@ -103,7 +103,7 @@ int _files_iso_list(const char *image, const char *dir, struct files_entry **out
 	return 0;
 }
 
-int _files_iso_extract(const char *image, const char *path, int fd, struct err *err)
+int files_iso_extract(const char *image, const char *path, int fd, struct err *err)
 {
 	struct archive *a = _open(image, err);
 	struct archive_entry *ae;
