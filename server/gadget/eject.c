@@ -23,7 +23,7 @@ static int64_t _epoch_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *_gadget_strategy_locked(const struct gadget *g)
+const char *gadget_strategy_locked(const struct gadget *g)
 {
 	if (g->features.break_io && !g->opts.hide_break_io)
 		return "break_io+forced_eject";
@@ -35,7 +35,7 @@ const char *_gadget_strategy_locked(const struct gadget *g)
 const char *gadget_strategy(struct gadget *g)
 {
 	pthread_mutex_lock(&g->lock);
-	const char *s = _gadget_strategy_locked(g);
+	const char *s = gadget_strategy_locked(g);
 	pthread_mutex_unlock(&g->lock);
 	return s;
 }
@@ -66,7 +66,7 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 		 * waits instead, and the breaker ends that command). An eject
 		 * must win, so break everything. */
 		log_warn(GADGET_MOD, "LUN %u: %s", id, err->message);
-		if (_gadget_signal(g, l, err) < 0)
+		if (gadget_signal(g, l, err) < 0)
 			return -1;
 		return g->ops->forced_eject(g->be, id, err);
 	}
@@ -76,12 +76,12 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 	}
 	/* Before 6.0: no forced_eject at all. SIGUSR1 clears every LUN's
 	 * medium lock (and breaks any stalled command), then `file` works. */
-	if (_gadget_signal(g, l, err) < 0)
+	if (gadget_signal(g, l, err) < 0)
 		return -1;
 	return g->ops->set_file(g->be, id, "", err);
 }
 
-int _gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
+int gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
 		     struct err *err)
 {
 	double t0 = clock_now_ms();
@@ -125,7 +125,7 @@ int _gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget
 }
 
 
-void _gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out)
+void gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->valid = true;

@@ -254,7 +254,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			 cdrom ? "cdrom" : "disk", ro ? "ro" : "rw",
 			 rc == 0 ? "done" : "failed: ", rc == 0 ? "" : err.message);
 	} else {
-		rc = _gadget_do_eject(g, l, false, &ej, &err);
+		rc = gadget_do_eject(g, l, false, &ej, &err);
 	}
 
 	pthread_mutex_lock(&g->lock);
@@ -292,7 +292,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 		if (rc == 0) {
 			/* A forced eject waiting for this one is done as well. */
 			if (forcing)
-				_gadget_eject_preempted(l, &ej);
+				gadget_eject_preempted(l, &ej);
 			_let_go(l, released, sizeof(released), &closing, &closing_ops);
 			s->image[0] = '\0';
 			s->warning[0] = '\0';
@@ -345,7 +345,7 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	_run_begin(g, l, RUN_FORCE);
 	pthread_mutex_unlock(&g->lock);
 
-	rc = _gadget_do_eject(g, l, true, &ej, &err);
+	rc = gadget_do_eject(g, l, true, &ej, &err);
 
 	pthread_mutex_lock(&g->lock);
 	l->running = RUN_IDLE;
@@ -412,7 +412,7 @@ static void *_worker(void *arg)
  *    break_io cannot end. */
 #define BREAK_MAX_INTERVAL_MS 5000.0
 
-int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
+int gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
 {
 	int count = 0;
 
@@ -477,7 +477,7 @@ static void *_breaker(void *arg)
 	pthread_mutex_lock(&g->lock);
 	while (!g->stopping) {
 		double now = clock_now_ms(), next = now + 60000;
-		bool patched = strcmp(_gadget_strategy_locked(g), "break_io+forced_eject") == 0;
+		bool patched = strcmp(gadget_strategy_locked(g), "break_io+forced_eject") == 0;
 		struct _lun *act = NULL;
 		enum { BREAK_OWN, BREAK_OTHERS, SIGNAL } what = SIGNAL;
 
@@ -547,7 +547,7 @@ static void *_breaker(void *arg)
 		} else {
 			log_warn(GADGET_MOD, "LUN %u: the kernel call a forced eject waits for has not "
 				 "returned; breaking it with SIGUSR1", id);
-			if (_gadget_signal(g, act, &err) < 0) {
+			if (gadget_signal(g, act, &err) < 0) {
 				pthread_mutex_lock(&g->lock);	/* try again later */
 				act->next_signal_at = clock_now_ms() + g->opts.eject_wait_ms;
 				continue;
@@ -1026,7 +1026,7 @@ json_t *gadget_backend_json(struct gadget *g)
 	pthread_mutex_lock(&g->lock);
 	snprintf(usb, sizeof(usb), "%s", g->usb_state);
 	struct gadget_features f = g->features;
-	const char *strategy = _gadget_strategy_locked(g);
+	const char *strategy = gadget_strategy_locked(g);
 	pthread_mutex_unlock(&g->lock);
 	return json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:{s:b, s:b, s:b, s:I, s:s}}",
 			 "name", g->ops->name, "simulated", g->ops->simulated,

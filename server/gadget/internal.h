@@ -95,18 +95,18 @@ struct gadget {
 };
 
 /* The forced-eject strategy for the features detected; g->lock held. */
-const char *_gadget_strategy_locked(const struct gadget *g);
+const char *gadget_strategy_locked(const struct gadget *g);
 /* SIGUSR1 to the function's kernel threads on behalf of LUN l, counted in
  * l->sigusr1s. Any thread; takes g->lock briefly. */
-int _gadget_signal(struct gadget *g, struct _lun *l, struct err *err);
+int gadget_signal(struct gadget *g, struct _lun *l, struct err *err);
 
 /* Runs an eject on the LUN's worker: plain, or forced with the strategy
  * the kernel allows; fills out with how it went. */
-int _gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
+int gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
 		     struct err *err);
 /* The record of a forced eject that found the medium already out: the
  * plain eject it pre-empted took it out once the breaker had ended the
  * stalled call. g->lock held. */
-void _gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out);
+void gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out);
 
 #endif
