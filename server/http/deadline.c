@@ -128,7 +128,7 @@ static void _group(const struct sockaddr *sa, char *buf, size_t size)
  * next is accepted; such a burst is bounded by --max-per-ip. */
 #define HTTP_ADMIT_GRACE_S 0.15
 
-bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max)
+bool http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max)
 {
 	char group[64];
 	struct timespec now;
@@ -148,7 +148,7 @@ bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, un
 	return n < max;
 }
 
-struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls)
+struct http_deadline *http_deadline_start(unsigned timeout_s, bool tls)
 {
 	struct http_deadline *d = calloc(1, sizeof(*d));
 	pthread_condattr_t ca;
@@ -169,7 +169,7 @@ struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls)
 	return d;
 }
 
-void _http_deadline_stop(struct http_deadline *d)
+void http_deadline_stop(struct http_deadline *d)
 {
 	if (!d)
 		return;
@@ -184,7 +184,7 @@ void _http_deadline_stop(struct http_deadline *d)
 	free(d);
 }
 
-struct http_watch *_http_deadline_add(struct http_deadline *d, int fd,
+struct http_watch *http_deadline_add(struct http_deadline *d, int fd,
 				      const struct sockaddr *peer)
 {
 	struct http_watch *w = calloc(1, sizeof(*w));
@@ -204,7 +204,7 @@ struct http_watch *_http_deadline_add(struct http_deadline *d, int fd,
 	return w;
 }
 
-bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w)
+bool http_deadline_headers_in(struct http_deadline *d, struct http_watch *w)
 {
 	bool ok;
 
@@ -227,7 +227,7 @@ bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w)
  * bounds keep one that does not (requests) from holding the thread or
  * having its body read after all; it gets the reset, and then still reads
  * the answer it has received (on Linux). */
-void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes)
+void http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes)
 {
 	struct timespec start, now;
 	char buf[65536];
@@ -258,13 +258,13 @@ void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes)
  * context made for it is kept here so the connection's end can free it.
  * Only the connection's own thread and, after it ended, the one that
  * reports the close use these. */
-void _http_watch_hold(struct http_watch *w, void *req)
+void http_watch_hold(struct http_watch *w, void *req)
 {
 	if (w)
 		w->req = req;
 }
 
-void *_http_watch_take(struct http_watch *w)
+void *http_watch_take(struct http_watch *w)
 {
 	void *req = w ? w->req : NULL;
 
@@ -273,7 +273,7 @@ void *_http_watch_take(struct http_watch *w)
 	return req;
 }
 
-void _http_deadline_remove(struct http_deadline *d, struct http_watch *w)
+void http_deadline_remove(struct http_deadline *d, struct http_watch *w)
 {
 	if (!w)
 		return;

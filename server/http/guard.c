@@ -45,7 +45,7 @@ static bool _canonical_ip(const char *s, char *buf, size_t size)
 	return false;
 }
 
-int _http_guard_init(struct http_server *srv, const struct http_options *opts, struct err *err)
+int http_guard_init(struct http_server *srv, const struct http_options *opts, struct err *err)
 {
 	srv->trusted_proxy[0] = '\0';
 	if (opts->trusted_proxy && opts->trusted_proxy[0] &&
@@ -68,7 +68,7 @@ static enum MHD_Result _last_xff(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
-void _http_client_addr(struct http_req *r)
+void http_client_addr(struct http_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -159,7 +159,7 @@ static bool _name_allowed(struct http_req *r, const char *host)
 	       _sockaddr_text((struct sockaddr *)&ss, local, sizeof(local)) && !strcmp(ip, local);
 }
 
-bool _http_host_allowed(struct http_req *r, char *host, size_t size)
+bool http_host_allowed(struct http_req *r, char *host, size_t size)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_HOST);
@@ -178,7 +178,7 @@ bool _http_host_allowed(struct http_req *r, char *host, size_t size)
  * scripts, Redfish tools) are not browsers on a foreign page and pass. The
  * Origin's host must be one of this server's names (not merely equal to
  * the Host header, which a rebinding page controls as well). */
-bool _http_same_origin(struct http_req *r)
+bool http_same_origin(struct http_req *r)
 {
 	const char *m = r->method;
 	const char *site, *origin;
@@ -227,7 +227,7 @@ static enum MHD_Result _count_framing(void *cls, enum MHD_ValueKind kind, const 
 /* Replies and returns false when the body's length is ambiguous or cannot
  * be read: a proxy in front might frame it differently from libmicrohttpd
  * (request smuggling), or libmicrohttpd would wait for it for ever. */
-bool _http_framing_ok(struct http_req *r)
+bool http_framing_ok(struct http_req *r)
 {
 	struct _framing f = { 0 };
 

@@ -59,38 +59,38 @@ struct http_req {
 };
 
 /* guard.c: checks before routing and authentication. */
-int _http_guard_init(struct http_server *srv, const struct http_options *opts, struct err *err);
+int http_guard_init(struct http_server *srv, const struct http_options *opts, struct err *err);
 /* Sets r->peer: the peer's address, or a trusted proxy's X-Forwarded-For. */
-void _http_client_addr(struct http_req *r);
+void http_client_addr(struct http_req *r);
 /* Whether the Host header names this server; host gets the header. */
-bool _http_host_allowed(struct http_req *r, char *host, size_t size);
-bool _http_same_origin(struct http_req *r);
+bool http_host_allowed(struct http_req *r, char *host, size_t size);
+bool http_same_origin(struct http_req *r);
 /* Replies (400, 413, 501) and returns false for ambiguous body framing. */
-bool _http_framing_ok(struct http_req *r);
+bool http_framing_ok(struct http_req *r);
 
 /* deadline.c: the watchdog that closes connections whose request headers
  * are late. */
 struct http_deadline;
 struct http_watch;
-struct http_deadline *_http_deadline_start(unsigned timeout_s, bool tls);
-void _http_deadline_stop(struct http_deadline *d);
-struct http_watch *_http_deadline_add(struct http_deadline *d, int fd,
+struct http_deadline *http_deadline_start(unsigned timeout_s, bool tls);
+void http_deadline_stop(struct http_deadline *d);
+struct http_watch *http_deadline_add(struct http_deadline *d, int fd,
 				      const struct sockaddr *peer);
 /* Whether a connection from sa may be accepted (see deadline.c). */
-bool _http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max);
+bool http_deadline_admit(struct http_deadline *d, const struct sockaddr *sa, unsigned max);
 /* False if the watchdog closed the connection already. */
-bool _http_deadline_headers_in(struct http_deadline *d, struct http_watch *w);
-void _http_deadline_remove(struct http_deadline *d, struct http_watch *w);
+bool http_deadline_headers_in(struct http_deadline *d, struct http_watch *w);
+void http_deadline_remove(struct http_deadline *d, struct http_watch *w);
 /* The request context of a connection, until its request completes. */
-void _http_watch_hold(struct http_watch *w, void *req);
-void *_http_watch_take(struct http_watch *w);
+void http_watch_hold(struct http_watch *w, void *req);
+void *http_watch_take(struct http_watch *w);
 /* Reads and drops what the client still sends, up to ms and max_bytes
  * (see deadline.c). */
-void _http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes);
+void http_deadline_linger(struct http_watch *w, unsigned ms, size_t max_bytes);
 
 /* Finds the route for r's method and path; on failure replies 404 or 405. */
-void _http_route(struct http_req *r);
+void http_route_request(struct http_req *r);
 /* Serves a file of the web UI for GET/HEAD; false if there is none. */
-bool _http_static(struct http_req *r);
+bool http_serve_static(struct http_req *r);
 
 #endif

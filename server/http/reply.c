@@ -97,7 +97,7 @@ void http_reply(struct http_req *r, unsigned status, struct MHD_Response *resp)
 	/* A refusal known when the headers are in (auth, name, size, space, the
 	 * JSON limit) is queued at once, before any of the body is read:
 	 * libmicrohttpd then sends it, reads no body and closes the connection
-	 * (see _http_deadline_linger for how the client still gets to read it).
+	 * (see http_deadline_linger for how the client still gets to read it).
 	 * Only a reply decided in the middle of the body has to wait for the
 	 * rest of it, since libmicrohttpd takes no reply in that state. */
 	if (r->has_body && !r->final && r->body_started) {

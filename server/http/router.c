@@ -59,7 +59,7 @@ out_mismatch:
 	return false;
 }
 
-void _http_route(struct http_req *r)
+void http_route_request(struct http_req *r)
 {
 	const struct http_server *srv = r->srv;
 	const char *method = r->method;
@@ -98,7 +98,7 @@ void _http_route(struct http_req *r)
 		http_reply(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 		return;
 	}
-	if (strcmp(method, "GET") == 0 && _http_static(r))
+	if (strcmp(method, "GET") == 0 && http_serve_static(r))
 		return;
 	http_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "there is nothing at %s", r->path);
 }
@@ -123,7 +123,7 @@ static const char *_content_type(const char *path)
 	return "application/octet-stream";
 }
 
-bool _http_static(struct http_req *r)
+bool http_serve_static(struct http_req *r)
 {
 	const char *rel = r->path + 1;
 	char full[4096];

@@ -132,7 +132,7 @@ static void *_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	_http_watch_hold(ci ? ci->socket_context : NULL, r);
+	http_watch_hold(ci ? ci->socket_context : NULL, r);
 	return r;
 }
 
@@ -153,7 +153,7 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 		      MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						  MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
-	_http_client_addr(r);
+	http_client_addr(r);
 
 	if (!version[0]) {
 		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "bad_request",
@@ -165,10 +165,10 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 				 "the request target contains a NUL byte");
 		return;
 	}
-	if (!_http_framing_ok(r))
+	if (!http_framing_ok(r))
 		return;
 	char host[128];
-	if (!_http_host_allowed(r, host, sizeof(host))) {
+	if (!http_host_allowed(r, host, sizeof(host))) {
 		r->close_after = true;
 		http_reply_error(r, MHD_HTTP_MISDIRECTED_REQUEST, "unknown_host",
 				 "this server does not answer to the name '%s' (Host header); start "
@@ -178,13 +178,13 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 	if (!_authorized(r))
 		return;
 
-	if (!_http_same_origin(r)) {
+	if (!http_same_origin(r)) {
 		http_reply_error(r, MHD_HTTP_FORBIDDEN, "cross_site",
 				 "%s from another site is refused: state-changing requests must come "
 				 "from this server's own page or a non-browser client", method);
 		return;
 	}
-	_http_route(r);
+	http_route_request(r);
 	if (r->replied || !r->route)
 		return;
 	/* Refused now rather than after reading what would be dropped. */
@@ -261,7 +261,7 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		/* Too late: the watchdog has answered 408 and closed it. */
-		if (!_http_deadline_headers_in(r->srv->deadline, ci ? ci->socket_context : NULL))
+		if (!http_deadline_headers_in(r->srv->deadline, ci ? ci->socket_context : NULL))
 			return MHD_NO;
 		_start_request(r, url, method, version);
 		return MHD_YES;
@@ -305,11 +305,12 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->linger && !r->srv->tls && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		_http_deadline_linger(ci ? ci->socket_context : NULL, HTTP_LINGER_MS, HTTP_LINGER_BYTES);
+		http_deadline_linger(ci ? ci->socket_context : NULL, HTTP_LINGER_MS,
+				     HTTP_LINGER_BYTES);
 	}
 	const union MHD_ConnectionInfo *sc =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	_http_watch_take(sc ? sc->socket_context : NULL);
+	http_watch_take(sc ? sc->socket_context : NULL);
 	if (!r->started_request) {	/* the request line or headers were refused */
 		_free_req(r);
 		*con_cls = NULL;
@@ -340,7 +341,7 @@ static enum MHD_Result _accept_policy(void *cls, const struct sockaddr *addr, so
 			  sizeof(text));
 	if (text[0] && !strcmp(text, srv->trusted_proxy))
 		return MHD_YES;
-	return _http_deadline_admit(srv->deadline, addr, srv->max_pending_per_ip) ? MHD_YES : MHD_NO;
+	return http_deadline_admit(srv->deadline, addr, srv->max_pending_per_ip) ? MHD_YES : MHD_NO;
 }
 
 /* Every connection is watched until its first request's headers are in. */
@@ -354,13 +355,13 @@ static void _notify_connection(void *cls, struct MHD_Connection *conn, void **so
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		const union MHD_ConnectionInfo *ai =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		*socket_context = ci ? _http_deadline_add(srv->deadline, ci->connect_fd,
+		*socket_context = ci ? http_deadline_add(srv->deadline, ci->connect_fd,
 							  ai ? ai->client_addr : NULL) : NULL;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		struct http_req *r = _http_watch_take(*socket_context);
+		struct http_req *r = http_watch_take(*socket_context);
 		if (r)
 			_free_req(r);	/* a request libmicrohttpd refused itself */
-		_http_deadline_remove(srv->deadline, *socket_context);
+		http_deadline_remove(srv->deadline, *socket_context);
 		*socket_context = NULL;
 	}
 }
@@ -476,7 +477,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	_must(srv->server_names != NULL);
 	srv->tls = opts->tls_cert != NULL;
 	srv->max_pending_per_ip = opts->max_pending_per_ip ? opts->max_pending_per_ip : 4;
-	if (_http_guard_init(srv, opts, err) < 0 || _listen(srv, opts->listen, err) < 0)
+	if (http_guard_init(srv, opts, err) < 0 || _listen(srv, opts->listen, err) < 0)
 		goto out_free;
 	if (opts->loopback_only && !srv->loopback) {
 		err_set(err, ERR_INVALID, "bad_config",
@@ -494,7 +495,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	/* Behind a proxy every client has the proxy's address: a per-address
 	 * connection limit would be a limit for all of them together. */
 	unsigned per_ip = srv->trusted_proxy[0] ? 0 : opts->max_per_ip;
-	srv->deadline = _http_deadline_start(opts->header_timeout_s, srv->tls);
+	srv->deadline = http_deadline_start(opts->header_timeout_s, srv->tls);
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0),
@@ -533,7 +534,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 out_free:
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-	_http_deadline_stop(srv->deadline);
+	http_deadline_stop(srv->deadline);
 	_free_server(srv);
 	return -1;
 }
@@ -543,7 +544,7 @@ void http_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	MHD_stop_daemon(srv->daemon);
-	_http_deadline_stop(srv->deadline);
+	http_deadline_stop(srv->deadline);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	_free_server(srv);
