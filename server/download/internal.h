@@ -48,7 +48,7 @@ void download_notify(struct downloads *d, struct _job *j);
 /* Saves what a restart needs to resume the job, with the state it is
  * listed in, or with `state` (a state not listed yet). */
 bool download_save(struct downloads *d, struct _job *j);
-bool _download_save_as(struct downloads *d, struct _job *j, enum download_state state);
+bool download_save_as(struct downloads *d, struct _job *j, enum download_state state);
 /* Removes a job's partial data (dl-N.part), keeping its job file. */
 void download_forget_data(struct downloads *d, unsigned id);
 void download_forget_files(struct downloads *d, unsigned id);

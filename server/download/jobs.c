@@ -61,7 +61,7 @@ void download_notify(struct downloads *d, struct _job *j)
  * file says `state`, which need not be the state listed yet: a job's end
  * is written before it is shown. Returns false, with errno set, if the
  * state may not survive a crash. */
-bool _download_save_as(struct downloads *d, struct _job *j, enum download_state state)
+bool download_save_as(struct downloads *d, struct _job *j, enum download_state state)
 {
 	char tmp[40], final[40];
 
@@ -112,7 +112,7 @@ bool download_save(struct downloads *d, struct _job *j)
 	pthread_mutex_lock(&d->lock);
 	enum download_state state = j->pub.state;
 	pthread_mutex_unlock(&d->lock);
-	return _download_save_as(d, j, state);
+	return download_save_as(d, j, state);
 }
 
 void download_forget_data(struct downloads *d, unsigned id)
@@ -322,7 +322,7 @@ static void _load(struct downloads *d)
 static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 {
 	download_forget_data(d, j->pub.id);
-	_download_save_as(d, j, st);
+	download_save_as(d, j, st);
 	pthread_mutex_lock(&d->lock);
 	j->pub.state = st;
 	j->pub.speed = 0;
