@@ -1,0 +1,56 @@
+"""api/openapi.yaml itself, and the harness's reading of it (conftest.py)."""
+import json
+
+import pytest
+import requests
+
+from conftest import SPEC, check_response
+
+METHODS = ("get", "head", "put", "post", "patch", "delete")
+
+
+def _response(status, body, **headers):
+    r = requests.Response()
+    r.status_code = status
+    r._content = json.dumps(body).encode()
+    r.headers.update({"Content-Type": "application/json", **headers})
+    return r
+
+
+def test_every_path_that_answers_get_declares_head():
+    assert [p for p, item in SPEC["paths"].items() if "get" in item and "head" not in item] == []
+
+
+def test_no_operation_is_there_only_to_answer_405():
+    filler = [(m, p) for p, item in SPEC["paths"].items() for m in METHODS
+              if m in item and "405" in item[m]["responses"]
+              and not any(c.startswith("2") for c in item[m]["responses"])]
+    assert filler == []
+
+
+def test_no_pending_operation_answers_504_pending():
+    assert "Pending" not in SPEC["components"]["responses"]
+
+
+def test_an_undeclared_method_is_the_documented_405():
+    err = {"error": {"code": "method_not_allowed", "message": "PUT is not allowed on /status"}}
+    check_response("PUT", "/status", _response(405, err, Allow="GET, HEAD"))
+    with pytest.raises(AssertionError):
+        check_response("PUT", "/status", _response(405, err))	# no Allow
+    with pytest.raises(AssertionError):
+        check_response("PUT", "/status", _response(200, {}))
+    rf = {"error": {"code": "Base.1.15.OperationNotAllowed", "message": "no",
+                    "@Message.ExtendedInfo": []}}
+    with pytest.raises(Exception):	# a plain Error below /redfish
+        check_response("POST", "/redfish/v1/Systems", _response(405, err, Allow="GET, HEAD"))
+    check_response("POST", "/redfish/v1/Systems", _response(405, rf, Allow="GET, HEAD"))
+
+
+def test_the_redfish_catch_all_answers_no_success():
+    item = SPEC["paths"]["/redfish/v1/{path}"]
+    assert [(m, c) for m in METHODS if m in item for c in item[m]["responses"] if c.startswith("2")] == []
+    # a trailing slash is the path without it
+    ok = _response(200, {"@odata.id": "/redfish/v1/Systems"})
+    check_response("GET", "/redfish/v1/Systems/", ok)
+    with pytest.raises(AssertionError):
+        check_response("GET", "/redfish/v1/Nothing", ok)
