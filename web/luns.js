@@ -382,7 +382,8 @@ async function doReconnect(id) {
   ui.busy = false;
   if (r.ok) {
     S.simHung.clear(); // the host resets: no stalled command survives
-    toast('USB device reconnected in ' + fmtMs(r.data && r.data.elapsed_ms) + '.', 'ok');
+    toast(r.status === 202 ? 'The USB device is still reconnecting; the drives update when it is done.'
+      : 'USB device reconnected in ' + fmtMs(r.data && r.data.elapsed_ms) + '.', 'ok');
     const l = await api('GET', '/luns');
     if (l.ok && l.data) for (const x of l.data.luns) applyLun(x);
   } else {

@@ -236,9 +236,11 @@ void api_gadget_reconnect(struct http_req *r)
 	int rc = gadget_reconnect(app->gadget, &ms, &err);
 	if (rc < 0)
 		http_reply_err(r, &err);
-	else if (rc == 1)
-		http_reply_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "pending",
-				 "the kernel has not finished the reconnect yet; it goes on");
+	else if (rc == 1)	/* as a pending insert or eject: 202, and it goes on */
+		http_reply_json(r, MHD_HTTP_ACCEPTED, json_pack(
+			"{s:b, s:s}", "reconnected", 0, "message",
+			"the kernel has not finished the reconnect yet; it completes in the "
+			"background (GET /status shows backend.usb_state)"));
 	else
 		http_reply_json(r, MHD_HTTP_OK, json_pack("{s:b, s:f}", "reconnected", 1,
 							  "elapsed_ms", ms));

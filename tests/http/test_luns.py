@@ -393,6 +393,15 @@ def test_reconnect_is_served_while_lun_0_is_stuck(api):
     assert r.json()["reconnected"] is True
 
 
+def test_a_reconnect_the_kernel_has_not_finished_is_202_like_a_pending_eject(make_server):
+    # The simulated unbind and bind take 20 ms; the API waits 1 ms.
+    srv = make_server(["--api-wait-ms", "1"])
+    r = srv.api.post("/gadget/reconnect")
+    assert r.status_code == 202, r.text
+    assert r.json()["reconnected"] is False
+    assert "background" in r.json()["message"]
+
+
 def test_sse_starts_with_full_state_and_reaches_two_clients(api, server):
     a, b = SSE(server.port), SSE(server.port)
     for c in (a, b):
