@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/clock.h"
 #include "../files/files.h"
 #include "../gadget/gadget.h"
 #include "../storage/storage.h"
@@ -87,11 +88,8 @@ void api_files_list(struct http_req *r)
 	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
-		char when[32];
-		struct tm tm;
-		time_t t = (time_t)v[i].mtime;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		char when[CLOCK_ISO8601_SIZE];
+		clock_iso8601(when, sizeof(when), (time_t)v[i].mtime, -1);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s}", "name", v[i].name,
 						     "type", v[i].dir ? "dir" : "file",
 						     "size", (json_int_t)v[i].size, "mtime", when));

@@ -87,12 +87,6 @@ static void _reply_op(struct http_req *r, int rc, const struct gadget_lun *lun,
 	http_reply_json(r, MHD_HTTP_OK, o);
 }
 
-static int _pin(void *ctx, const char *image, unsigned lun, char *path, size_t size,
-		struct err *err)
-{
-	return storage_pin(ctx, image, lun, path, size, err);
-}
-
 static void _insert_url(struct http_req *r, unsigned id, const char *url, const char *name,
 			json_t *cdrom, json_t *ro, json_t *reconnect);
 
@@ -106,7 +100,7 @@ static void _insert_link(struct http_req *r, unsigned id, const struct storage_l
 void api_luns_insert(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
-	struct gadget_insert_req req = { .pin = _pin, .pin_ctx = app->storage };
+	struct gadget_insert_req req = { .pin = storage_pin_fn, .pin_ctx = app->storage };
 	struct gadget_lun lun;
 	struct err err;
 	unsigned id;

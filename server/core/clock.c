@@ -1,6 +1,8 @@
 /* clock: the few time helpers every module needs. */
 #include "clock.h"
 
+#include <stdio.h>
+
 double clock_now_ms(void)
 {
 	struct timespec ts;
@@ -18,4 +20,17 @@ void clock_deadline(struct timespec *ts, unsigned ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000;
 	}
+}
+
+void clock_iso8601(char *buf, size_t size, time_t t, int ms)
+{
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ms >= 0)
+		snprintf(buf + n, size - n, ".%03dZ", ms % 1000);
+	else
+		snprintf(buf + n, size - n, "Z");
 }

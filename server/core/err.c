@@ -1,6 +1,8 @@
 /* err: filling the caller-supplied error record. */
 #include "err.h"
 
+#include <stdlib.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,4 +19,10 @@ int err_set(struct err *e, enum err_kind kind, const char *code, const char *fmt
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+void err_must(bool ok)
+{
+	if (!ok)
+		abort();
 }

@@ -4,6 +4,8 @@
 #ifndef VMEDIA_CORE_ERR_H
 #define VMEDIA_CORE_ERR_H
 
+#include <stdbool.h>
+
 enum err_kind {
 	ERR_NONE = 0,
 	ERR_INVALID,		/* the request itself is wrong */
@@ -27,5 +29,9 @@ struct err {
 /* Fills e (if not NULL) and returns -1, so callers can `return err_set(...)`. */
 int err_set(struct err *e, enum err_kind kind, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* For the calls that fail only on a broken machine (allocation, pthread
+ * calls): aborts unless ok. Nothing sensible can follow such a failure. */
+void err_must(bool ok);
 
 #endif

@@ -5,6 +5,7 @@
  * one record per event. Control characters in messages are replaced, so a
  * hostile name in a request cannot forge extra log lines. */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,15 +29,13 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 {
 	char line[1024];
 	struct timespec ts;
-	struct tm tm;
 	size_t n;
 	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s %s: ",
-			      ts.tv_nsec / 1000000, _names[level], module);
+	clock_iso8601(line, sizeof(line), ts.tv_sec, (int)(ts.tv_nsec / 1000000));
+	n = strlen(line);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, " %-5s %s: ", _names[level], module);
 	if (n >= sizeof(line) - 2)
 		n = sizeof(line) - 2;
 

@@ -190,6 +190,18 @@ static void _let_go(struct _lun *l, char *released, size_t size, void **closing,
 	l->snap.streamed = false;
 }
 
+/* The eject went through: the LUN lets go of its medium and is empty, with
+ * no warning left. g->lock held. */
+static void _emptied(struct _lun *l, char *released, size_t size, void **closing,
+		     const struct gadget_medium_ops **closing_ops)
+{
+	_let_go(l, released, size, closing, closing_ops);
+	l->snap.image[0] = '\0';
+	l->snap.warning[0] = '\0';
+	l->snap.warning_code[0] = '\0';
+	l->snap.state = LUN_EMPTY;
+}
+
 /* Closes a medium of its own the LUN let go of, after the caller was told
  * (stopping a stream's server can take a while); on the worker, g->lock
  * held, released around the call. */
@@ -293,11 +305,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			/* A forced eject waiting for this one is done as well. */
 			if (forcing)
 				gadget_eject_preempted(l, &ej);
-			_let_go(l, released, sizeof(released), &closing, &closing_ops);
-			s->image[0] = '\0';
-			s->warning[0] = '\0';
-			s->warning_code[0] = '\0';
-			s->state = LUN_EMPTY;
+			_emptied(l, released, sizeof(released), &closing, &closing_ops);
 		} else {
 			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
 		}
@@ -352,11 +360,7 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	struct gadget_lun *s = &l->snap;
 	s->last_eject = ej;
 	if (rc == 0) {
-		_let_go(l, released, sizeof(released), &closing, &closing_ops);
-		s->image[0] = '\0';
-		s->warning[0] = '\0';
-		s->warning_code[0] = '\0';
-		s->state = LUN_EMPTY;
+		_emptied(l, released, sizeof(released), &closing, &closing_ops);
 	} else {
 		s->state = LUN_INSERTED;
 	}
@@ -984,12 +988,8 @@ json_t *gadget_lun_json(const struct gadget_lun *lun)
 			      "locked", lun->locked < 0 ? json_null() : json_boolean(lun->locked));
 	const struct gadget_eject *e = &lun->last_eject;
 	if (e->valid) {
-		char when[40];
-		time_t t = (time_t)(e->at / 1000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(e->at % 1000));
+		char when[CLOCK_ISO8601_SIZE];
+		clock_iso8601(when, sizeof(when), (time_t)(e->at / 1000), (int)(e->at % 1000));
 		json_object_set_new(o, "last_eject", json_pack(
 			"{s:s, s:b, s:b, s:f, s:b, s:o, s:s}", "method", e->method,
 			"forced", e->forced, "ok", e->ok, "elapsed_ms", e->elapsed_ms,

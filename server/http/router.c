@@ -8,12 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void _must(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
 /* Matches path against pattern; on success fills params (strdup'ed). */
 static bool _match(const char *pattern, const char *path, char **params)
 {
@@ -23,7 +17,7 @@ static bool _match(const char *pattern, const char *path, char **params)
 	while (*p && *s) {
 		if (p[0] == '*' && p[1] == '*' && p[2] == '\0') {
 			params[n] = strdup(s);
-			_must(params[n] != NULL);
+			err_must(params[n] != NULL);
 			return true;
 		}
 		if (p[0] == '*' && (p[1] == '/' || p[1] == '\0')) {
@@ -31,7 +25,7 @@ static bool _match(const char *pattern, const char *path, char **params)
 			if (len == 0 || n >= HTTP_MAX_PARAMS)
 				goto out_mismatch;
 			params[n] = strndup(s, len);
-			_must(params[n] != NULL);
+			err_must(params[n] != NULL);
 			n++;
 			p++;
 			s += len;
@@ -46,7 +40,7 @@ static bool _match(const char *pattern, const char *path, char **params)
 	 * rejects with a clear message. */
 	if (*s == '\0' && strcmp(p, "**") == 0) {
 		params[n] = strdup("");
-		_must(params[n] != NULL);
+		err_must(params[n] != NULL);
 		return true;
 	}
 	if (*p == '\0' && *s == '\0')

@@ -28,12 +28,6 @@
 #define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:" \
 	"+ECDHE-ECDSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD"
 
-static void _must(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
 static void _mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
@@ -125,7 +119,7 @@ static void *_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_req *r = calloc(1, sizeof(*r));
 
-	_must(r != NULL);
+	err_must(r != NULL);
 	r->srv = cls;
 	r->conn = conn;
 	r->raw_end = uri + strlen(uri);
@@ -144,7 +138,7 @@ static void _start_request(struct http_req *r, const char *url, const char *meth
 	r->started_request = true;
 	r->method = method;
 	r->path = strdup(url);
-	_must(r->path != NULL);
+	err_must(r->path != NULL);
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -215,7 +209,7 @@ static void _take_body(struct http_req *r, const char *data, size_t len)
 		return;
 	}
 	r->body = realloc(r->body, r->body_len + len + 1);
-	_must(r->body != NULL);
+	err_must(r->body != NULL);
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';
@@ -464,7 +458,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 {
 	struct http_server *srv = calloc(1, sizeof(*srv));
 
-	_must(srv != NULL);
+	err_must(srv != NULL);
 	srv->routes = routes;
 	srv->nroutes = nroutes;
 	srv->app = app;
@@ -474,7 +468,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->authorize = opts->authorize;
 	srv->authorize_ctx = opts->authorize_ctx;
 	srv->server_names = strdup(opts->server_names ? opts->server_names : "");
-	_must(srv->server_names != NULL);
+	err_must(srv->server_names != NULL);
 	srv->tls = opts->tls_cert != NULL;
 	srv->max_pending_per_ip = opts->max_pending_per_ip ? opts->max_pending_per_ip : 4;
 	if (http_guard_init(srv, opts, err) < 0 || _listen(srv, opts->listen, err) < 0)

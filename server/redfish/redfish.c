@@ -117,17 +117,11 @@ void redfish_staged_set(struct redfish *rf, unsigned lun, const char *name, bool
 	pthread_mutex_unlock(&rf->lock);
 }
 
-static int _pin(void *ctx, const char *image, unsigned lun, char *path, size_t size,
-		struct err *err)
-{
-	return storage_pin(ctx, image, lun, path, size, err);
-}
-
 int redfish_do_insert(struct redfish *rf, unsigned lun, const char *name, bool cdrom, bool ro,
 		      struct err *err)
 {
 	struct gadget_insert_req req = {
-		.image = name, .cdrom = cdrom, .ro = ro || cdrom, .pin = _pin,
+		.image = name, .cdrom = cdrom, .ro = ro || cdrom, .pin = storage_pin_fn,
 		.pin_ctx = rf->storage,
 	};
 	struct gadget_lun out;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/clock.h"
+
 void redfish_reply(struct http_req *r, unsigned status, json_t *body, const char *allow,
 		   const char *etag, const char *location)
 {
@@ -173,8 +175,5 @@ json_t *redfish_resource(const char *path, const char *type, const char *id, con
 
 void redfish_time(char *buf, size_t size, time_t t)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_iso8601(buf, size, t, -1);
 }

@@ -20,12 +20,6 @@
 
 #define STORAGE_MOD "STORAGE"
 
-static void _must(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
 bool storage_sha256_valid(const char *hex)
 {
 	size_t i;
@@ -87,7 +81,7 @@ void storage_put(struct storage *s, const struct _entry *e)
 	if (s->count == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
 		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
-		_must(s->entries != NULL);
+		err_must(s->entries != NULL);
 	}
 	for (at = 0; at < s->count; at++)
 		if (strcmp(s->entries[at].img.name, e->img.name) > 0)
@@ -154,13 +148,10 @@ int storage_space(const struct storage *s, int64_t *free_bytes, int64_t *total_b
 
 json_t *storage_image_json(const struct storage_image *img)
 {
-	char when[32];
-	struct tm tm;
-	time_t t = (time_t)img->mtime;
+	char when[CLOCK_ISO8601_SIZE];
 	json_t *luns = json_array();
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_iso8601(when, sizeof(when), (time_t)img->mtime, -1);
 	for (unsigned i = 0; i < STORAGE_MAX_LUNS; i++)
 		if (img->attached & (1u << i))
 			json_array_append_new(luns, json_integer(i));
@@ -169,7 +160,7 @@ json_t *storage_image_json(const struct storage_image *img)
 			      "name", img->name, "kind", "image", "size", (json_int_t)img->size,
 			      "complete", img->complete, "mtime", when,
 			      "source", img->source, "attached_to", luns);
-	_must(o != NULL);
+	err_must(o != NULL);
 	json_object_set_new(o, "sha256", img->complete && !img->verifying ?
 			    json_string(img->sha256) : json_null());
 	if (img->verifying)
@@ -200,8 +191,8 @@ int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
 	off_t off = 0;
 	int rc = -1;
 
-	_must(ctx && buf);
-	_must(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
+	err_must(ctx && buf);
+	err_must(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1);
 	while ((n = pread(fd, buf, bufsize, off)) > 0 && !(stop && *stop)) {
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		off += n;
@@ -233,14 +224,14 @@ int storage_write_meta(struct storage *s, const struct _entry *e, struct err *er
 	char *text;
 	int fd, rc = -1;
 
-	_must(o != NULL);
+	err_must(o != NULL);
 	if (e->img.compression[0])
-		_must(json_object_update_new(o, json_pack("{s:s, s:I, s:s}", "compression",
+		err_must(json_object_update_new(o, json_pack("{s:s, s:I, s:s}", "compression",
 				e->img.compression, "received_size", (json_int_t)e->img.received_size,
 				"received_sha256", e->img.received_sha256)) == 0);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	_must(text != NULL);
+	err_must(text != NULL);
 	snprintf(tmp, sizeof(tmp), ".new-%lu", ++_meta_seq);
 	fd = openat(s->meta_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -498,7 +489,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 {
 	struct storage *s = calloc(1, sizeof(*s));
 
-	_must(s != NULL);
+	err_must(s != NULL);
 	s->dir_fd = s->meta_fd = s->tmp_fd = s->partial_fd = s->lock_fd = s->links_fd = -1;
 	s->reserve = opts->reserve;
 	s->max_image_size = opts->max_image_size;
@@ -588,7 +579,7 @@ int storage_list(struct storage *s, struct storage_image **out, size_t *count)
 	size_t n = s->count, total = n + (size_t)s->nuploads;
 	struct storage_image *v = malloc((total ? total : 1) * sizeof(*v));
 
-	_must(v != NULL);
+	err_must(v != NULL);
 	for (size_t i = 0; i < n; i++)
 		v[i] = s->entries[i].img;
 	storage_uploads_snapshot(s, v + n, &total);
@@ -701,6 +692,12 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	storage_settle(s, name, true);
 	storage_notify(s, "image_removed", &img);
 	return rc;
+}
+
+int storage_pin_fn(void *storage, const char *name, unsigned lun, char *path, size_t path_size,
+		   struct err *err)
+{
+	return storage_pin(storage, name, lun, path, path_size, err);
 }
 
 int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, size_t path_size,

@@ -107,6 +107,10 @@ int storage_delete(struct storage *s, const char *name, struct err *err);
  * overwritten, and gives its absolute path. */
 int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, size_t path_size,
 		struct err *err);
+/* storage_pin with the storage as a void *: the gadget's pin callback
+ * (gadget_pin_fn) for every insert of a stored image. */
+int storage_pin_fn(void *storage, const char *name, unsigned lun, char *path, size_t path_size,
+		   struct err *err);
 void storage_unpin(struct storage *s, const char *name, unsigned lun);
 
 json_t *storage_image_json(const struct storage_image *img);

@@ -46,12 +46,6 @@ struct storage_upload {
 	EVP_MD_CTX *in_md;
 };
 
-static void _must(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
 bool storage_upload_in_progress(struct storage *s, const char *name)
 {
 	for (struct storage_upload *u = s->uploads; u; u = u->next)
@@ -263,7 +257,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 		return err_set(err, ERR_INVALID, "bad_request",
 			       "a decompressing upload cannot be resumable");
 	u = calloc(1, sizeof(*u));
-	_must(u != NULL);
+	err_must(u != NULL);
 	u->s = s;
 	u->fd = -1;
 	u->compression = o->compression;
@@ -277,7 +271,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	if (o->sha256)
 		snprintf(u->expected_sha, sizeof(u->expected_sha), "%s", o->sha256);
 	u->md = EVP_MD_CTX_new();
-	_must(u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1);
+	err_must(u->md && EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) == 1);
 
 	/* statvfs can wait for the file system: not under the lock. */
 	if (o->expected_size >= 0 && storage_space(s, &free_bytes, &total) < 0)
@@ -328,7 +322,7 @@ int storage_upload_begin(struct storage *s, const struct storage_upload_options 
 	u->sink = storage_sink_new(u->fd, dfd, u->md, u->written);
 	if (u->compression) {
 		u->in_md = EVP_MD_CTX_new();
-		_must(u->in_md && EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL) == 1);
+		err_must(u->in_md && EVP_DigestInit_ex(u->in_md, EVP_sha256(), NULL) == 1);
 		u->dec = storage_decoder_new(u->compression, _store_decoded, u);
 	}
 	log_info(STORAGE_MOD, "%s: receiving into %s/%s (%lld bytes announced, %lld there already%s%s%s)",
