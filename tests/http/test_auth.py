@@ -94,6 +94,20 @@ def test_every_operation_refuses_missing_and_wrong_credentials(secured, method, 
         assert any("Basic" in v for k, v in r.headers.items() if k.lower() == "www-authenticate")
 
 
+def _undeclared_operations():
+    # What a path does not list is answered too (x-undeclared-method): it
+    # must ask for credentials first, as the operations above do.
+    return sorted((m, t) for t, item in SPEC["paths"].items() for m in ("POST", "PATCH")
+                  if m.lower() not in item)
+
+
+@pytest.mark.parametrize("method,template", _undeclared_operations())
+def test_an_undeclared_method_refuses_missing_credentials_too(secured, method, template):
+    srv, _ = secured
+    r = srv.api.request(method, _concrete(template), data=b"{}", timeout=10)
+    assert r.status_code == 401, (method, template, r.status_code)
+
+
 @pytest.mark.parametrize("method,template", _public_operations())
 def test_public_operations_need_no_credentials(secured, method, template):
     srv, _ = secured
