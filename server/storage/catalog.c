@@ -528,7 +528,7 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 	}
 	_empty_tmp(s);
 	_scan_images(s);
-	_storage_links_load(s);
+	storage_links_load(s);
 	size_t verify = 0;
 	for (size_t i = 0; i < s->count; i++)
 		verify += s->entries[i].img.verifying;
@@ -565,7 +565,7 @@ void storage_close(struct storage *s)
 		close(s->partial_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	_storage_links_free(s);
+	storage_links_free(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
 	free(s->entries);

@@ -55,9 +55,9 @@ int storage_write_meta(struct storage *s, const struct _entry *e, struct err *er
 bool storage_upload_in_progress(struct storage *s, const char *name);
 /* links.c: loaded at open, freed at close; a name taken by a link (lock
  * held). */
-void _storage_links_load(struct storage *s);
-void _storage_links_free(struct storage *s);
-bool _storage_link_exists(struct storage *s, const char *name);
+void storage_links_load(struct storage *s);
+void storage_links_free(struct storage *s);
+bool storage_link_exists(struct storage *s, const char *name);
 /* SHA-256 of the file; -1 on a read error, or once *stop is set (may be
  * NULL). */
 int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop);

@@ -18,7 +18,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "STORAGE"
+#define STORAGE_MOD "STORAGE"
 
 static struct storage_link *_find(struct storage *s, const char *name)
 {
@@ -28,7 +28,7 @@ static struct storage_link *_find(struct storage *s, const char *name)
 	return NULL;
 }
 
-bool _storage_link_exists(struct storage *s, const char *name)
+bool storage_link_exists(struct storage *s, const char *name)
 {
 	return _find(s, name) != NULL;
 }
@@ -72,7 +72,7 @@ static bool _parse(const char *text, const char *name, struct storage_link *l)
 	return ok;
 }
 
-void _storage_links_load(struct storage *s)
+void storage_links_load(struct storage *s)
 {
 	DIR *d;
 	struct dirent *de;
@@ -82,7 +82,7 @@ void _storage_links_load(struct storage *s)
 	if (s->links_fd < 0 && errno == ENOENT && mkdirat(s->dir_fd, ".links", 0700) == 0)
 		s->links_fd = openat(s->dir_fd, ".links", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->links_fd < 0) {
-		log_warn(_MOD, "%s/.links: %s; named links are unavailable", s->dir,
+		log_warn(STORAGE_MOD, "%s/.links: %s; named links are unavailable", s->dir,
 			 strerror(errno));
 		return;
 	}
@@ -112,7 +112,7 @@ void _storage_links_load(struct storage *s)
 			text[got] = '\0';
 		if (got < 0 || !names_valid(name, strlen(name), why, sizeof(why)) ||
 		    !_parse(text, name, &l) || storage_find(s, name)) {
-			log_warn(_MOD, "%s/.links/%s is not a link vmediad can use; ignored", s->dir,
+			log_warn(STORAGE_MOD, "%s/.links/%s is not a link vmediad can use; ignored", s->dir,
 				 de->d_name);
 			continue;
 		}
@@ -122,7 +122,7 @@ void _storage_links_load(struct storage *s)
 	closedir(d);
 }
 
-void _storage_links_free(struct storage *s)
+void storage_links_free(struct storage *s)
 {
 	if (s->links)
 		memset(s->links, 0, s->nlinks * sizeof(*s->links));
@@ -198,7 +198,7 @@ int storage_link_add(struct storage *s, const struct storage_link *l, struct err
 		_find(s, l->name)->pending = false;
 	pthread_mutex_unlock(&s->lock);
 	if (rc == 0)
-		log_info(_MOD, "link %s added: %s (%lld bytes)", l->name, l->shown,
+		log_info(STORAGE_MOD, "link %s added: %s (%lld bytes)", l->name, l->shown,
 			 (long long)l->size);
 	return rc;
 }
@@ -246,10 +246,10 @@ int storage_link_delete(struct storage *s, const char *name, struct err *err)
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no link named %s", name);
 	snprintf(final, sizeof(final), "%s.json", name);
 	if (unlinkat(s->links_fd, final, 0) < 0 && errno != ENOENT)
-		log_warn(_MOD, "cannot remove %s/.links/%s: %s; it comes back after a restart",
+		log_warn(STORAGE_MOD, "cannot remove %s/.links/%s: %s; it comes back after a restart",
 			 s->dir, final, strerror(errno));
 	fsync(s->links_fd);
-	log_info(_MOD, "link %s removed", name);
+	log_info(STORAGE_MOD, "link %s removed", name);
 	return 0;
 }
 

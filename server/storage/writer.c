@@ -142,7 +142,7 @@ static int _check_begin(struct storage *s, const struct storage_upload_options *
 	if (storage_upload_in_progress(s, o->name))
 		return err_set(err, ERR_CONFLICT, "upload_in_progress",
 			       "image %s is being uploaded by another request", o->name);
-	if (_storage_link_exists(s, o->name))
+	if (storage_link_exists(s, o->name))
 		return err_set(err, ERR_CONFLICT, "image_exists",
 			       "%s is a named link; delete it (DELETE /images/%s) first", o->name,
 			       o->name);
