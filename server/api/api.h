@@ -41,6 +41,7 @@ extern const struct http_stream_ops api_images_put;
 /* files.c: the files inside an image */
 void api_files_list(struct http_req *r);
 void api_files_get(struct http_req *r);
+void api_files_delete(struct http_req *r);
 extern const struct http_stream_ops api_files_put;
 void api_luns_list(struct http_req *r);
 struct gadget_lun;

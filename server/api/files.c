@@ -1,6 +1,7 @@
 /* files: the files inside an image. GET /images/{name}/files?dir=/a lists a
  * directory, GET /images/{name}/files/{path} downloads a file, PUT
- * /images/{name}/files/{path} adds or replaces one (FAT only). Nothing of
+ * /images/{name}/files/{path} adds or replaces one and DELETE removes one
+ * (FAT only). Nothing of
  * this runs while a host may write to the image: reads are refused (409)
  * while it is inserted read-write, writes while it is inserted at all. */
 #include "api.h"
@@ -134,6 +135,34 @@ void api_files_get(struct http_req *r)
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", strrchr(path, '/') + 1);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 	http_reply(r, MHD_HTTP_OK, resp);
+}
+
+void api_files_delete(struct http_req *r)
+{
+	struct app *app = http_req_app(r);
+	char path[FILES_PATH_MAX];
+	struct _lent l;
+	struct err err, end_err;
+
+	if (files_path(http_req_param(r, 1), path, &err) < 0 ||
+	    (strcmp(path, "/") == 0 &&
+	     err_set(&err, ERR_INVALID, "bad_path", "name the file to delete") < 0) ||
+	    _lend(app, http_req_param(r, 0), true, &l, &err) < 0) {
+		http_reply_err(r, &err);
+		return;
+	}
+	int rc = files_delete(l.image, l.offset, path, &err);
+	/* Hashed again either way: a failed mdel may have changed the image. */
+	if (storage_lease_end(app->storage, l.name, true, &end_err) < 0 && rc == 0) {
+		err = end_err;
+		rc = -1;
+	}
+	if (rc < 0) {
+		http_reply_err(r, &err);
+		return;
+	}
+	http_reply(r, MHD_HTTP_NO_CONTENT, MHD_create_response_from_buffer(0, NULL,
+									  MHD_RESPMEM_PERSISTENT));
 }
 
 /* PUT: the body goes to a temporary file while it arrives (the image is

@@ -17,6 +17,7 @@ const struct http_route api_routes[] = {
 	{ "GET", "/images/*/files", api_files_list, NULL },
 	{ "GET", "/images/*/files/**", api_files_get, NULL },
 	{ "PUT", "/images/*/files/**", NULL, &api_files_put },
+	{ "DELETE", "/images/*/files/**", api_files_delete, NULL },
 	{ "GET", "/images/**", api_images_get, NULL },
 	{ "PUT", "/images/**", NULL, &api_images_put },
 	{ "DELETE", "/images/**", api_images_delete, NULL },

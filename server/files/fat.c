@@ -1,4 +1,4 @@
-/* fat: FAT file systems through mtools (mdir, mcopy, mmd), run with a
+/* fat: FAT file systems through mtools (mdir, mcopy, mmd, mdel, mrd), run with a
  * fixed environment (no mtoolsrc, no home, C locale, UTC) so that nothing
  * of the box's configuration changes what they do. The image is passed as
  * "-i IMAGE@@OFFSET"; paths are checked by files_path, so none starts with
@@ -175,12 +175,62 @@ int files_fat_extract(const char *image, int64_t offset, const char *path, int f
 	return 0;
 }
 
+/* The entry path names in its parent directory (FAT compares names without
+ * case): 0 and *e, or ERR_NOT_FOUND. */
+static int _lookup(const char *image, int64_t offset, const char *path, struct files_entry *e,
+		   struct err *err)
+{
+	char parent[FILES_PATH_MAX];
+	const char *base = strrchr(path, '/') + 1;
+	struct files_entry *v;
+	size_t n;
+	int rc = 1;
+
+	snprintf(parent, sizeof(parent), "%.*s", (int)(base - path > 1 ? base - path - 1 : 1), path);
+	if (files_fat_list(image, offset, parent, &v, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc; i++)
+		if (strcasecmp(v[i].name, base) == 0) {
+			*e = v[i];
+			rc = 0;
+		}
+	free(v);
+	return rc ? err_set(err, ERR_NOT_FOUND, "not_found", "no file %s in the image", path) : 0;
+}
+
+int files_fat_delete(const char *image, int64_t offset, const char *path, struct err *err)
+{
+	char img[4200], target[FILES_PATH_MAX + 4], msg[1024];
+	struct files_entry e, *v;
+	size_t n;
+
+	if (_lookup(image, offset, path, &e, err) < 0)
+		return -1;
+	if (e.dir) {
+		if (files_fat_list(image, offset, path, &v, &n, err) < 0)
+			return -1;
+		free(v);
+		if (n)
+			return err_set(err, ERR_CONFLICT, "directory_not_empty",
+				       "%s is a directory with %zu entries in the image; delete "
+				       "them first", path, n);
+	}
+	_image_arg(img, sizeof(img), image, offset);
+	snprintf(target, sizeof(target), "::%s", path);
+	char *args[] = { "-i", img, target, NULL };
+	int rc = _run(e.dir ? "mrd" : "mdel", args, -1, msg, sizeof(msg), err);
+	if (rc < 0)
+		return -1;
+	if (rc != 0)
+		return err_set(err, ERR_IO, "io_error", "cannot delete %s in the image: %s", path,
+			       _last_line(msg));
+	return 0;
+}
+
 int files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
 		   struct err *err)
 {
 	char img[4200], dst[FILES_PATH_MAX + 4], msg[1024];
-	struct files_entry *v;
-	size_t n;
 
 	_image_arg(img, sizeof(img), image, offset);
 	/* Every directory on the way, made where missing (mmd refuses one that
@@ -192,18 +242,13 @@ int files_fat_put(const char *image, int64_t offset, const char *path, const cha
 			return -1;
 	}
 	/* A directory of that name would receive the file inside it. */
-	char parent[FILES_PATH_MAX];
-	const char *base = strrchr(path, '/') + 1;
-	snprintf(parent, sizeof(parent), "%.*s", (int)(base - path > 1 ? base - path - 1 : 1), path);
-	if (files_fat_list(image, offset, parent, &v, &n, err) < 0)
+	struct files_entry e;
+	int found = _lookup(image, offset, path, &e, err);
+	if (found < 0 && err->kind != ERR_NOT_FOUND)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (v[i].dir && strcasecmp(v[i].name, base) == 0) {
-			free(v);
-			return err_set(err, ERR_CONFLICT, "is_a_directory",
-				       "%s is a directory in the image", path);
-		}
-	free(v);
+	if (found == 0 && e.dir)
+		return err_set(err, ERR_CONFLICT, "is_a_directory",
+			       "%s is a directory in the image", path);
 	snprintf(dst, sizeof(dst), "::%s", path);
 	char *args[] = { "-o", "-D", "o", "-i", img, (char *)src, dst, NULL };
 	int rc = _run("mcopy", args, -1, msg, sizeof(msg), err);

@@ -122,3 +122,8 @@ int files_put(const char *image, int64_t offset, const char *path, const char *s
 {
 	return files_fat_put(image, offset, path, src, err);
 }
+
+int files_delete(const char *image, int64_t offset, const char *path, struct err *err)
+{
+	return _files_fat_delete(image, offset, path, err);
+}

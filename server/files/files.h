@@ -48,6 +48,10 @@ int files_extract(const char *image, enum files_fs fs, int64_t offset, const cha
 int files_put(const char *image, int64_t offset, const char *path, const char *src,
 	      struct err *err);
 
+/* FAT only: deletes the file at path, or the directory there if it is
+ * empty (ERR_CONFLICT "directory_not_empty" if not). */
+int files_delete(const char *image, int64_t offset, const char *path, struct err *err);
+
 /* fat.c and iso.c */
 int files_fat_list(const char *image, int64_t offset, const char *dir,
 		    struct files_entry **out, size_t *n, struct err *err);
@@ -55,6 +59,7 @@ int files_fat_extract(const char *image, int64_t offset, const char *path, int f
 		       struct err *err);
 int files_fat_put(const char *image, int64_t offset, const char *path, const char *src,
 		   struct err *err);
+int files_fat_delete(const char *image, int64_t offset, const char *path, struct err *err);
 int files_iso_list(const char *image, const char *dir, struct files_entry **out, size_t *n,
 		    struct err *err);
 int files_iso_extract(const char *image, const char *path, int fd, struct err *err);

@@ -1,4 +1,4 @@
-"""Files inside an image (GET/PUT /images/{name}/files...): FAT through
+"""Files inside an image (GET/PUT/DELETE /images/{name}/files...): FAT through
 mtools, ISO 9660 through libarchive; checked against the real mtools,
 xorriso and sfdisk, never against vmediad's own view alone."""
 import hashlib
@@ -79,6 +79,7 @@ def test_paths_out_of_the_image_or_odd_are_400(api, server, path):
     new_drive(api)
     for method, target in (("PUT", "/images/x.img/files/" + path),
                            ("GET", "/images/x.img/files/" + path),
+                           ("DELETE", "/images/x.img/files/" + path),
                            ("GET", "/images/x.img/files?dir=" + path)):
         r, body = raw(server.port, method, target, {"Host": "localhost"}, b"x")
         assert r.status == 400, (method, target, body)
@@ -162,6 +163,8 @@ def test_iso9660_is_listed_and_read_but_not_written(api, tmp_path):
     assert api.get("/images/cd.iso/files/EFI/BOOT/grub.cfg").content == b"set timeout=1\n"
     r = api.put("/images/cd.iso/files/new.txt", data=b"x")
     assert r.status_code == 400 and r.json()["error"]["code"] == "read_only_filesystem"
+    r = api.delete("/images/cd.iso/files/README.TXT")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "read_only_filesystem"
 
 
 def test_exfat_and_blank_images_say_why_not(api):
@@ -171,3 +174,64 @@ def test_exfat_and_blank_images_say_why_not(api):
     new_drive(api, name="b.img", size="1M", filesystem="none")
     r = api.get("/images/b.img/files")
     assert r.status_code == 400 and r.json()["error"]["code"] == "no_filesystem"
+
+
+def mdir_names(image, path="/"):
+    """The names in a directory as mtools itself lists them (short or long)."""
+    out = subprocess.run(["mdir", "-b", "-i", image, "::" + path], stdout=subprocess.PIPE,
+                         check=True, env=MTOOLS_ENV).stdout.decode()
+    return sorted(line.rstrip("/").rsplit("/", 1)[-1] for line in out.split())
+
+
+def test_delete_a_file_removes_only_it_and_rehashes(api, server):
+    new_drive(api)
+    keep = os.urandom(70000)
+    assert api.put("/images/x.img/files/keep.bin", data=keep).status_code == 201
+    assert api.put("/images/x.img/files/gone.bin", data=os.urandom(90000)).status_code == 201
+    img_path = os.path.join(server.storage, "x.img")
+    assert mdir_names(img_path) == ["gone.bin", "keep.bin"]
+    r = api.delete("/images/x.img/files/gone.bin")
+    assert r.status_code == 204, r.text
+    assert mdir_names(img_path) == ["keep.bin"]
+    assert mtype(img_path, "/keep.bin") == keep
+    assert [f["name"] for f in api.get("/images/x.img/files").json()["files"]] == ["keep.bin"]
+    assert api.get("/images/x.img/files/gone.bin").status_code == 404
+    with open(img_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    assert api.get("/images").json()["images"][0]["sha256"] == digest
+    assert tmp_files(server) == []
+
+
+def test_delete_a_directory_only_once_it_is_empty(api, server):
+    new_drive(api)
+    assert api.put("/images/x.img/files/d/e/f.txt", data=b"x").status_code == 201
+    r = api.delete("/images/x.img/files/d")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "directory_not_empty"
+    assert api.delete("/images/x.img/files/d/e/f.txt").status_code == 204
+    assert api.delete("/images/x.img/files/d").status_code == 409
+    assert api.delete("/images/x.img/files/d/e").status_code == 204
+    assert api.delete("/images/x.img/files/D").status_code == 204	# FAT ignores case
+    assert mdir_names(os.path.join(server.storage, "x.img")) == []
+
+
+def test_delete_of_nothing_is_404_and_of_the_root_400(api):
+    new_drive(api)
+    r = api.delete("/images/x.img/files/nothing.txt")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert api.delete("/images/x.img/files/no/such/file").status_code == 404
+    assert api.delete("/images/nope.img/files/a.txt").status_code == 404
+    r = api.delete("/images/x.img/files//")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_path"
+
+
+@pytest.mark.parametrize("ro", [False, True])
+def test_delete_is_refused_while_inserted_at_all(api, server, ro):
+    new_drive(api)
+    assert api.put("/images/x.img/files/a.txt", data=b"x").status_code == 201
+    assert api.post("/luns/0/insert", json={"image": "x.img", "cdrom": False,
+                                            "ro": ro}).status_code == 200
+    r = api.delete("/images/x.img/files/a.txt")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "image_attached"
+    assert mdir_names(os.path.join(server.storage, "x.img")) == ["a.txt"]
+    assert api.post("/luns/0/eject").status_code == 200
+    assert api.delete("/images/x.img/files/a.txt").status_code == 204
