@@ -1,7 +1,7 @@
 /* vmedia web UI: the "New drive" dialog (POST /images) and the files of an
- * image (list, download, add: /images/NAME/files). Server strings go into
+ * image (list, download, add, delete: /images/NAME/files). Server strings go into
  * the page as text only. */
-import { $, h, nn, toast } from './dom.js';
+import { $, h, nn, toast, confirmDialog } from './dom.js';
 import { fmtBytes, fmtDate } from './format.js';
 import { api } from './api.js';
 import { imageStored, refreshStatusSoon } from './state.js';
@@ -61,7 +61,8 @@ async function load(dir) {
   showError(null);
   cur.dir = r.data.dir;
   $('files-title').textContent = 'Files in ' + cur.image + ' (' + (r.data.filesystem === 'fat' ? 'FAT' : 'ISO 9660, read-only') + ')';
-  $('files-add-label').hidden = r.data.filesystem !== 'fat';
+  const fat = r.data.filesystem === 'fat';
+  $('files-add-label').hidden = !fat;
   const crumbs = [h('button', { type: 'button', class: 'link', onclick: () => load('/') }, cur.image)];
   let acc = '';
   for (const part of cur.dir.split('/').filter(Boolean)) {
@@ -78,7 +79,9 @@ async function load(dir) {
         'data-path': path }, f.name);
     return h('li', { 'data-file': f.name, 'data-type': f.type }, main,
       f.type === 'dir' ? null : h('span', { class: 'muted small', text: ' ' + fmtBytes(f.size) }),
-      h('span', { class: 'muted small', text: ' ' + fmtDate(f.mtime) }));
+      h('span', { class: 'muted small', text: ' ' + fmtDate(f.mtime) }),
+      fat ? h('button', { type: 'button', class: 'danger small-btn del', 'aria-label': 'Delete ' + f.name,
+        onclick: () => deleteEntry(path, f) }, 'Delete') : null);
   });
   $('files-list').replaceChildren(...nn(items.length ? items : [h('li', { class: 'muted', text: 'This folder is empty.' })]));
 }
@@ -101,6 +104,22 @@ async function addFile(file) {
     return;
   }
   toast(file.name + ' added to ' + cur.image + '.', 'ok');
+  await load(cur.dir);
+}
+
+/* A file, or a directory (the server refuses one that is not empty). */
+async function deleteEntry(path, f) {
+  const what = f.type === 'dir' ? 'The folder (it must be empty)' : 'The file';
+  const ok = await confirmDialog('Delete ' + f.name + '?',
+    [what + ' is removed from ' + cur.image + '. This cannot be undone.'], 'Delete');
+  if (!ok) return;
+  const r = await api('DELETE', '/images/' + encodeURIComponent(cur.image) + '/files/' + enc(path));
+  if (!r.ok) {
+    showError(r.message);
+    return;
+  }
+  showError(null);
+  toast(f.name + ' deleted from ' + cur.image + '.', 'ok');
   await load(cur.dir);
 }
 

@@ -92,6 +92,24 @@ test('the files of a drive: add one, open a folder, download one', async () => {
   await page.click('#files-close');
 });
 
+test('the files of a drive: delete one after confirming, a full folder is refused', async () => {
+  assert.equal((await api(srv, 'PUT', '/images/xchg.img/files/old.log', Buffer.from('x'))).status, 201);
+  await row('xchg.img').locator('button.files-btn').click();
+  const entry = (name) => page.locator('#files-list li[data-file="' + name + '"]');
+  await until(async () => (await entry('old.log').count()) === 1, 10000, 'old.log listed');
+  await entry('old.log').locator('button.del').click();
+  await until(async () => page.locator('#confirm').evaluate((d) => d.open), 5000, 'the confirmation');
+  await page.click('#confirm-ok');
+  await until(async () => (await entry('old.log').count()) === 0, 10000, 'old.log gone from the list');
+  assert.equal((await api(srv, 'GET', '/images/xchg.img/files/old.log')).status, 404);
+  await entry('EFI').locator('button.del').click();
+  await page.click('#confirm-ok');
+  await until(async () => /delete them first/.test(await textOf(page.locator('#files-error'))), 5000,
+    'the server\'s refusal of a full folder');
+  assert.equal(await entry('EFI').count(), 1);
+  await page.click('#files-close');
+});
+
 test('the files of a drive inserted read-write: the dialog says why not', async () => {
   const r = await api(srv, 'POST', '/luns/0/insert', { image: 'xchg.img', cdrom: false, ro: false });
   assert.equal(r.status, 200);
