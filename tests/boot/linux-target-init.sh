@@ -6,12 +6,54 @@
 # disappears, and every 0.3 s mounts it, reads /vmedia/probe1.txt and
 # unmounts; each change of what it sees is one console line:
 #   LINUX-READ ok <the file's text>     LINUX-READ-FAIL <error>
+# Beside it, the exchange drive: see xchg below.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 echo "LINUX-TARGET up"
+
+# xchg: the exchange drive, a FAT image on the gadget's LUN 1 (/dev/sda,
+# present once vmediad has two LUNs). Each time a medium comes in, it is
+# mounted; every file on it is printed as
+#   LINUX-XCHG has <path> <sha256> <size>
+# and, if it has no from-target.bin yet, two files are written
+#   LINUX-XCHG wrote <path> <sha256> <size>
+# then it is unmounted ("LINUX-XCHG unmounted"; umount writes everything
+# back, and the last close lets the medium be removed again). For 5 s
+# nothing opens /dev/sda (an open of a removable disk locks the medium), so
+# that the host's plain eject meets no lock; then it waits until the medium
+# is gone ("LINUX-XCHG medium gone") and for the next one.
+xchg() {
+	until [ -b /dev/sda ]; do sleep 0.5; done
+	echo "LINUX-XCHG sda present"
+	mkdir -p /tmp/x
+	while :; do
+		until mount -t vfat /dev/sda /tmp/x 2> /dev/null; do sleep 0.5; done
+		echo "LINUX-XCHG mounted"
+		(cd /tmp/x && find . -type f | sort | while read -r f; do
+			echo "LINUX-XCHG has ${f#./} $(sha256sum < "$f" | cut -c1-64) $(stat -c %s "$f")"
+		done)
+		if [ ! -e /tmp/x/from-target.bin ]; then
+			head -c 300001 /dev/urandom > /tmp/x/from-target.bin
+			mkdir -p /tmp/x/notes
+			echo "written by the target at $(cat /proc/uptime)" > /tmp/x/notes/target.txt
+			for f in from-target.bin notes/target.txt; do
+				echo "LINUX-XCHG wrote $f $(sha256sum < "/tmp/x/$f" | cut -c1-64) $(stat -c %s "/tmp/x/$f")"
+			done
+		fi
+		if umount /tmp/x; then
+			echo "LINUX-XCHG unmounted"
+		else
+			echo "LINUX-XCHG umount failed"
+		fi
+		sleep 5
+		while dd if=/dev/sda of=/dev/null bs=512 count=1 2> /dev/null; do sleep 0.5; done
+		echo "LINUX-XCHG medium gone"
+	done
+}
+xchg &
 
 i=0
 until [ -b /dev/sr0 ]; do

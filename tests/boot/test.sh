@@ -60,6 +60,9 @@ if large_iso=$("$boot_dir/large-iso.sh"); then
 else
 	large_iso=""
 fi
+# Two LUNs: LUN 1 holds the Linux target's exchange drive (linux_exchange).
+# shellcheck disable=SC2034 # read by kvmbox_start (lib.sh)
+BOOT_LUNS=2
 ( trap 'kill $s 2>/dev/null; exit 0' TERM
   sleep "${BOOT_TIMEOUT:-900}" & s=$!; wait $s; kill -USR1 $$ ) &
 watchdog=$!
@@ -436,6 +439,118 @@ linux_target() {
 		pass linux-reinsert
 	else
 		fail linux-reinsert "insert $code; the running Linux target did not read the new image in 60 s: $(after_line "$TARGET_CONSOLE" "$n" | tail -3 | tr '\n' '|')"
+	fi
+	linux_exchange
+}
+
+# xchg_line KIND PATH: the "LINUX-XCHG KIND PATH SHA256 SIZE" line the target
+# printed last for PATH, after line $n of its console (without the prefix).
+xchg_line() {
+	after_line "$TARGET_CONSOLE" "$n" | grep -E "^LINUX-XCHG $1 $2 [0-9a-f]{64} [0-9]+\$" | tail -1 |
+		cut -d' ' -f3-
+}
+
+# The exchange drive (linux-target-init.sh's xchg, on LUN 1 = /dev/sda; VM 1
+# runs vmediad with two LUNs for it, BOOT_LUNS=2 above): a
+# FAT32 image made by POST /images, inserted read-write; the running Linux
+# mounts it, writes two files and unmounts it; after a plain eject they
+# download through the API byte-exact. A file added through the API is then
+# read by the target after the next insert.
+linux_exchange() {
+	local code t0 f want got host_file host_sha target_file t_part
+	current=xchg-create
+	t_part=$(now_ms)
+	n=$(lines_of "$TARGET_CONSOLE")
+	code=$(http POST /images '{"name":"xchg.img","size":"64M","filesystem":"fat32","label":"XCHG"}')
+	if [ "$code" = 201 ] && [ "$(field .size)" = 67108864 ]; then
+		pass xchg-create
+	else
+		fail xchg-create "POST /images xchg.img 64M fat32: $code $(body) (want 201)"
+		return
+	fi
+	current=xchg-insert
+	t0=$(now_ms)
+	code=$(http POST /luns/1/insert '{"image":"xchg.img","cdrom":false,"ro":false}')
+	if [ "$code" = 200 ] && [ "$(field .state)" = inserted ] && [ "$(field .ro)" = false ] &&
+		[ "$(field .cdrom)" = false ]; then
+		pass xchg-insert
+	else
+		fail xchg-insert "POST /luns/1/insert xchg.img read-write: $code $(body)"
+		return
+	fi
+	current=xchg-target-writes
+	if wait_after "$TARGET_CONSOLE" "$n" '^LINUX-XCHG (unmounted|umount failed)$' 90 &&
+		after_line "$TARGET_CONSOLE" "$n" | grep -q '^LINUX-XCHG unmounted$' &&
+		[ -n "$(xchg_line wrote from-target.bin)" ] && [ -n "$(xchg_line wrote notes/target.txt)" ]; then
+		timing xchg_insert_to_written_ms $(( $(now_ms) - t0 ))
+		pass xchg-target-writes
+	else
+		fail xchg-target-writes "the Linux target did not mount, write and unmount the drive in 90 s: $(after_line "$TARGET_CONSOLE" "$n" | grep -E 'XCHG|FAT|sda' | tail -4 | tr '\n' '|')"
+		return
+	fi
+	# Unmounted and closed: Linux allowed medium removal again.
+	current=xchg-plain-eject
+	code=$(http POST /luns/1/eject)
+	if [ "$code" = 200 ] && [ "$(field .state)" = empty ] && [ "$(field .last_eject.forced)" = false ]; then
+		pass xchg-plain-eject
+	else
+		fail xchg-plain-eject "POST /luns/1/eject after the target unmounted: $code $(body) (want 200)"
+		return
+	fi
+	current=xchg-download
+	code=$(http GET '/images/xchg.img/files?dir=/')
+	if [ "$code" != 200 ] || [ "$(field '.files[] | select(.name == "from-target.bin") | .size')" != 300001 ] ||
+		[ "$(field '.files[] | select(.name == "notes") | .type')" != dir ]; then
+		fail xchg-download "GET /images/xchg.img/files?dir=/: $code $(body) (want from-target.bin of 300001 bytes and notes/)"
+		return
+	fi
+	for f in from-target.bin notes/target.txt; do
+		want=$(xchg_line wrote "$f")
+		code=$(curl -s --max-time 60 -o "$STATE/xchg.out" -w '%{http_code}' "$API/images/xchg.img/files/$f")
+		got="$f $(sha256sum < "$STATE/xchg.out" | cut -c1-64) $(stat -c %s "$STATE/xchg.out")"
+		if [ "$code" != 200 ] || [ "$got" != "$want" ]; then
+			fail xchg-download "GET /images/xchg.img/files/$f: $code, sha256 and size $got, the target wrote $want"
+			return
+		fi
+	done
+	pass xchg-download
+	target_file=$(xchg_line wrote from-target.bin)
+	info "exchange drive: the target's files downloaded byte-exact ($target_file, ...)"
+
+	current=xchg-host-adds
+	host_file=$STATE/from-host.bin
+	head -c 123457 /dev/urandom > "$host_file"
+	host_sha="from-host.bin $(sha256sum < "$host_file" | cut -c1-64) 123457"
+	code=$(curl -s --max-time 60 -o "$STATE/http.out" -w '%{http_code}' -T "$host_file" "$API/images/xchg.img/files/from-host.bin")
+	if [ "$code" != 201 ]; then
+		fail xchg-host-adds "PUT /images/xchg.img/files/from-host.bin: $code $(body) (want 201)"
+		return
+	fi
+	# The target notices the medium gone once it looks again (5 s after its
+	# umount); then the drive goes back in.
+	if ! wait_after "$TARGET_CONSOLE" "$n" '^LINUX-XCHG medium gone$' 60; then
+		fail xchg-host-adds "the Linux target did not see the drive go in 60 s: $(after_line "$TARGET_CONSOLE" "$n" | grep XCHG | tail -2 | tr '\n' '|')"
+		return
+	fi
+	n=$(lines_of "$TARGET_CONSOLE")
+	t0=$(now_ms)
+	code=$(http POST /luns/1/insert '{"image":"xchg.img","cdrom":false,"ro":false}')
+	if [ "$code" = 200 ] && wait_after "$TARGET_CONSOLE" "$n" '^LINUX-XCHG (unmounted|umount failed)$' 90 &&
+		[ "$(xchg_line has from-host.bin)" = "$host_sha" ] &&
+		[ "$(xchg_line has from-target.bin)" = "$target_file" ]; then
+		timing xchg_reinsert_to_read_ms $(( $(now_ms) - t0 ))
+		pass xchg-host-adds
+	else
+		fail xchg-host-adds "insert $code; the target did not read from-host.bin ($host_sha) and from-target.bin ($target_file) in 90 s: $(after_line "$TARGET_CONSOLE" "$n" | grep XCHG | tail -4 | tr '\n' '|')"
+		return
+	fi
+	current=xchg-eject
+	code=$(http POST /luns/1/eject)
+	if [ "$code" = 200 ] && [ "$(field .state)" = empty ]; then
+		pass xchg-eject
+		timing xchg_part_ms $(( $(now_ms) - t_part ))
+	else
+		fail xchg-eject "POST /luns/1/eject after the target's second umount: $code $(body) (want 200)"
 	fi
 }
 linux_target
