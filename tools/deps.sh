@@ -6,7 +6,7 @@
 set -eu
 
 BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libusbgx-dev libconfig-dev \
-libcurl4-openssl-dev libssl-dev libarchive-dev zlib1g-dev dosfstools exfatprogs mtools libnbd-dev"
+libcurl4-openssl-dev libssl-dev libarchive-dev zlib1g-dev dosfstools exfatprogs mtools sleuthkit libnbd-dev"
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests \
 python3-jsonschema python3-yaml python3-sushy curl openssl kmod systemd wrk valgrind nginx-light libnginx-mod-http-dav-ext util-linux procps linux-perf \
 nbdkit libnbd-bin openssh-server openssh-client xz-utils zstd bzip2 file"

@@ -60,7 +60,7 @@ async function load(dir) {
   }
   showError(null);
   cur.dir = r.data.dir;
-  $('files-title').textContent = 'Files in ' + cur.image + ' (' + (r.data.filesystem === 'fat' ? 'FAT' : 'ISO 9660, read-only') + ')';
+  $('files-title').textContent = 'Files in ' + cur.image + ' (' + ({ fat: 'FAT', exfat: 'exFAT, read-only' }[r.data.filesystem] || 'ISO 9660, read-only') + ')';
   const fat = r.data.filesystem === 'fat';
   $('files-add-label').hidden = !fat;
   const crumbs = [h('button', { type: 'button', class: 'link', onclick: () => load('/') }, cur.image)];

@@ -57,6 +57,13 @@ static int _lend(struct app *app, const char *name, bool write, struct _lent *l,
 		storage_lease_end(app->storage, name, false, NULL);
 		return -1;
 	}
+	if (write && l->fs == FILES_EXFAT) {
+		storage_lease_end(app->storage, name, false, NULL);
+		return err_set(err, ERR_UNPROCESSABLE, "unsupported_filesystem",
+			       "vmediad reads the files of exFAT drives but cannot change them: no "
+			       "tool it can use writes exFAT without mounting it; use a FAT32 drive "
+			       "for files you add or delete");
+	}
 	if (write && l->fs != FILES_FAT) {
 		storage_lease_end(app->storage, name, false, NULL);
 		return err_set(err, ERR_INVALID, "read_only_filesystem",

@@ -1,6 +1,6 @@
 /* fat: FAT file systems through mtools (mdir, mcopy, mmd, mdel, mrd), run with a
- * fixed environment (no mtoolsrc, no home, C locale, UTC) so that nothing
- * of the box's configuration changes what they do. The image is passed as
+ * fixed environment (_files_run: no mtoolsrc, no home, C locale, UTC) so that
+ * nothing of the box's configuration changes what they do. The image is passed as
  * "-i IMAGE@@OFFSET"; paths are checked by files_path, so none starts with
  * '-' or holds a wildcard. */
 #include "files.h"
@@ -15,33 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/run.h"
 
-static char *const _env[] = { "MTOOLSRC=/dev/null", "MTOOLS_SKIP_CHECK=1", "HOME=/nonexistent",
-			      "LC_ALL=C", "TZ=UTC", "PATH=/usr/bin:/bin", NULL };
-
-/* Runs an mtools command; its stdout goes to out_fd (or into msg with its
- * stderr). 0 if it succeeded, 1 if it failed (msg says why), -1 with err
- * if it could not run. */
+/* Runs an mtools command (see _files_run). */
 static int _run(const char *tool, char *const args[], int out_fd, char *msg, size_t msg_size,
 		struct err *err)
 {
-	char path[64], *argv[16];
-	const char *const where[] = { path, NULL };
-	size_t argc = 0;
-
-	snprintf(path, sizeof(path), "/usr/bin/%s", tool);
-	if (!run_find(where))
-		return err_set(err, ERR_UNAVAILABLE, "no_mtools",
-			       "%s is not installed; install mtools", path);
-	argv[argc++] = path;
-	for (size_t i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	int rc = run_program(argv, _env, out_fd, msg, msg_size);
-	if (rc < 0)
-		return err_set(err, ERR_IO, "io_error", "%s", msg);
-	return rc;
+	return _files_run(tool, "mtools", args, out_fd, msg, msg_size, err);
 }
 
 /* "-i" "IMAGE@@OFFSET" */
@@ -51,17 +30,6 @@ static void _image_arg(char *buf, size_t size, const char *image, int64_t offset
 		snprintf(buf, size, "%s@@%lld", image, (long long)offset);
 	else
 		snprintf(buf, size, "%s", image);
-}
-
-/* The message of a failed command: its last line, without the tool's name. */
-static const char *_last_line(char *msg)
-{
-	size_t n = strlen(msg);
-
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	char *nl = strrchr(msg, '\n');
-	return nl ? nl + 1 : msg;
 }
 
 static int _by_name(const void *a, const void *b)
@@ -171,7 +139,7 @@ int files_fat_extract(const char *image, int64_t offset, const char *path, int f
 		return -1;
 	if (rc != 0)
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no file %s in the image (%s)",
-			       path, _last_line(msg));
+			       path, _files_last_line(msg));
 	return 0;
 }
 
@@ -223,7 +191,7 @@ int files_fat_delete(const char *image, int64_t offset, const char *path, struct
 		return -1;
 	if (rc != 0)
 		return err_set(err, ERR_IO, "io_error", "cannot delete %s in the image: %s", path,
-			       _last_line(msg));
+			       _files_last_line(msg));
 	return 0;
 }
 
@@ -255,7 +223,7 @@ int files_fat_put(const char *image, int64_t offset, const char *path, const cha
 	if (rc < 0)
 		return -1;
 	if (rc != 0) {
-		const char *why = _last_line(msg);
+		const char *why = _files_last_line(msg);
 		bool full = strstr(why, "full") || strstr(why, "space");
 		return err_set(err, full ? ERR_NO_SPACE : ERR_IO,
 			       full ? "image_full" : "io_error",
