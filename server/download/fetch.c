@@ -139,14 +139,14 @@ static bool _unsatisfiable(struct _xfer *x)
 	struct _job *j = x->j;
 	struct err e = { 0 };
 
-	log_warn(_MOD, "job %u: the server has nothing after the %lld bytes kept (HTTP 416); "
+	log_warn(DOWNLOAD_MOD, "job %u: the server has nothing after the %lld bytes kept (HTTP 416); "
 		 "starting over", j->pub.id, (long long)x->offset);
-	_download_forget_data(x->d, j->pub.id);
+	download_forget_data(x->d, j->pub.id);
 	pthread_mutex_lock(&x->d->lock);
 	j->etag[0] = j->last_modified[0] = '\0';
 	j->pub.done = 0;
 	pthread_mutex_unlock(&x->d->lock);
-	_download_save(x->d, j);
+	download_save(x->d, j);
 	x->start_over = true;
 	err_set(&e, ERR_IO, "http_error", "the server has nothing after the %lld bytes kept "
 		"(HTTP 416); starting over", (long long)x->offset);

@@ -80,12 +80,12 @@ static int _walk(const char *image, int64_t offset, struct _node **out, size_t *
 	snprintf(sectors, sizeof(sectors), "%lld", (long long)(offset / 512));
 	char *args[] = { "-f", "exfat", "-o", sectors, "-z", "UTC", "-r", "-p", "-l", "-u",
 			 (char *)image, NULL };
-	int rc = _files_run("fls", "sleuthkit", args, -1, msg, outsize, err);
+	int rc = files_run("fls", "sleuthkit", args, -1, msg, outsize, err);
 	if (rc < 0)
 		goto out_free;
 	if (rc != 0) {
 		rc = err_set(err, ERR_INVALID, "no_filesystem", "the exFAT file system cannot be read: %s",
-			     _files_last_line(msg));
+			     files_last_line(msg));
 		goto out_free;
 	}
 	for (char *save = NULL, *line = strtok_r(msg, "\n", &save); line;
@@ -129,7 +129,7 @@ static const struct _node *_find(const struct _node *v, size_t n, const char *pa
 	return NULL;
 }
 
-int _files_exfat_list(const char *image, int64_t offset, const char *dir,
+int files_exfat_list(const char *image, int64_t offset, const char *dir,
 		      struct files_entry **out, size_t *n, struct err *err)
 {
 	struct _node *v;
@@ -162,7 +162,7 @@ int _files_exfat_list(const char *image, int64_t offset, const char *dir,
 	return 0;
 }
 
-int _files_exfat_extract(const char *image, int64_t offset, const char *path, int fd,
+int files_exfat_extract(const char *image, int64_t offset, const char *path, int fd,
 			 struct err *err)
 {
 	char sectors[24], inode[24], msg[1024];
@@ -181,11 +181,11 @@ int _files_exfat_extract(const char *image, int64_t offset, const char *path, in
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no file %s in the image", path);
 	snprintf(sectors, sizeof(sectors), "%lld", (long long)(offset / 512));
 	char *args[] = { "-f", "exfat", "-o", sectors, (char *)image, inode, NULL };
-	int rc = _files_run("icat", "sleuthkit", args, fd, msg, sizeof(msg), err);
+	int rc = files_run("icat", "sleuthkit", args, fd, msg, sizeof(msg), err);
 	if (rc < 0)
 		return -1;
 	if (rc != 0)
 		return err_set(err, ERR_IO, "io_error", "cannot read %s from the image: %s", path,
-			       _files_last_line(msg));
+			       files_last_line(msg));
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* fat: FAT file systems through mtools (mdir, mcopy, mmd, mdel, mrd), run with a
- * fixed environment (_files_run: no mtoolsrc, no home, C locale, UTC) so that
+ * fixed environment (files_run: no mtoolsrc, no home, C locale, UTC) so that
  * nothing of the box's configuration changes what they do. The image is passed as
  * "-i IMAGE@@OFFSET"; paths are checked by files_path, so none starts with
  * '-' or holds a wildcard. */
@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 
-/* Runs an mtools command (see _files_run). */
+/* Runs an mtools command (see files_run). */
 static int _run(const char *tool, char *const args[], int out_fd, char *msg, size_t msg_size,
 		struct err *err)
 {
-	return _files_run(tool, "mtools", args, out_fd, msg, msg_size, err);
+	return files_run(tool, "mtools", args, out_fd, msg, msg_size, err);
 }
 
 /* "-i" "IMAGE@@OFFSET" */
@@ -139,7 +139,7 @@ int files_fat_extract(const char *image, int64_t offset, const char *path, int f
 		return -1;
 	if (rc != 0)
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no file %s in the image (%s)",
-			       path, _files_last_line(msg));
+			       path, files_last_line(msg));
 	return 0;
 }
 
@@ -191,7 +191,7 @@ int files_fat_delete(const char *image, int64_t offset, const char *path, struct
 		return -1;
 	if (rc != 0)
 		return err_set(err, ERR_IO, "io_error", "cannot delete %s in the image: %s", path,
-			       _files_last_line(msg));
+			       files_last_line(msg));
 	return 0;
 }
 
@@ -223,7 +223,7 @@ int files_fat_put(const char *image, int64_t offset, const char *path, const cha
 	if (rc < 0)
 		return -1;
 	if (rc != 0) {
-		const char *why = _files_last_line(msg);
+		const char *why = files_last_line(msg);
 		bool full = strstr(why, "full") || strstr(why, "space");
 		return err_set(err, full ? ERR_NO_SPACE : ERR_IO,
 			       full ? "image_full" : "io_error",
