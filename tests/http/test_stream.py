@@ -5,10 +5,12 @@ import base64
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
+from conftest import VMEDIAD
 from origin import Origin
 
 
@@ -238,3 +240,10 @@ def test_default_block_and_no_delay(api, origin, server):
     assert b"cache-min-block-size=524288" in argv and b"--filter=delay" not in argv, argv
     api.post("/luns/0/eject")
     assert gone(server.storage)
+
+
+@pytest.mark.parametrize("value,why", [("12K", "power of two"), ("1K", "between"), ("32M", "between")])
+def test_a_bad_stream_block_is_refused_at_start(value, why):
+    out = subprocess.run([VMEDIAD, "--stream-block", value], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and why in out.stderr, out.stderr
