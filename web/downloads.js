@@ -8,18 +8,6 @@ import { applyLun } from './luns.js';
 /* ---------- downloads ---------- */
 const dlEls = new Map();
 
-export async function checkDownloads() {
-  const r = await api('GET', '/downloads');
-  if (r.ok && r.data && Array.isArray(r.data.downloads)) {
-    S.downloadsAvailable = true;
-    S.downloads.clear();
-    for (const j of r.data.downloads) S.downloads.set(j.id, j);
-  } else if (r.status === 404 || r.status === 405) {
-    S.downloadsAvailable = false;
-  }
-  schedule();
-}
-
 // The LUNs a URL can be streamed into now (the empty ones).
 let lunsKey = null;
 function renderLunChoice() {
@@ -36,8 +24,6 @@ function renderLunChoice() {
 }
 
 export function renderDownloads() {
-  $('downloads-section').hidden = !S.downloadsAvailable;
-  if (!S.downloadsAvailable) return;
   renderLunChoice();
   const ul = $('downloads');
   const jobs = [...S.downloads.values()].sort((a, b) => String(b.id).localeCompare(String(a.id), undefined, { numeric: true }));
@@ -99,6 +85,9 @@ async function cancelDownload(id, active) {
 export function setupDownloadForm() {
   const form = $('dl-form'), url = $('dl-url'), name = $('dl-name'), sha = $('dl-sha'), err = $('dl-error');
   const showErr = (m, field) => { err.textContent = m; err.hidden = !m; if (field) field.focus(); };
+  // Shown once it works (every vmediad has /downloads), before the state
+  // arrives: the page's own HTML keeps it hidden until this script runs.
+  $('downloads-section').hidden = false;
   const guessName = () => {
     try { return sanitizeName(decodeURIComponent(new URL(url.value).pathname.split('/').pop() || '')); } catch (e) { return ''; }
   };
@@ -136,9 +125,6 @@ export function setupDownloadForm() {
       if (r.data.id !== undefined) S.downloads.set(r.data.id, r.data);
       done();
       schedule();
-    } else if (r.status === 404 && r.code === 'not_found') {
-      S.downloadsAvailable = false; schedule();
-      toast('This vmediad cannot download from URLs.');
     } else {
       showErr(r.message);
     }

@@ -3,7 +3,6 @@
 import { $ } from './dom.js';
 import { S, schedule, refreshStatusSoon, uploadProgress, uploadAborted, imageStored, removeImage } from './state.js';
 import { applyLun } from './luns.js';
-import { checkDownloads } from './downloads.js';
 
 /* ---------- live events ---------- */
 let es = null, retryMs = 500, retryTimer = null, everConnected = false;
@@ -43,13 +42,8 @@ export function connect() {
     S.images.clear();
     S.overwrites.clear();
     for (const i of st.images || []) S.images.set(i.name, i);
-    if (Array.isArray(st.downloads)) {
-      S.downloadsAvailable = true;
-      S.downloads.clear();
-      for (const j of st.downloads) S.downloads.set(j.id, j);
-    } else {
-      checkDownloads();
-    }
+    S.downloads.clear();
+    for (const j of st.downloads || []) S.downloads.set(j.id, j);
     schedule();
   });
   es.addEventListener('lun', (ev) => { const l = parse(ev); if (l) applyLun(l); });
@@ -65,7 +59,6 @@ export function connect() {
   es.addEventListener('download', (ev) => {
     const j = parse(ev);
     if (j && j.id !== undefined) {
-      S.downloadsAvailable = true;
       if (j.state === 'removed') { S.downloads.delete(j.id); schedule(); return; }
       S.downloads.set(j.id, j);
       if (j.state === 'done') refreshStatusSoon();

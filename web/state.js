@@ -8,7 +8,6 @@ export const S = {
   images: new Map(),      // name -> Image
   overwrites: new Map(),  // name -> Image: an upload replacing the complete image of that name
   downloads: new Map(),   // id -> job
-  downloadsAvailable: false,
   simHung: new Map(),     // id -> bool (the Lun does not carry it)
   lunUi: new Map(),       // id -> {busy, error, refusedLocked, note}
   uploads: [],            // uploads started from this browser

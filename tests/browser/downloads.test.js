@@ -1,8 +1,7 @@
 // "Download from a URL": against vmediad's real /downloads (fetching from a
 // small HTTP server of the test's own on 127.0.0.1), the form's own logic
-// against a stubbed /downloads (page.route), and the form hidden or shown
-// depending on whether the server has the endpoint (both stubbed: this
-// vmediad always has it).
+// against a stubbed /downloads (page.route), and the form shown before the
+// /events state arrives, its jobs taken from that state (stubbed).
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -145,40 +144,31 @@ test('download form against a stubbed /downloads: validation, request body, prog
   await page.context().close();
 });
 
-// A page whose /events state is this server's, with or without the
-// "downloads" member, and whose GET /downloads answers 200 or 404: what a
-// vmediad with and without the endpoint would send.
-async function pageWithStubbedEndpoint(has) {
+// Every vmediad has /downloads (and its /events state lists the jobs), so the
+// page has no fallback for a server without it: the form is there before the
+// state arrives, and the jobs come from the state, not from a GET /downloads.
+test('the download form is shown before the state arrives; its jobs come from the state alone', async () => {
   const page = await openPage();
   const [st, luns, images] = await Promise.all(['/status', '/luns', '/images'].map((p) => api(srv, 'GET', p)));
-  const state = { status: st.data, luns: luns.data.luns, images: images.data.images };
-  if (has) state.downloads = [];
+  const job = { id: 41, url: 'http://example.invalid/a.img', name: 'a.img', state: 'done',
+    bytes_done: 5, total: 5, attempts: 1 };
+  const state = { status: st.data, luns: luns.data.luns, images: images.data.images, downloads: [job] };
+  let sendState;
+  const stateAsked = new Promise((r) => { sendState = r; });
   const asked = [];
-  await page.route(/\/events$/, (route) => route.fulfill({ status: 200, contentType: 'text/event-stream',
-    body: 'event: state\ndata: ' + JSON.stringify(state) + '\n\n' }));
-  await page.route(/\/downloads$/, (route) => {
-    asked.push(route.request().method());
-    return has
-      ? route.fulfill({ status: 200, contentType: 'application/json', body: '{"downloads":[]}' })
-      : route.fulfill({ status: 404, contentType: 'application/json',
-        body: '{"error":{"code":"not_found","message":"no such resource"}}' });
+  await page.route(/\/events$/, async (route) => {
+    await stateAsked;
+    return route.fulfill({ status: 200, contentType: 'text/event-stream',
+      body: 'event: state\ndata: ' + JSON.stringify(state) + '\n\n' });
   });
+  await page.route(/\/downloads$/, (route) => { asked.push(route.request().method()); return route.continue(); });
   await page.goto(srv.base + '/');
-  await until(async () => (await page.locator('article.lun').count()) === state.luns.length, 5000, 'the stubbed state rendered');
-  return { page, asked };
-}
-
-test('the download form is hidden when the server has no /downloads, shown when it has', async () => {
-  const without = await pageWithStubbedEndpoint(false);
-  // no "downloads" in the state: the page asks GET /downloads, gets 404
-  await until(async () => without.asked.includes('GET'), 3000, 'the page to ask GET /downloads');
+  await until(async () => page.locator('#downloads-section').isVisible(), 3000, 'the form shown before any state');
+  assert.equal(await page.locator('li.download').count(), 0);
+  sendState();
+  await until(async () => (await page.locator('li.download[data-download="41"]').count()) === 1, 5000, 'the state\'s job listed');
   await new Promise((r) => setTimeout(r, 300));
-  assert.ok(await without.page.locator('#downloads-section').isHidden(), 'form hidden without the endpoint');
-  assert.deepEqual(without.page.pageErrors, []);
-  await without.page.context().close();
-
-  const withIt = await pageWithStubbedEndpoint(true);
-  await until(async () => withIt.page.locator('#downloads-section').isVisible(), 3000, 'form shown with the endpoint');
-  assert.deepEqual(withIt.page.pageErrors, []);
-  await withIt.page.context().close();
+  assert.deepEqual(asked, [], 'no GET /downloads: the state names the jobs');
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
 });

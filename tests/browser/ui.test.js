@@ -43,8 +43,7 @@ test('empty state: two LUN cards, simulated banner and sim controls', async () =
   assert.ok(await card(page, 0).locator('fieldset.sim').isVisible(), 'sim controls shown');
   assert.equal(await stateOf(page, 0), 'empty');
   assert.ok(await page.locator('#images-empty').isVisible());
-  // this vmediad has /downloads, so the form shows (hidden without the
-  // endpoint: downloads.test.js, stubbed)
+  // vmediad has /downloads, and the form shows
   assert.equal((await api(srv, 'GET', '/downloads')).status, 200);
   await until(async () => page.locator('#downloads-section').isVisible(), 2000, 'download section shown');
   await shot(page, '01-empty');
