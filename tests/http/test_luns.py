@@ -610,3 +610,24 @@ def test_a_large_iso_as_cd_goes_in_on_the_patched_kernel(make_server, tmpdir_pat
     assert r.status_code == 200 and r.json()["cdrom"] is True
     r = api.post("/luns/1/insert", json={"image": "huge.iso"})
     assert r.status_code == 422 and "largest DVD-ROM" in r.json()["error"]["message"]
+
+
+# Every route that buffers its body (all but the two uploads) refuses one
+# over --max-json-body before its handler runs, whether or not the operation
+# reads a body at all: api/openapi.yaml declares the 413 on each (the client
+# checks it), and the LUN the eject names stays as it was.
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/luns/0/eject"), ("POST", "/gadget/reconnect"), ("DELETE", "/downloads/1"),
+    ("DELETE", "/images/a.img"), ("DELETE", "/images/a.img/files/x.txt"),
+    ("POST", "/sim/luns/0/host?lock=1"), ("POST", "/sim/replug"),
+    ("POST", "/redfish/v1/Managers/vmedia/VirtualMedia/0/Actions/VirtualMedia.EjectMedia"),
+    ("POST", "/redfish/v1/Systems"), ("PATCH", "/redfish/v1/Nothing"),
+])
+def test_a_body_over_the_limit_is_413_where_none_is_read(make_server, method, path):
+    srv = make_server(["--max-json-body", "100"])
+    put(srv.api, "a.img")
+    assert insert(srv.api, 0, "a.img").status_code == 200
+    r = srv.api.request(method, path, data=b"{" + b" " * 200 + b"}",
+                        headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large", r.text
+    assert srv.api.get("/luns/0").json()["state"] == "inserted"

@@ -54,3 +54,28 @@ def test_the_redfish_catch_all_answers_no_success():
     check_response("GET", "/redfish/v1/Systems/", ok)
     with pytest.raises(AssertionError):
         check_response("GET", "/redfish/v1/Nothing", ok)
+
+
+# The HTTP layer's own refusals (server/http/), which come before any handler:
+# credentials (401, 429) on every path but Redfish's public ones, the cross-site
+# check (403) on every state-changing method, and a buffered body over
+# --max-json-body (413) on every route but the two uploads (PUT streams).
+PUBLIC = {"/redfish", "/redfish/v1", "/redfish/v1/odata", "/redfish/v1/$metadata"}
+
+
+def _ops():
+    return [(m, p, item[m]["responses"]) for p, item in SPEC["paths"].items()
+            for m in METHODS if m in item]
+
+
+def test_every_operation_declares_the_http_layers_refusals():
+    missing = []
+    for m, p, responses in _ops():
+        want = set() if p in PUBLIC else {"401", "429"}
+        if m in ("put", "post", "patch", "delete"):
+            want.add("403")
+        if m in ("post", "patch", "delete"):
+            want.add("413")
+        missing += ["%s %s: %s" % (m.upper(), p, c) for c in sorted(want - set(responses))]
+    assert missing == []
+    assert {"401", "403", "413", "429"} <= set(SPEC["x-undeclared-method"]["responses"])
