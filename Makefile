@@ -15,12 +15,16 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib libnbd
-BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread \
-	-DVMEDIA_VERSION='"$(VERSION)"' -DVMEDIA_WEB_DIR='"$(PREFIX)/share/vmedia/web"'
+BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread -Iserver \
+	-DVMEDIA_VERSION='"$(VERSION)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-SRCS := $(wildcard server/*.c server/*/*.c)
+# The web UI is compiled in (build/gen/webui.c, made from web/ by
+# tools/embed-web.sh); --web DIR serves a directory instead.
+WEB_FILES := $(sort $(wildcard web/*))
+GEN_SRCS := $(BUILD)/gen/webui.c
+SRCS := $(wildcard server/*.c server/*/*.c) $(GEN_SRCS)
 LIB_SRCS := $(filter-out server/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS := $(SRCS:%.c=$(BUILD)/san/%.o)
@@ -56,6 +60,11 @@ $(BUILD)/vmediad-san: $(SAN_OBJS)
 $(BUILD)/vmediad-tsan: $(TSAN_OBJS)
 	@echo "  LD  $@"
 	$(Q)$(CC) $(CFLAGS) $(TSAN_FLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/gen/webui.c: tools/embed-web.sh $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	$(Q)tools/embed-web.sh $@ $(WEB_FILES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -106,15 +115,13 @@ bench: deps-test $(BUILD)/vmediad
 lint-api: deps-test
 	$(Q)tools/test.sh lint-api
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the web UI, an
-# example configuration and the systemd unit (adapted to PREFIX).
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary (the web UI is in
+# it), an example configuration and the systemd unit (adapted to PREFIX).
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 install: $(BUILD)/vmediad
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vmedia/web \
-		$(DESTDIR)$(SYSCONFDIR)/vmedia $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/vmedia $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BUILD)/vmediad $(DESTDIR)$(PREFIX)/bin/vmediad
-	install -m 0644 web/* $(DESTDIR)$(PREFIX)/share/vmedia/web/
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.json.example \
 		>$(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.service >$(DESTDIR)$(UNITDIR)/vmediad.service

@@ -278,7 +278,7 @@ int main(int argc, char **argv)
 		.loopback_only = !app.auth && !cfg.insecure_no_auth,
 		.tls_cert = cfg.tls_cert[0] ? cfg.tls_cert : NULL,
 		.tls_key = cfg.tls_key[0] ? cfg.tls_key : NULL,
-		.listen = cfg.listen, .web_dir = cfg.web,
+		.listen = cfg.listen, .web_dir = cfg.web[0] ? cfg.web : NULL,
 		.max_connections = (unsigned)cfg.max_connections,
 		.max_per_ip = (unsigned)cfg.max_per_ip,
 		.timeout_s = (unsigned)cfg.timeout,

@@ -28,7 +28,9 @@ static const struct _opt _opts[] = {
 	{ "listen", CONFIG_T_STR, CONFIG_OFF(listen), "HOST:PORT",
 	  "address to listen on; [::1]:8080 for IPv6, port 0 picks a free one", 0, 0 },
 	{ "storage", CONFIG_T_STR, CONFIG_OFF(storage), "DIR", "directory that holds the images", 0, 0 },
-	{ "web", CONFIG_T_STR, CONFIG_OFF(web), "DIR", "directory with the web UI files", 0, 0 },
+	{ "web", CONFIG_T_STR, CONFIG_OFF(web), "DIR",
+	  "serve the web UI from this directory instead of the copy built into vmediad "
+	  "(for working on the UI without rebuilding)", 0, 0 },
 	{ "backend", CONFIG_T_STR, CONFIG_OFF(backend), "sim|configfs",
 	  "LUN backend: 'sim' simulates the kernel (no hardware), "
 	  "'configfs' drives a real USB gadget", 0, 0 },
@@ -159,7 +161,7 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	_set_str(&cfg->listen, "127.0.0.1:8080");
 	_set_str(&cfg->storage, "/var/lib/vmedia/images");
-	_set_str(&cfg->web, VMEDIA_WEB_DIR);
+	_set_str(&cfg->web, "");
 	_set_str(&cfg->backend, "sim");
 	_set_str(&cfg->sim_kernel, "patched");
 	cfg->luns = 2;

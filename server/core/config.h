@@ -13,7 +13,7 @@
 struct config {
 	char *listen;			/* HOST:PORT, [V6]:PORT */
 	char *storage;			/* image directory */
-	char *web;			/* directory with the web UI */
+	char *web;			/* web UI directory; "" = the embedded UI */
 	char *backend;			/* "sim" or "configfs" */
 	char *sim_kernel;		/* sim: "patched", "stock" or "old" */
 	int64_t luns;			/* number of LUNs (1..8) */

@@ -58,7 +58,7 @@ struct http_options {
 	bool loopback_only;		/* refuse to start on another address */
 	const char *tls_cert, *tls_key;	/* PEM file names, or NULL for plain HTTP */
 	const char *listen;
-	const char *web_dir;		/* static files for GET of other paths; may be NULL */
+	const char *web_dir;		/* the web UI from this directory; NULL: the embedded one */
 	unsigned max_connections, max_per_ip, timeout_s;
 	unsigned header_timeout_s;	/* for a connection's request headers */
 	unsigned max_pending_per_ip;	/* connections of one address still sending headers */

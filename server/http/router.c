@@ -1,6 +1,8 @@
 /* router: matching a path against the routing table, and the web UI's
- * static files for every GET that no API route claims. */
+ * static files (embedded, or from --web DIR) for every GET that no API
+ * route claims. */
 #include "internal.h"
+#include "webui.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -117,6 +119,23 @@ static const char *_content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/* The embedded copy of the UI (webui.h), or NULL if it has no such file. */
+static const struct webui_file *_embedded(const char *rel)
+{
+	for (const struct webui_file *f = webui_files; f->name; f++)
+		if (strcmp(f->name, rel) == 0)
+			return f;
+	return NULL;
+}
+
+static void _reply_static(struct http_req *r, const char *rel, struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, _content_type(rel));
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	http_reply(r, MHD_HTTP_OK, resp);
+}
+
 bool http_serve_static(struct http_req *r)
 {
 	const char *rel = r->path + 1;
@@ -124,8 +143,6 @@ bool http_serve_static(struct http_req *r)
 	struct stat st;
 	int fd;
 
-	if (!r->srv->web_dir)
-		return false;
 	if (*rel == '\0')
 		rel = "index.html";
 	/* Only plain relative names: no "..", no hidden files, no odd bytes. */
@@ -137,6 +154,14 @@ bool http_serve_static(struct http_req *r)
 		if (!ok)
 			return false;
 	}
+	if (!r->srv->web_dir) {
+		const struct webui_file *f = _embedded(rel);
+		if (!f)
+			return false;
+		_reply_static(r, rel, MHD_create_response_from_buffer(
+				      f->size, (void *)f->data, MHD_RESPMEM_PERSISTENT));
+		return true;
+	}
 	snprintf(full, sizeof(full), "%s/%s", r->srv->web_dir, rel);
 	fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -145,10 +170,6 @@ bool http_serve_static(struct http_req *r)
 		close(fd);
 		return false;
 	}
-	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, _content_type(rel));
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	http_reply(r, MHD_HTTP_OK, resp);
+	_reply_static(r, rel, MHD_create_response_from_fd64((uint64_t)st.st_size, fd));
 	return true;
 }

@@ -29,7 +29,8 @@ function startServer(opts = {}) {
   const listen = '127.0.0.1:' + (opts.port || 0);
   // The tests' download origins listen on 127.0.0.1, which vmediad refuses
   // to download from unless told.
-  const args = ['--listen', listen, '--storage', storage, '--web', opts.web || WEB,
+  // Without opts.web, the UI built into the binary (as shipped).
+  const args = ['--listen', listen, '--storage', storage, ...(opts.web ? ['--web', opts.web] : []),
     '--backend', 'sim', '--allow-local-downloads', ...(opts.args || [])];
   const proc = spawn(VMEDIAD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   // never outlive the test file, even when it dies half-way

@@ -144,10 +144,13 @@ class Server:
     def start(self, port=0):
         self.logf = open(self.log_path, "a")
         wrapper = os.environ.get("VMEDIAD_WRAPPER", "").split()
+        # No --web: the UI built into the binary, as installed; started
+        # from its storage's parent, not the checkout.
         args = wrapper + [VMEDIAD, "--listen", "127.0.0.1:%d" % port, "--storage", self.storage,
-                "--web", os.path.join(ROOT, "web"), "--log-level", "debug"] + self.extra
+                "--log-level", "debug"] + self.extra
         start_at = self.logf.tell()
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.logf)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.logf,
+                                     cwd=os.path.dirname(self.log_path))
         deadline = time.time() + (60 if wrapper else 10)
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
