@@ -42,7 +42,7 @@ Q := @
 endif
 
 .PHONY: all deps deps-test run check test unit http bench clean install lint-api
-all: deps $(BUILD)/vmediad
+all: deps $(BUILD)/vmediad $(BUILD)/vmediad.8
 
 deps:
 	$(Q)tools/deps.sh build
@@ -60,6 +60,23 @@ $(BUILD)/vmediad-san: $(SAN_OBJS)
 $(BUILD)/vmediad-tsan: $(TSAN_OBJS)
 	@echo "  LD  $@"
 	$(Q)$(CC) $(CFLAGS) $(TSAN_FLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+
+# The manual page, from the option table that --help prints: mkman runs
+# on the build machine (HOST_CC), also when CC is a cross compiler. Its
+# date: SOURCE_DATE_EPOCH (package builds), else the last commit's.
+HOST_CC ?= $(CC)
+MAN_DATE := $(shell d=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)}; \
+	date -u -d "@$${d:-$$(date +%s)}" +%F)
+$(BUILD)/host/mkman: tools/mkman.c server/core/config.c server/core/err.c server/core/config.h
+	@mkdir -p $(dir $@)
+	@echo "  CC  $@ (build machine)"
+	$(Q)$(HOST_CC) -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Iserver \
+		-DVMEDIA_VERSION='"$(VERSION)"' $(shell pkg-config --cflags jansson) -o $@ \
+		$(filter %.c,$^) $(shell pkg-config --libs jansson)
+
+$(BUILD)/vmediad.8: $(BUILD)/host/mkman
+	@echo "  MAN $@"
+	$(Q)$(BUILD)/host/mkman $(MAN_DATE) >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/webui.c: tools/embed-web.sh $(WEB_FILES)
 	@mkdir -p $(dir $@)
@@ -116,12 +133,15 @@ lint-api: deps-test
 	$(Q)tools/test.sh lint-api
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary (the web UI is in
-# it), an example configuration and the systemd unit (adapted to PREFIX).
+# it), its manual page, an example configuration and the systemd unit
+# (adapted to PREFIX).
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
-install: $(BUILD)/vmediad
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/vmedia $(DESTDIR)$(UNITDIR)
+install: $(BUILD)/vmediad $(BUILD)/vmediad.8
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/vmedia $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BUILD)/vmediad $(DESTDIR)$(PREFIX)/bin/vmediad
+	install -m 0644 $(BUILD)/vmediad.8 $(DESTDIR)$(PREFIX)/share/man/man8/vmediad.8
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.json.example \
 		>$(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.service >$(DESTDIR)$(UNITDIR)/vmediad.service

@@ -419,6 +419,76 @@ void config_print_help(FILE *out, const char *prog)
 	config_free(&d);
 }
 
+/* Text for roff: a backslash, a hyphen (not a minus), and a line that
+ * would start with a control character are escaped. */
+static void _roff(FILE *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", out);
+		else if (*s == '-')
+			fputs("\\-", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+void config_print_man(FILE *out, const char *date)
+{
+	struct config d;
+
+	config_defaults(&d);
+	fprintf(out, ".\\\" Generated from vmediad's option table (server/core/config.c).\n"
+		".TH VMEDIAD 8 \"%s\" \"vmedia %s\" \"System Administration\"\n"
+		".SH NAME\nvmediad \\- virtual media for KVM\\-over\\-IP\n"
+		".SH SYNOPSIS\n.B vmediad\n[\\fIOPTION\\fR]...\n"
+		".SH DESCRIPTION\n"
+		"vmediad stores disk and CD\\-ROM images and inserts them into the LUNs of a USB\n"
+		"mass\\-storage gadget, with an HTTP/JSON API and a web UI built into the binary.\n"
+		"A forced eject also wins when the host has locked the medium or hangs in the\n"
+		"middle of a transfer.\n"
+		".SH OPTIONS\n", date, VMEDIA_VERSION);
+	for (size_t i = 0; i < _NOPTS; i++) {
+		const struct _opt *o = &_opts[i];
+		void *slot = (char *)&d + o->offset;
+
+		fputs(".TP\n.B \\-\\-", out);
+		_roff(out, o->name);
+		if (o->arg) {
+			fputs(" \\fI", out);
+			_roff(out, o->arg);
+			fputs("\\fR", out);
+		}
+		fputc('\n', out);
+		_roff(out, o->help);
+		if ((o->type == _STR || o->type == _LIST) && **(char **)slot) {
+			fputs(" (default: ", out);
+			_roff(out, *(char **)slot);
+			fputc(')', out);
+		} else if (o->type == _INT || o->type == _SIZE) {
+			fprintf(out, " (default: %lld)", (long long)*(int64_t *)slot);
+		}
+		fputs(".\n", out);
+	}
+	fputs(".TP\n.B \\-\\-config \\fIFILE\\fR\n"
+	      "Read settings from a JSON object whose keys are the option names above\n"
+	      "(\\(dqlisten\\(dq, \\(dqmax\\-image\\-size\\(dq, ...); the command line overrides it.\n"
+	      ".TP\n.BR \\-h \", \" \\-\\-help\nPrint the options and exit.\n"
+	      ".TP\n.B \\-\\-version\nPrint the version and exit.\n"
+	      ".SH SIGNALS\nSIGTERM and SIGINT stop vmediad: uploads in flight are removed,\n"
+	      "downloads keep what they have and resume at the next start, and the gadget\n"
+	      "stays bound with its media. SIGHUP is ignored.\n"
+	      ".SH FILES\n.TP\n.I /etc/vmedia/vmediad.json\nThe configuration the systemd unit"
+	      " starts vmediad with.\n"
+	      ".TP\n.I /etc/vmedia/credentials\nUsers and tokens (salted hashes), mode 0600;"
+	      " see \\-\\-add\\-user.\n"
+	      ".TP\n.I /var/lib/vmedia/images\nThe images.\n"
+	      ".SH SEE ALSO\n.BR systemd.service (5)\n", out);
+	config_free(&d);
+}
+
 enum config_result config_parse_args(struct config *cfg, int argc, char **argv, FILE *out)
 {
 	struct err err;

@@ -86,4 +86,8 @@ int config_parse_size(const char *s, int64_t *out);
 
 void config_print_help(FILE *out, const char *prog);
 
+/* The manual page vmediad(8), in roff, from the same table as --help;
+ * date is the page's date (YYYY-MM-DD). */
+void config_print_man(FILE *out, const char *date);
+
 #endif

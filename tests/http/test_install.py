@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, VMEDIAD
 
 
 def test_make_install_into_destdir(tmpdir_path):
@@ -60,3 +60,35 @@ def test_the_unit_is_sandboxed(tmpdir_path):
     assert m, out.stdout + out.stderr
     assert float(m.group(1)) <= 2.5, out.stdout
 
+
+def _make_install(dest):
+    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
+                          "DESTDIR=" + dest, "PREFIX=/usr"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return os.path.join(dest, "usr/share/man/man8/vmediad.8")
+
+
+def test_version_names_the_release_of_the_makefile():
+    out = subprocess.run([VMEDIAD, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == ""
+    version = re.search(r"^VERSION := (\S+)$", open(os.path.join(ROOT, "Makefile")).read(), re.M)
+    assert out.stdout == "vmediad %s\n" % version.group(1)
+
+
+def test_the_man_page_has_every_option_of_help(tmpdir_path):
+    page = _make_install(os.path.join(tmpdir_path, "root"))
+    man = subprocess.run(["man", "--warnings", "-l", page], capture_output=True, text=True,
+                         env=dict(os.environ, MANWIDTH="200"))
+    assert man.returncode == 0 and man.stderr == "", man.stderr
+    helptext = subprocess.run([VMEDIAD, "--help"], capture_output=True, text=True).stdout
+    options = re.findall(r"^  (--[a-z-]+)", helptext, re.M)
+    assert len(options) > 40
+    manopts = re.findall(r"^       (--[a-z-]+)", man.stdout, re.M)
+    assert manopts == options
+    # The same words and the same defaults as --help.
+    flat = " ".join(man.stdout.replace("\u2010\n", "").split())
+    for line in re.findall(r"^  --max-image-size.*$|^  --storage.*$", helptext, re.M):
+        words = " ".join(line.split()[2:])
+        assert words in flat, words
+    first = man.stdout.splitlines()[0]
+    assert first.split() == ["VMEDIAD(8)", "System", "Administration", "VMEDIAD(8)"]
