@@ -21,6 +21,7 @@
 #include "download/download.h"
 #include "gadget/gadget.h"
 #include "redfish/redfish.h"
+#include "service/service.h"
 #include "storage/storage.h"
 #include "stream/stream.h"
 
@@ -290,6 +291,7 @@ int main(int argc, char **argv)
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
 		goto out_gadget;
+	struct service_watch *watch = service_ready(app.gadget);	/* the socket listens */
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -298,6 +300,7 @@ int main(int argc, char **argv)
 			log_info(MAIN_MOD, "SIGHUP ignored (restart vmediad to reload the configuration)");
 	} while (sig == SIGHUP);
 	log_info(MAIN_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
+	service_stopping(watch);
 	events_shutdown(app.events);	/* ends the SSE streams, so http_stop can join */
 	http_stop(http);
 	rc = EXIT_SUCCESS;

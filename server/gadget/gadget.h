@@ -189,6 +189,27 @@ int gadget_insert_stream(struct gadget *g, struct streams *ss, unsigned lun,
 void *gadget_streamed_medium(struct gadget *g, struct stream *st, bool cdrom,
 			     const struct gadget_medium_ops **ops);
 
+/* One LUN worker as the watchdog and /status see it. A worker inside one
+ * kernel call for GADGET_STUCK_MS or more is reported as stuck. */
+#define GADGET_STUCK_MS 5000
+struct gadget_worker {
+	unsigned lun;
+	double busy_ms;		/* inside its current kernel call this long; 0 idle */
+	char what[16];		/* "insert", "eject", "forced eject"; "" when idle */
+};
+
+/* Fills out[] for up to n LUNs and returns how many; -1 if the gadget's
+ * lock could not be taken within lock_timeout_ms (a deadlock in vmediad,
+ * which a restart would cure; a call stuck in the kernel is not one). */
+int gadget_health(struct gadget *g, unsigned lock_timeout_ms, struct gadget_worker *out,
+		  unsigned n);
+
+/* One line for a person (systemd's STATUS=, /status): "LUN 0: debian.iso
+ * (cdrom, ro); LUN 1: empty", naming each worker stuck in the kernel. */
+void gadget_summary(struct gadget *g, char *buf, size_t size);
+/* {"summary": ..., "workers": [{"lun", "state", "operation", "in_kernel_ms"}]} */
+json_t *gadget_health_json(struct gadget *g);
+
 json_t *gadget_lun_json(const struct gadget_lun *lun);
 /* What the LUN's medium of its own says of itself (gadget_medium_ops.json),
  * or NULL for a stored image or none. */

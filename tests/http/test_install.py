@@ -17,6 +17,7 @@ def test_make_install_into_destdir(tmpdir_path):
     unit = open(os.path.join(dest, "lib/systemd/system/vmediad.service")).read()
     assert "ExecStart=/usr/bin/vmediad --config /etc/vmedia/vmediad.json" in unit
     assert "User=vmedia" in unit and "ProtectSystem=strict" in unit
+    assert "Type=notify" in unit.splitlines() and "WatchdogSec=30" in unit.splitlines()
     assert "@PREFIX@" not in unit
     example = os.path.join(dest, "etc/vmedia/vmediad.json.example")
     cfg = json.load(open(example))
