@@ -9,7 +9,7 @@ BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libjansson-dev libusbgx-dev li
 libcurl4-openssl-dev libssl-dev libarchive-dev zlib1g-dev dosfstools exfatprogs mtools sleuthkit libnbd-dev"
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests \
 python3-jsonschema python3-yaml python3-sushy curl openssl kmod systemd wrk valgrind nginx-light libnginx-mod-http-dav-ext util-linux procps linux-perf \
-nbdkit libnbd-bin openssh-server openssh-client xz-utils zstd bzip2 file"
+nbdkit libnbd-bin openssh-server openssh-client xz-utils zstd bzip2 file prometheus"
 VM_PKGS="linux-source-6.1 linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
 qemu-system-x86 busybox-static ipxe grub-pc-bin grub-common xorriso mtools usbredirect jq \
 patch gcc make git perl sg3-utils nbdkit nbd-client ovmf grub-efi-amd64-bin e2fsprogs nginx-light"

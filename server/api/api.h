@@ -33,6 +33,7 @@ extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
 
 void api_status_get(struct http_req *r);
+void api_metrics_get(struct http_req *r);
 void api_images_list(struct http_req *r);
 void api_images_create(struct http_req *r);	/* POST /images: a new empty drive (drives.c) */
 void api_images_get(struct http_req *r);

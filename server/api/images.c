@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../http/range.h"
+#include "../metrics/metrics.h"
 #include "../storage/storage.h"
 
 /* Replies 400 and returns false unless the {name} segment is a valid name. */
@@ -194,6 +195,7 @@ static void _put_data(struct http_req *r, const char *buf, size_t len)
 
 	if (storage_upload_write(u, buf, len, &err) < 0) {
 		storage_upload_abort(u);
+		metrics_transfer(METRICS_UPLOAD, false, 0, 0);
 		http_req_set_state(r, NULL);
 		http_reply_err(r, &err);
 	}
@@ -210,13 +212,16 @@ static void _put_end(struct http_req *r)
 	http_req_query_bool(r, "allow_empty", false, &allow_empty);
 	if (storage_upload_written(u) == 0 && !allow_empty) {	/* chunked, and nothing came */
 		storage_upload_abort(u);
+		metrics_transfer(METRICS_UPLOAD, false, 0, 0);
 		_refuse_empty(r);
 		return;
 	}
 	if (storage_upload_commit(u, &img, &err) < 0) {
+		metrics_transfer(METRICS_UPLOAD, false, 0, 0);
 		http_reply_err(r, &err);
 		return;
 	}
+	metrics_transfer(METRICS_UPLOAD, true, img.size, http_req_elapsed_s(r));
 	http_reply_json(r, MHD_HTTP_CREATED, storage_image_json(&img));
 }
 
@@ -224,8 +229,10 @@ static void _put_abort(struct http_req *r)
 {
 	struct storage_upload *u = http_req_state(r);
 
-	if (u)
+	if (u) {
 		storage_upload_abort(u);
+		metrics_transfer(METRICS_UPLOAD, false, 0, 0);
+	}
 	http_req_set_state(r, NULL);
 }
 

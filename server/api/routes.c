@@ -12,6 +12,7 @@ void api_redfish(struct http_req *r)
 
 const struct http_route api_routes[] = {
 	{ "GET", "/status", api_status_get, NULL },
+	{ "GET", "/metrics", api_metrics_get, NULL },
 	{ "GET", "/images", api_images_list, NULL },
 	{ "POST", "/images", api_images_create, NULL },
 	{ "GET", "/images/*/files", api_files_list, NULL },

@@ -16,6 +16,7 @@ struct _job {
 	/* pub.name and pub.compression are final (decided at the first
 	 * response: a name may come from the server). */
 	bool format_known;
+	double started_ms;		/* clock_now_ms() when its worker took it up */
 	/* Threads that use the job outside the table's lock: its worker, or
 	 * a request still publishing it. A finished job forgotten while it
 	 * has users leaves the table at once and is freed by the last of

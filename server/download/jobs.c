@@ -14,6 +14,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../metrics/metrics.h"
 #include "../storage/storage.h"
 #include "internal.h"
 
@@ -329,6 +330,9 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 	pthread_mutex_unlock(&d->lock);
 	log_info(DOWNLOAD_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
+	if (st == DL_DONE || st == DL_FAILED)
+		metrics_transfer(METRICS_DOWNLOAD, st == DL_DONE, j->pub.done,
+				 (clock_now_ms() - j->started_ms) / 1000);
 	download_notify(d, j);
 }
 
@@ -350,6 +354,8 @@ static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
 static void _run(struct downloads *d, struct _job *j)
 {
 	unsigned delay = d->opts.retry_delay_ms;
+
+	j->started_ms = clock_now_ms();
 
 	for (;;) {
 		pthread_mutex_lock(&d->lock);

@@ -11,6 +11,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../metrics/metrics.h"
 
 #define GADGET_MOD "GADGET"
 
@@ -310,6 +311,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
 		}
 		s->last_eject = ej;
+		metrics_eject(ej.method[0] ? ej.method : "none", ej.forced, ej.ok, ej.elapsed_ms);
 	}
 	l->op_rc = rc;
 	l->op_err = err;
@@ -359,6 +361,7 @@ static void _run_force(struct gadget *g, struct _lun *l)
 	l->running = RUN_IDLE;
 	struct gadget_lun *s = &l->snap;
 	s->last_eject = ej;
+	metrics_eject(ej.method[0] ? ej.method : "none", ej.forced, ej.ok, ej.elapsed_ms);
 	if (rc == 0) {
 		_emptied(l, released, sizeof(released), &closing, &closing_ops);
 	} else {

@@ -15,6 +15,15 @@ const char *http_req_path(const struct http_req *r) { return r->path; }
 void http_req_set_state(struct http_req *r, void *state) { r->state = state; }
 void *http_req_state(const struct http_req *r) { return r->state; }
 bool http_req_replied(const struct http_req *r) { return r->replied; }
+
+double http_req_elapsed_s(const struct http_req *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - r->started.tv_sec) +
+	       (double)(now.tv_nsec - r->started.tv_nsec) / 1e9;
+}
 struct MHD_Connection *http_req_connection(const struct http_req *r) { return r->conn; }
 
 const char *http_req_param(const struct http_req *r, unsigned i)

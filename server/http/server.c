@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../metrics/metrics.h"
 
 #define HTTP_MOD "HTTP"
 
@@ -305,6 +306,8 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	const union MHD_ConnectionInfo *sc =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	http_watch_take(sc ? sc->socket_context : NULL);
+	if (r->replied)
+		metrics_http(r->route ? r->route->pattern : NULL, r->method, r->status);
 	if (!r->started_request) {	/* the request line or headers were refused */
 		_free_req(r);
 		*con_cls = NULL;
