@@ -17,8 +17,9 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib libnbd
 BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread -Iserver \
 	-DVMEDIA_VERSION='"$(VERSION)"'
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CONFIG ?= pkg-config
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 # The web UI is compiled in (build/gen/webui.c, made from web/ by
 # tools/embed-web.sh); --web DIR serves a directory instead.
@@ -41,7 +42,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps deps-test run check test unit http bench clean install lint-api
+.PHONY: all deps deps-test run check test unit http bench clean install lint-api deb
 all: deps $(BUILD)/vmediad $(BUILD)/vmediad.8
 
 deps:
@@ -51,7 +52,7 @@ deps-test:
 
 $(BUILD)/vmediad: $(OBJS)
 	@echo "  LD  $@"
-	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/vmediad-san: $(SAN_OBJS)
 	@echo "  LD  $@"
@@ -86,7 +87,7 @@ $(BUILD)/gen/webui.c: tools/embed-web.sh $(WEB_FILES)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC  $<"
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -149,6 +150,17 @@ install: $(BUILD)/vmediad $(BUILD)/vmediad.8
 		$(DESTDIR)$(UNITDIR)/vmediad.service
 	@echo "Installed. Next: useradd --system vmedia; cp $(SYSCONFDIR)/vmedia/vmediad.json.example $(SYSCONFDIR)/vmedia/vmediad.json;"
 	@echo "vmediad --auth-file $(SYSCONFDIR)/vmedia/credentials --add-user admin; systemctl enable --now vmediad"
+
+# make deb: the Debian package (debian/, debhelper) in build/deb/, built
+# from a copy of this tree, and lintian's verdict on it.
+deb:
+	$(Q)tools/deps.sh build deb
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src/vmedia-$(VERSION)
+	tar -c --exclude=./build --exclude=./.git --exclude=node_modules . | \
+		tar -x -C $(BUILD)/deb/src/vmedia-$(VERSION)
+	cd $(BUILD)/deb/src/vmedia-$(VERSION) && dpkg-buildpackage -us -uc -b
+	mv $(BUILD)/deb/src/*.deb $(BUILD)/deb/src/*.changes $(BUILD)/deb/src/*.buildinfo $(BUILD)/deb/
+	lintian --fail-on error,warning $(BUILD)/deb/vmedia_$(VERSION)_*.changes
 
 clean:
 	rm -rf $(BUILD)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh: install what vmedia needs to build and test, idempotently.
-# Usage: tools/deps.sh [build|test|vm|browser|all]   (default: build)
+# Usage: tools/deps.sh [build|test|vm|browser|deb|all]   (default: build)
 # Runs apt-get only for packages that are missing, and only as root; as
 # another user it prints what is missing and fails.
 set -eu
@@ -14,16 +14,19 @@ VM_PKGS="linux-source-6.1 linux-source-6.12 flex bison bc libelf-dev libssl-dev 
 qemu-system-x86 busybox-static ipxe grub-pc-bin grub-common xorriso mtools usbredirect jq \
 patch gcc make git perl sg3-utils nbdkit nbd-client ovmf grub-efi-amd64-bin e2fsprogs nginx-light"
 BROWSER_PKGS="chromium firefox-esr"
+# make deb and its test suite (test includes them: make test builds the package)
+DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 
 want=""
 for set in "${@:-build}"; do
 	case "$set" in
 	build) want="$want $BUILD_PKGS" ;;
-	test) want="$want $BUILD_PKGS $TEST_PKGS" ;;
+	test) want="$want $BUILD_PKGS $TEST_PKGS $DEB_PKGS" ;;
+	deb) want="$want $DEB_PKGS" ;;
 	vm) want="$want $VM_PKGS" ;;
 	browser) want="$want $BROWSER_PKGS" ;;
-	all) want="$want $BUILD_PKGS $TEST_PKGS $VM_PKGS $BROWSER_PKGS" ;;
-	*) echo "deps: unknown set '$set' (build|test|vm|browser|all)" >&2; exit 2 ;;
+	all) want="$want $BUILD_PKGS $TEST_PKGS $DEB_PKGS $VM_PKGS $BROWSER_PKGS" ;;
+	*) echo "deps: unknown set '$set' (build|test|vm|browser|deb|all)" >&2; exit 2 ;;
 	esac
 done
 

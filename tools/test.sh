@@ -2,7 +2,7 @@
 # test.sh: runs vmedia's test suites and ends with one line
 # "total: N passed, N failed, N skipped" (CI reads it). Exit status 0 only if
 # nothing failed. Suites: unit, http, http-san, http-tsan, lint-api, fuzz, browser,
-# valgrind, vm, boot, crash. A suite whose files are missing, or that ran no test
+# valgrind, deb, vm, boot, crash. A suite whose files are missing, or that ran no test
 # (nothing passed or failed: also when everything was skipped), counts as one
 # failure.
 #   tools/test.sh check     unit + black-box (plain, ASan/UBSan, TSan), spec lint
@@ -195,14 +195,27 @@ suite_browser() {
 	record browser "$p" "$f" "$s"
 }
 
+# The Debian package: make deb (lintian must be silent at its default
+# level), then tests/deb installs, runs, removes, purges and reinstalls it
+# with dpkg on this machine.
+suite_deb() {
+	local log=$OUT/deb-build.log
+	if ! make --no-print-directory deb >"$log" 2>&1; then
+		echo "--- make deb failed (full log: $log):"; tail -40 "$log"
+		record deb 0 1
+		return
+	fi
+	pytest_suite deb -- tests/deb
+}
+
 suites=("$@")
 [ ${#suites[@]} = 0 ] && suites=(check)
 run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san http_tsan lint_api fuzz) ;;
-	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind vm boot crash) ;;
-	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot|crash) run+=("$s") ;;
+	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind deb vm boot crash) ;;
+	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot|crash|deb) run+=("$s") ;;
 	http-san|http-tsan|lint-api) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
