@@ -11,6 +11,24 @@ CFLAGS ?= -O2 -g
 PREFIX ?= /usr/local
 VERSION := 0.1.0
 BUILD := build
+
+# make ARCH=arm64 | ARCH=armhf: a cross build with Debian's cross toolchain
+# and the foreign architecture's -dev packages (tools/deps.sh cross-ARCH),
+# into build/ARCH/; `make ARCH=arm64 deb` packages it.
+TRIPLET_arm64 := aarch64-linux-gnu
+TRIPLET_armhf := arm-linux-gnueabihf
+ifneq ($(ARCH),)
+TRIPLET := $(TRIPLET_$(ARCH))
+ifeq ($(TRIPLET),)
+$(error ARCH must be arm64 or armhf, not '$(ARCH)')
+endif
+CC := $(TRIPLET)-gcc
+HOST_CC ?= gcc
+PKG_CONFIG := $(TRIPLET)-pkg-config
+BUILD := build/$(ARCH)
+DEPS_SET := cross-$(ARCH)
+endif
+DEPS_SET ?= build
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
@@ -42,11 +60,12 @@ else
 Q := @
 endif
 
-.PHONY: all deps deps-test run check test unit http bench clean install lint-api deb
+.PHONY: all deps deps-test run check test unit http bench clean install lint-api deb \
+	arm64-test-bins
 all: deps $(BUILD)/vmediad $(BUILD)/vmediad.8
 
 deps:
-	$(Q)tools/deps.sh build
+	$(Q)tools/deps.sh $(DEPS_SET)
 deps-test:
 	$(Q)tools/deps.sh test browser
 
@@ -118,8 +137,14 @@ check: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(U
 	$(Q)tools/test.sh check
 
 test: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(UNIT_BINS) \
-	$(UNIT_SAN_BINS)
+	$(UNIT_SAN_BINS) arm64-test-bins
 	$(Q)tools/test.sh all
+
+# What make test runs under qemu-user: the arm64 daemon and unit tests.
+arm64-test-bins:
+	$(Q)tools/deps.sh cross-arm64
+	$(Q)$(MAKE) --no-print-directory ARCH=arm64 build/arm64/vmediad \
+		$(UNIT_SRCS:tests/unit/%.c=build/arm64/unit/%)
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
 	$(Q)tools/test.sh unit
@@ -154,11 +179,12 @@ install: $(BUILD)/vmediad $(BUILD)/vmediad.8
 # make deb: the Debian package (debian/, debhelper) in build/deb/, built
 # from a copy of this tree, and lintian's verdict on it.
 deb:
-	$(Q)tools/deps.sh build deb
+	$(Q)tools/deps.sh $(DEPS_SET) deb
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src/vmedia-$(VERSION)
 	tar -c --exclude=./build --exclude=./.git --exclude=node_modules . | \
 		tar -x -C $(BUILD)/deb/src/vmedia-$(VERSION)
-	cd $(BUILD)/deb/src/vmedia-$(VERSION) && dpkg-buildpackage -us -uc -b
+	cd $(BUILD)/deb/src/vmedia-$(VERSION) && \
+		dpkg-buildpackage -us -uc -b $(if $(ARCH),--host-arch $(ARCH))
 	mv $(BUILD)/deb/src/*.deb $(BUILD)/deb/src/*.changes $(BUILD)/deb/src/*.buildinfo $(BUILD)/deb/
 	lintian --fail-on error,warning $(BUILD)/deb/vmedia_$(VERSION)_*.changes
 

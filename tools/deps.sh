@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh: install what vmedia needs to build and test, idempotently.
-# Usage: tools/deps.sh [build|test|vm|browser|deb|all]   (default: build)
+# Usage: tools/deps.sh [build|test|vm|browser|deb|cross-arm64|cross-armhf|all]
+# (default: build). A cross set adds the foreign architecture to dpkg first.
 # Runs apt-get only for packages that are missing, and only as root; as
 # another user it prints what is missing and fails.
 set -eu
@@ -16,17 +17,27 @@ patch gcc make git perl sg3-utils nbdkit nbd-client ovmf grub-efi-amd64-bin e2fs
 BROWSER_PKGS="chromium firefox-esr"
 # make deb and its test suite (test includes them: make test builds the package)
 DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
+# make ARCH=...: the cross compiler, pkg-config for it and the libraries of
+# that architecture (multiarch); qemu-user-static runs the arm64 tests.
+cross_pkgs() {	# ARCH TRIPLET
+	echo "gcc-$2 libc6-dev:$1 pkgconf:$1 libmicrohttpd-dev:$1 libjansson-dev:$1 libusbgx-dev:$1 libconfig-dev:$1 \
+libcurl4-openssl-dev:$1 libssl-dev:$1 libcmocka-dev:$1 qemu-user-static"
+}
 
 want=""
+foreign=""
 for set in "${@:-build}"; do
 	case "$set" in
 	build) want="$want $BUILD_PKGS" ;;
 	test) want="$want $BUILD_PKGS $TEST_PKGS $DEB_PKGS" ;;
 	deb) want="$want $DEB_PKGS" ;;
+	cross-arm64) want="$want $BUILD_PKGS $(cross_pkgs arm64 aarch64-linux-gnu)"; foreign="$foreign arm64" ;;
+	cross-armhf) want="$want $BUILD_PKGS $(cross_pkgs armhf arm-linux-gnueabihf)"; foreign="$foreign armhf" ;;
 	vm) want="$want $VM_PKGS" ;;
 	browser) want="$want $BROWSER_PKGS" ;;
 	all) want="$want $BUILD_PKGS $TEST_PKGS $DEB_PKGS $VM_PKGS $BROWSER_PKGS" ;;
-	*) echo "deps: unknown set '$set' (build|test|vm|browser|deb|all)" >&2; exit 2 ;;
+	*) echo "deps: unknown set '$set' (build|test|vm|browser|deb|cross-arm64|cross-armhf|all)" >&2
+	   exit 2 ;;
 	esac
 done
 
@@ -35,6 +46,20 @@ done
 case " $* " in *" test "*|*" browser "*|*" all "*)
 	command -v npm >/dev/null 2>&1 || want="$want nodejs npm" ;;
 esac
+
+# A foreign architecture dpkg does not know yet: added (as root), and the
+# package lists fetched again so that its packages can be found.
+update=""
+for a in $foreign; do
+	dpkg --print-foreign-architectures | grep -qx "$a" && continue
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: run as root, or: sudo dpkg --add-architecture $a && sudo apt-get update" >&2
+		exit 1
+	fi
+	echo "deps: adding the foreign architecture $a" >&2
+	dpkg --add-architecture "$a"
+	update=1
+done
 
 missing=""
 for p in $want; do
@@ -51,6 +76,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+[ -z "$update" ] || apt-get update -q >&2
 if ! apt-get install -y -q --no-install-recommends $missing >&2; then
 	apt-get update -q >&2
 	apt-get install -y -q --no-install-recommends $missing >&2

@@ -14,6 +14,9 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VMEDIAD = os.environ.get("VMEDIAD", os.path.join(ROOT, "build", "vmediad"))
+# Under valgrind (VMEDIAD_WRAPPER) or qemu-user (VMEDIAD_SLOW=1) vmediad
+# starts and stops more slowly.
+SLOW = bool(os.environ.get("VMEDIAD_WRAPPER") or os.environ.get("VMEDIAD_SLOW"))
 
 with open(os.path.join(ROOT, "api", "openapi.yaml")) as f:
     SPEC = yaml.safe_load(f)
@@ -139,7 +142,7 @@ class Server:
         # Every stop: (signal sent, exit code, had to be SIGKILLed after the
         # signal was not obeyed); make_server checks them at the end.
         self.stops = []
-        self.stop_timeout = 60 if os.environ.get("VMEDIAD_WRAPPER") else 10
+        self.stop_timeout = 60 if SLOW else 10
 
     def start(self, port=0):
         self.logf = open(self.log_path, "a")
@@ -151,7 +154,7 @@ class Server:
         start_at = self.logf.tell()
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.logf,
                                      cwd=os.path.dirname(self.log_path))
-        deadline = time.time() + (60 if wrapper else 10)
+        deadline = time.time() + (60 if SLOW else 10)
         while time.time() < deadline:
             with open(self.log_path, errors="replace") as f:
                 f.seek(start_at)
