@@ -220,16 +220,20 @@ suite_browser() {
 	record browser "$p" "$f" "$s"
 }
 
-# The Debian package: make deb (lintian must be silent at its default
-# level), then tests/deb installs, runs, removes, purges and reinstalls it
-# with dpkg on this machine.
+# The Debian packages: make deb, for this machine, arm64 and armhf (lintian
+# must be silent at its default level), then tests/deb installs, runs,
+# removes, purges and reinstalls the native one with dpkg on this machine
+# and looks into the other two.
 suite_deb() {
-	local log=$OUT/deb-build.log
-	if ! make --no-print-directory deb >"$log" 2>&1; then
-		echo "--- make deb failed (full log: $log):"; tail -40 "$log"
-		record deb 0 1
-		return
-	fi
+	local log arch
+	for arch in "" arm64 armhf; do
+		log=$OUT/deb-build${arch:+-$arch}.log
+		if ! make --no-print-directory ${arch:+ARCH=$arch} deb >"$log" 2>&1; then
+			echo "--- make ${arch:+ARCH=$arch }deb failed (full log: $log):"; tail -40 "$log"
+			record deb 0 1
+			return
+		fi
+	done
 	pytest_suite deb -- tests/deb
 }
 
