@@ -243,8 +243,9 @@ run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san http_tsan lint_api fuzz) ;;
-	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind deb unit_arm64
-		   http_arm64 vm boot crash) ;;
+	# http-arm64 is not in all yet: see the README (ARM boards).
+	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind deb unit_arm64 vm
+		   boot crash) ;;
 	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot|crash|deb) run+=("$s") ;;
 	http-san|http-tsan|lint-api|unit-arm64|http-arm64) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
