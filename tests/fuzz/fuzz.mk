@@ -40,9 +40,10 @@ fuzz_auth_basic_decode_SRCS := server/auth/auth.c server/core/err.c server/core/
 	server/core/clock.c
 fuzz_auth_basic_decode_LIBS := -lcrypto
 # server.c is compiled into the target itself (to reach a static function);
-# the rest of the http and core layers, which it sits on, are linked.
+# the rest of the http and core layers, which it sits on, are linked (with
+# the metrics it records and the embedded web UI).
 fuzz_unescape_SRCS := $(filter-out server/http/server.c,\
-	$(filter server/http/% server/core/%,$(LIB_SRCS)))
+	$(filter server/http/% server/core/% server/metrics/% $(GEN_SRCS),$(LIB_SRCS)))
 fuzz_unescape_LIBS = $(PKG_LIBS)
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
