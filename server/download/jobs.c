@@ -322,6 +322,10 @@ static void _load(struct downloads *d)
  * takes a job left running whose image is there as done. */
 static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 {
+	/* Counted before the state shows: whoever sees the job end sees it counted. */
+	if (st == DL_DONE || st == DL_FAILED)
+		metrics_transfer(METRICS_DOWNLOAD, st == DL_DONE, j->pub.done,
+				 (clock_now_ms() - j->started_ms) / 1000);
 	download_forget_data(d, j->pub.id);
 	download_save_as(d, j, st);
 	pthread_mutex_lock(&d->lock);
@@ -330,9 +334,6 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 	pthread_mutex_unlock(&d->lock);
 	log_info(DOWNLOAD_MOD, "job %u: %s%s%s", j->pub.id, _state_name(st), j->pub.error[0] ? ": " : "",
 		 j->pub.error);
-	if (st == DL_DONE || st == DL_FAILED)
-		metrics_transfer(METRICS_DOWNLOAD, st == DL_DONE, j->pub.done,
-				 (clock_now_ms() - j->started_ms) / 1000);
 	download_notify(d, j);
 }
 
