@@ -36,8 +36,17 @@ PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib libnbd
 BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread -Iserver \
 	-DVMEDIA_VERSION='"$(VERSION)"'
 PKG_CONFIG ?= pkg-config
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# A cross build's libnbd is unpacked, not installed (Debian 12 cannot have
+# two architectures' libnbd0 at once): tools/cross-libnbd.sh.
+ifneq ($(ARCH),)
+PKGS := $(filter-out libnbd,$(PKGS))
+NBD_ROOT := $(BUILD)/libnbd
+NBD_STAMP := $(NBD_ROOT)/shlibs
+NBD_CFLAGS := -I$(NBD_ROOT)/usr/include
+NBD_LIBS := -L$(NBD_ROOT)/usr/lib/$(TRIPLET) -lnbd
+endif
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(NBD_CFLAGS)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(NBD_LIBS)
 
 # The web UI is compiled in (build/gen/webui.c, made from web/ by
 # tools/embed-web.sh); --web DIR serves a directory instead.
@@ -98,22 +107,28 @@ $(BUILD)/vmediad.8: $(BUILD)/host/mkman
 	@echo "  MAN $@"
 	$(Q)$(BUILD)/host/mkman $(MAN_DATE) >$@.tmp && mv $@.tmp $@
 
+ifneq ($(ARCH),)
+$(NBD_STAMP): tools/cross-libnbd.sh
+	@echo "  GET libnbd0:$(ARCH) libnbd-dev:$(ARCH) -> $(NBD_ROOT)"
+	$(Q)tools/cross-libnbd.sh $(ARCH) $(NBD_ROOT)
+endif
+
 $(BUILD)/gen/webui.c: tools/embed-web.sh $(WEB_FILES)
 	@mkdir -p $(dir $@)
 	@echo "  GEN $@"
 	$(Q)tools/embed-web.sh $@ $(WEB_FILES)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/san/%.o: %.c
+$(BUILD)/san/%.o: %.c | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (asan+ubsan)"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tsan/%.o: %.c
+$(BUILD)/tsan/%.o: %.c | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (tsan)"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(TSAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -184,7 +199,7 @@ deb:
 	tar -c --exclude=./build --exclude=./.git --exclude=node_modules . | \
 		tar -x -C $(BUILD)/deb/src/vmedia-$(VERSION)
 	cd $(BUILD)/deb/src/vmedia-$(VERSION) && \
-		dpkg-buildpackage -us -uc -b $(if $(ARCH),--host-arch $(ARCH))
+		dpkg-buildpackage -us -uc -b $(if $(ARCH),--host-arch $(ARCH) -Pcross)
 	mv $(BUILD)/deb/src/*.deb $(BUILD)/deb/src/*.changes $(BUILD)/deb/src/*.buildinfo $(BUILD)/deb/
 	lintian --fail-on error,warning $(BUILD)/deb/vmedia_$(VERSION)_*.changes
 

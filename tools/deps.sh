@@ -19,9 +19,14 @@ BROWSER_PKGS="chromium firefox-esr"
 DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 # make ARCH=...: the cross compiler, pkg-config for it and the libraries of
 # that architecture (multiarch); qemu-user-static runs the arm64 tests.
+# Not libnbd: Debian 12's libnbd0 and libnbd-dev are not Multi-Arch: same,
+# the foreign one would remove this machine's (and nbdkit with it); the
+# build unpacks them instead (tools/cross-libnbd.sh), and needs what
+# libnbd0 links to.
 cross_pkgs() {	# ARCH TRIPLET
 	echo "gcc-$2 libc6-dev:$1 pkgconf:$1 libmicrohttpd-dev:$1 libjansson-dev:$1 libusbgx-dev:$1 libconfig-dev:$1 \
-libcurl4-openssl-dev:$1 libssl-dev:$1 libcmocka-dev:$1 qemu-user-static"
+libcurl4-openssl-dev:$1 libssl-dev:$1 libarchive-dev:$1 zlib1g-dev:$1 libgnutls30:$1 libxml2:$1 \
+libcmocka-dev:$1 qemu-user-static"
 }
 
 want=""

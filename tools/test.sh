@@ -84,7 +84,9 @@ suite_unit() { unit_suite unit "" build/unit build/unit-san; }
 # The tests start VMEDIAD themselves, so it names a script that runs the
 # arm64 binary under qemu (binfmt_misc is not assumed: it is the host
 # kernel's, shared by every container).
-QEMU_ARM64=qemu-aarch64-static
+# Its libnbd is not installed but unpacked in build/arm64/libnbd (see
+# tools/cross-libnbd.sh).
+QEMU_ARM64="qemu-aarch64-static -E LD_LIBRARY_PATH=$ROOT/build/arm64/libnbd/usr/lib/aarch64-linux-gnu"
 # Left out under qemu-user, see the README: test_privileges (qemu-user's own
 # threads are not the program's and keep root across the program's setuid).
 HTTP_ARM64_SKIP=${HTTP_ARM64_SKIP-"--ignore=tests/http/test_privileges.py"}
