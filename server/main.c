@@ -61,6 +61,8 @@ static int _drop_root(const struct config *cfg, struct err *err)
 	bool configfs = strcmp(cfg->backend, "configfs") == 0;
 	const char *colon = strrchr(cfg->listen, ':');
 	int port = colon ? atoi(colon + 1) : 0;
+	const char *mcolon = strrchr(cfg->metrics_listen, ':');
+	int mport = mcolon ? atoi(mcolon + 1) : 0;
 	int caps[4];
 	size_t n = 0;
 
@@ -73,7 +75,7 @@ static int _drop_root(const struct config *cfg, struct err *err)
 			if (!cfg->no_stream)
 				caps[n++] = CAP_SYS_ADMIN;
 		}
-		if (port > 0 && port < 1024)
+		if ((port > 0 && port < 1024) || (mport > 0 && mport < 1024))
 			caps[n++] = CAP_NET_BIND_SERVICE;
 		bool was_root = geteuid() == 0;
 		if (privs_drop(cfg->user, caps, n, err) < 0)
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct app app = { 0 };
-	struct http_server *http = NULL;
+	struct http_server *http = NULL, *metrics_http = NULL;
 	struct err err = { 0 };
 	sigset_t sigs;
 	int sig, rc = EXIT_FAILURE;
@@ -291,6 +293,24 @@ int main(int argc, char **argv)
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
 		goto out_gadget;
+	/* Prometheus scrapes without credentials: GET /metrics alone, no web
+	 * UI, on an address of its own (loopback or a management network). */
+	if (cfg.metrics_listen[0]) {
+		struct http_options mo = {
+			.listen = cfg.metrics_listen, .no_web = true,
+			.what = "GET /metrics without authentication",
+			.max_connections = 8, .max_per_ip = 4,
+			.timeout_s = (unsigned)cfg.timeout,
+			.header_timeout_s = (unsigned)cfg.header_timeout,
+			.max_pending_per_ip = (unsigned)cfg.max_pending_per_ip,
+			.max_json_body = 64, .server_names = cfg.server_names,
+		};
+		if (http_start(&mo, api_metrics_routes, api_metrics_nroutes, &app, &metrics_http,
+			       &err) < 0) {
+			http_stop(http);
+			goto out_gadget;
+		}
+	}
 	struct service_watch *watch = service_ready(app.gadget);	/* the socket listens */
 
 	do {
@@ -302,6 +322,7 @@ int main(int argc, char **argv)
 	log_info(MAIN_MOD, "signal %d (%s): stopping", sig, strsignal(sig));
 	service_stopping(watch);
 	events_shutdown(app.events);	/* ends the SSE streams, so http_stop can join */
+	http_stop(metrics_http);
 	http_stop(http);
 	rc = EXIT_SUCCESS;
 

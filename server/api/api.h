@@ -31,6 +31,8 @@ struct app {
 /* The whole routing table, in one place so the API is easy to read. */
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
+extern const struct http_route api_metrics_routes[];	/* only GET /metrics */
+extern const size_t api_metrics_nroutes;
 
 void api_status_get(struct http_req *r);
 void api_metrics_get(struct http_req *r);

@@ -41,3 +41,10 @@ const struct http_route api_routes[] = {
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+/* --metrics-listen: a listener of its own, without authentication. */
+const struct http_route api_metrics_routes[] = {
+	{ "GET", "/metrics", api_metrics_get, NULL },
+};
+
+const size_t api_metrics_nroutes = sizeof(api_metrics_routes) / sizeof(api_metrics_routes[0]);

@@ -27,6 +27,10 @@ struct _opt {
 static const struct _opt _opts[] = {
 	{ "listen", CONFIG_T_STR, CONFIG_OFF(listen), "HOST:PORT",
 	  "address to listen on; [::1]:8080 for IPv6, port 0 picks a free one", 0, 0 },
+	{ "metrics-listen", CONFIG_T_STR, CONFIG_OFF(metrics_listen), "HOST:PORT",
+	  "also serve GET /metrics (and nothing else) on this address, WITHOUT "
+	  "authentication, for Prometheus; keep it on loopback (127.0.0.1:9464) or a "
+	  "management network. /metrics on --listen stays behind the credentials", 0, 0 },
 	{ "storage", CONFIG_T_STR, CONFIG_OFF(storage), "DIR", "directory that holds the images", 0, 0 },
 	{ "web", CONFIG_T_STR, CONFIG_OFF(web), "DIR",
 	  "serve the web UI from this directory instead of the copy built into vmediad "
@@ -160,6 +164,7 @@ void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	_set_str(&cfg->listen, "127.0.0.1:8080");
+	_set_str(&cfg->metrics_listen, "");
 	_set_str(&cfg->storage, "/var/lib/vmedia/images");
 	_set_str(&cfg->web, "");
 	_set_str(&cfg->backend, "sim");
@@ -450,7 +455,7 @@ void config_print_man(FILE *out, const char *date)
 		"A forced eject also wins when the host has locked the medium or hangs in the\n"
 		"middle of a transfer.\n"
 		".SH OPTIONS\n", date, VMEDIA_VERSION);
-	for (size_t i = 0; i < _NOPTS; i++) {
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		const struct _opt *o = &_opts[i];
 		void *slot = (char *)&d + o->offset;
 
@@ -463,11 +468,11 @@ void config_print_man(FILE *out, const char *date)
 		}
 		fputc('\n', out);
 		_roff(out, o->help);
-		if ((o->type == _STR || o->type == _LIST) && **(char **)slot) {
+		if ((o->type == CONFIG_T_STR || o->type == CONFIG_T_LIST) && **(char **)slot) {
 			fputs(" (default: ", out);
 			_roff(out, *(char **)slot);
 			fputc(')', out);
-		} else if (o->type == _INT || o->type == _SIZE) {
+		} else if (o->type == CONFIG_T_INT || o->type == CONFIG_T_SIZE) {
 			fprintf(out, " (default: %lld)", (long long)*(int64_t *)slot);
 		}
 		fputs(".\n", out);

@@ -12,6 +12,7 @@
 
 struct config {
 	char *listen;			/* HOST:PORT, [V6]:PORT */
+	char *metrics_listen;		/* GET /metrics alone, no auth; "" = none */
 	char *storage;			/* image directory */
 	char *web;			/* web UI directory; "" = the embedded UI */
 	char *backend;			/* "sim" or "configfs" */

@@ -59,6 +59,10 @@ struct http_options {
 	const char *tls_cert, *tls_key;	/* PEM file names, or NULL for plain HTTP */
 	const char *listen;
 	const char *web_dir;		/* the web UI from this directory; NULL: the embedded one */
+	bool no_web;			/* serve no web UI at all (only the routes) */
+	/* The start's log line says so: "serving WHAT on ADDR (port N)"
+	 * instead of "listening on ADDR (port N)". NULL: the API. */
+	const char *what;
 	unsigned max_connections, max_per_ip, timeout_s;
 	unsigned header_timeout_s;	/* for a connection's request headers */
 	unsigned max_pending_per_ip;	/* connections of one address still sending headers */

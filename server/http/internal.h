@@ -15,6 +15,7 @@ struct http_server {
 	size_t nroutes;
 	void *app;
 	char *web_dir;
+	bool no_web;
 	size_t max_json_body;
 	unsigned port;
 	bool loopback;

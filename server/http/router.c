@@ -94,7 +94,7 @@ void http_route_request(struct http_req *r)
 		http_reply(r, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
 		return;
 	}
-	if (strcmp(method, "GET") == 0 && http_serve_static(r))
+	if (strcmp(method, "GET") == 0 && !r->srv->no_web && http_serve_static(r))
 		return;
 	http_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "there is nothing at %s", r->path);
 }

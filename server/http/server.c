@@ -467,6 +467,7 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 	srv->app = app;
 	srv->max_json_body = opts->max_json_body;
 	srv->web_dir = opts->web_dir ? strdup(opts->web_dir) : NULL;
+	srv->no_web = opts->no_web;
 	srv->listen_fd = -1;
 	srv->authorize = opts->authorize;
 	srv->authorize_ctx = opts->authorize_ctx;
@@ -523,8 +524,12 @@ int http_start(const struct http_options *opts, const struct http_route *routes,
 		goto out_free;
 	}
 	srv->listen_fd = -1;	/* the daemon owns and closes it now */
-	log_info(HTTP_MOD, "listening on %s (port %u)%s", opts->listen, srv->port,
-		 opts->tls_cert ? " with TLS" : "");
+	if (opts->what)
+		log_info(HTTP_MOD, "serving %s on %s (port %u)%s", opts->what, opts->listen, srv->port,
+			 opts->tls_cert ? " with TLS" : "");
+	else
+		log_info(HTTP_MOD, "listening on %s (port %u)%s", opts->listen, srv->port,
+			 opts->tls_cert ? " with TLS" : "");
 	*out = srv;
 	return 0;
 

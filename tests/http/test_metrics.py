@@ -2,12 +2,15 @@
 counts of what the test did."""
 import os
 import re
+import socket
 import subprocess
 
 import pytest
+import requests
 
-from conftest import ROOT
+from conftest import ROOT, VMEDIAD, check_response
 from origin import Origin
+from test_auth import creds  # noqa: F401 (a fixture)
 from test_downloads import add, wait_job
 from test_luns import host, insert, put
 
@@ -122,3 +125,51 @@ def test_the_readme_alert_rules_are_valid_and_name_real_metrics(tmpdir_path, api
     names = set(re.findall(r"^# TYPE (\S+) ", api.get("/metrics").text, re.M))
     for metric in re.findall(r"expr: .*?(vmedia_[a-z_]+)", rules):
         assert metric in names, metric
+
+
+def _metrics_port(server):
+    m = re.search(r"serving GET /metrics without authentication on \S+ \(port (\d+)\)",
+                  server.log())
+    assert m, server.log()
+    return int(m.group(1))
+
+
+def test_metrics_listen_serves_metrics_alone_and_without_credentials(make_server, creds):
+    path, token = creds
+    srv = make_server(["--auth-file", path, "--metrics-listen", "127.0.0.1:0"])
+    base = "http://127.0.0.1:%d" % _metrics_port(srv)
+    assert base != srv.url
+    # The API's own /metrics still wants the credentials.
+    assert srv.api.get("/metrics").status_code == 401
+    r = requests.get(base + "/metrics", timeout=30)
+    assert r.status_code == 200
+    check_response("GET", "/metrics", r)
+    check = subprocess.run(["promtool", "check", "metrics"], input=r.text,
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", \
+        check.stdout + check.stderr
+    assert 'vmedia_lun_state{lun="0",state="empty"} 1' in r.text
+    # Nothing else: no API, no web UI, no other method, with or without a token.
+    for p in ("/status", "/luns", "/", "/index.html"):
+        r = requests.get(base + p, timeout=30, headers={"Authorization": "Bearer " + token})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (p, r.text)
+    r = requests.post(base + "/luns/0/eject", timeout=30)
+    assert r.status_code == 404, r.text
+    r = requests.post(base + "/metrics", timeout=30)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD", r.text
+    # The scrapes on either listener land in the same counters.
+    r = requests.get(srv.url + "/metrics", timeout=30, headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200
+    assert 'vmedia_http_requests_total{route="/metrics",method="GET",code="200"} 1' in r.text
+
+
+def test_metrics_listen_on_a_taken_port_stops_vmediad(tmpdir_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = "127.0.0.1:%d" % s.getsockname()[1]
+        out = subprocess.run([VMEDIAD, "--listen", "127.0.0.1:0", "--storage",
+                              os.path.join(tmpdir_path, "images"), "--metrics-listen", taken],
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "cannot listen on %s" % taken in out.stderr.splitlines()[-1], out.stderr
