@@ -4,6 +4,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 import requests
@@ -128,10 +129,16 @@ def test_the_readme_alert_rules_are_valid_and_name_real_metrics(tmpdir_path, api
 
 
 def _metrics_port(server):
-    m = re.search(r"serving GET /metrics without authentication on \S+ \(port (\d+)\)",
-                  server.log())
-    assert m, server.log()
-    return int(m.group(1))
+    # make_server returns once the API listens; the metrics listener starts
+    # right after it.
+    deadline = time.time() + 30
+    while True:
+        m = re.search(r"serving GET /metrics without authentication on \S+ \(port (\d+)\)",
+                      server.log())
+        if m:
+            return int(m.group(1))
+        assert time.time() < deadline, server.log()
+        time.sleep(0.02)
 
 
 def test_metrics_listen_serves_metrics_alone_and_without_credentials(make_server, creds):
