@@ -70,7 +70,7 @@ Q := @
 endif
 
 .PHONY: all deps deps-test run check test unit http bench clean install lint-api deb \
-	arm64-test-bins
+	arm64-test-bins http-arm64-full
 all: deps $(BUILD)/vmediad $(BUILD)/vmediad.8
 
 deps:
@@ -160,6 +160,11 @@ arm64-test-bins:
 	$(Q)tools/deps.sh cross-arm64
 	$(Q)$(MAKE) --no-print-directory ARCH=arm64 build/arm64/vmediad \
 		$(UNIT_SRCS:tests/unit/%.c=build/arm64/unit/%)
+
+# The whole black-box suite against the arm64 build under qemu-user (~45
+# min; make test runs the subset in tests/http/arm64-subset.txt).
+http-arm64-full: deps-test arm64-test-bins
+	$(Q)tools/test.sh http-arm64-full
 
 unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
 	$(Q)tools/test.sh unit

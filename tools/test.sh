@@ -91,14 +91,23 @@ QEMU_ARM64="qemu-aarch64-static -E LD_LIBRARY_PATH=$ROOT/build/arm64/libnbd/usr/
 # threads are not the program's and keep root across the program's setuid).
 HTTP_ARM64_SKIP=${HTTP_ARM64_SKIP-"--ignore=tests/http/test_privileges.py"}
 suite_unit_arm64() { unit_suite unit-arm64 "$QEMU_ARM64" build/arm64/unit; }
-suite_http_arm64() {
+_http_arm64() {
 	[ -x build/arm64/vmediad ] || { missing http-arm64 "build/arm64/vmediad (make arm64-test-bins)"; return; }
 	printf '#!/bin/sh\nexec %s "$(dirname "$0")/vmediad" "$@"\n' "$QEMU_ARM64" \
 		>build/arm64/vmediad-qemu
 	chmod +x build/arm64/vmediad-qemu
-	pytest_suite http-arm64 VMEDIAD="$ROOT/build/arm64/vmediad-qemu" VMEDIAD_SLOW=1 \
-		-- tests/http $HTTP_ARM64_SKIP
+	pytest_suite "${HTTP_ARM64_NAME:-http-arm64}" VMEDIAD="$ROOT/build/arm64/vmediad-qemu" \
+		VMEDIAD_SLOW=1 -- "$@"
 }
+# In make test: the subset in tests/http/arm64-subset.txt (the whole suite
+# takes ~45 min under qemu's TCG; see the README).
+suite_http_arm64() {
+	local ids
+	ids=$(grep -v '^#' tests/http/arm64-subset.txt | grep .)
+	# shellcheck disable=SC2086
+	_http_arm64 $ids
+}
+suite_http_arm64_full() { HTTP_ARM64_NAME=http-arm64-full _http_arm64 tests/http $HTTP_ARM64_SKIP; }
 
 # pytest_suite NAME [env...] -- pytest args
 pytest_suite() {
@@ -245,11 +254,10 @@ run=()
 for s in "${suites[@]}"; do
 	case $s in
 	check) run+=(unit http http_san http_tsan lint_api fuzz) ;;
-	# http-arm64 is not in all yet: see the README (ARM boards).
-	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind deb unit_arm64 vm
+	all) run+=(unit http http_san http_tsan lint_api fuzz browser valgrind deb unit_arm64 http_arm64 vm
 		   boot crash) ;;
 	unit|http|http_san|http_tsan|lint_api|vm|browser|fuzz|valgrind|boot|crash|deb) run+=("$s") ;;
-	http-san|http-tsan|lint-api|unit-arm64|http-arm64) run+=("${s//-/_}") ;;
+	http-san|http-tsan|lint-api|unit-arm64|http-arm64|http-arm64-full) run+=("${s//-/_}") ;;
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
 done
