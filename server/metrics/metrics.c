@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define _MAX_HTTP 256		/* route x method x status combinations kept */
-#define _MAX_EJECT 32		/* method x forced x outcome */
-#define _MAX_BUCKETS 16
+#define METRICS_MAX_HTTP 256		/* route x method x status combinations kept */
+#define METRICS_MAX_EJECT 32		/* method x forced x outcome */
+#define METRICS_MAX_BUCKETS 16
 
 struct _hist {
 	const double *le;	/* upper bounds, ascending; +Inf is implied */
 	unsigned n;
-	uint64_t counts[_MAX_BUCKETS];	/* per bucket, not cumulative */
+	uint64_t counts[METRICS_MAX_BUCKETS];	/* per bucket, not cumulative */
 	uint64_t count;
 	double sum;
 };
@@ -36,10 +36,10 @@ static const double _transfer_le[] = { 1, 5, 15, 60, 300, 900, 3600 };
 static const double _eject_le[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 static pthread_mutex_t _lock = PTHREAD_MUTEX_INITIALIZER;
-static struct _http _http[_MAX_HTTP];
+static struct _http _http[METRICS_MAX_HTTP];
 static unsigned _nhttp;
 static uint64_t _http_dropped;
-static struct _eject _ejects[_MAX_EJECT];
+static struct _eject _ejects[METRICS_MAX_EJECT];
 static unsigned _nejects;
 static struct {
 	uint64_t ok, failed, bytes;
@@ -82,7 +82,7 @@ void metrics_http(const char *route, const char *method, unsigned status)
 	for (i = 0; i < _nhttp; i++)
 		if (_http[i].route == route && _http[i].method == m && _http[i].status == status)
 			break;
-	if (i == _nhttp && _nhttp < _MAX_HTTP)
+	if (i == _nhttp && _nhttp < METRICS_MAX_HTTP)
 		_http[_nhttp++] = (struct _http){ route, m, status, 0 };
 	if (i < _nhttp)
 		_http[i].n++;
@@ -113,7 +113,7 @@ void metrics_eject(const char *method, bool forced, bool ok, double ms)
 		if (!strcmp(_ejects[i].method, method) && _ejects[i].forced == forced &&
 		    _ejects[i].ok == ok)
 			break;
-	if (i == _nejects && _nejects < _MAX_EJECT) {
+	if (i == _nejects && _nejects < METRICS_MAX_EJECT) {
 		_ejects[i] = (struct _eject){ .forced = forced, .ok = ok };
 		snprintf(_ejects[i].method, sizeof(_ejects[i].method), "%s", method);
 		_nejects++;

@@ -13,7 +13,7 @@
 
 #include "../core/log.h"
 
-#define _MOD "SERVICE"
+#define SERVICE_MOD "SERVICE"
 
 int service_notify(const char *msg)
 {
@@ -26,7 +26,7 @@ int service_notify(const char *msg)
 		return 0;
 	len = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) {
-		log_warn(_MOD, "NOTIFY_SOCKET=%s is neither a path nor an abstract name; not "
+		log_warn(SERVICE_MOD, "NOTIFY_SOCKET=%s is neither a path nor an abstract name; not "
 			 "notifying systemd", path);
 		return -1;
 	}
@@ -35,12 +35,12 @@ int service_notify(const char *msg)
 		sa.sun_path[0] = '\0';
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_warn(_MOD, "notify socket: %s", strerror(errno));
+		log_warn(SERVICE_MOD, "notify socket: %s", strerror(errno));
 		return -1;
 	}
 	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
 		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
-		log_warn(_MOD, "notifying systemd at %s: %s", path, strerror(errno));
+		log_warn(SERVICE_MOD, "notifying systemd at %s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	close(fd);

@@ -13,8 +13,8 @@
 #include "../core/log.h"
 #include "../gadget/gadget.h"
 
-#define _MOD "SERVICE"
-#define _STATUS_MS 1000		/* STATUS= is refreshed at least this often */
+#define SERVICE_MOD "SERVICE"
+#define SERVICE_STATUS_MS 1000		/* STATUS= is refreshed at least this often */
 
 struct service_watch {
 	struct gadget *g;
@@ -42,7 +42,7 @@ static void *_run(void *arg)
 		/* The pings say that vmediad can still take its LUN table's lock:
 		 * a worker stuck in the kernel holds no lock, a deadlock would. */
 		if (ping && gadget_health(w->g, w->ping_ms, gw, GADGET_MAX_LUNS) < 0) {
-			log_error(_MOD, "the LUN table's lock has been held for over %u ms: no "
+			log_error(SERVICE_MOD, "the LUN table's lock has been held for over %u ms: no "
 				  "watchdog ping, systemd will restart vmediad", w->ping_ms);
 			ping = false;
 		}
@@ -60,7 +60,7 @@ static void *_run(void *arg)
 		}
 		if (msg[0])
 			service_notify(msg);
-		unsigned wait = w->ping_ms && w->ping_ms < _STATUS_MS ? w->ping_ms : _STATUS_MS;
+		unsigned wait = w->ping_ms && w->ping_ms < SERVICE_STATUS_MS ? w->ping_ms : SERVICE_STATUS_MS;
 		struct timespec deadline;
 		clock_deadline(&deadline, wait);
 		pthread_mutex_lock(&w->lock);
@@ -83,7 +83,7 @@ static unsigned _ping_ms(void)
 		return 0;
 	unsigned long long v = strtoull(usec, &end, 10);
 	if (*end || v < 2000) {
-		log_warn(_MOD, "WATCHDOG_USEC=%s is not a usable interval; no watchdog pings", usec);
+		log_warn(SERVICE_MOD, "WATCHDOG_USEC=%s is not a usable interval; no watchdog pings", usec);
 		return 0;
 	}
 	return v / 2000 > 600000 ? 600000 : (unsigned)(v / 2000);
@@ -110,9 +110,9 @@ struct service_watch *service_ready(struct gadget *g)
 		abort();
 	pthread_setname_np(w->thread, "vmedia-watch");
 	if (w->ping_ms)
-		log_info(_MOD, "systemd told READY=1; watchdog pings every %u ms", w->ping_ms);
+		log_info(SERVICE_MOD, "systemd told READY=1; watchdog pings every %u ms", w->ping_ms);
 	else
-		log_info(_MOD, "systemd told READY=1; no watchdog asked for");
+		log_info(SERVICE_MOD, "systemd told READY=1; no watchdog asked for");
 	return w;
 }
 
