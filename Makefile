@@ -96,7 +96,8 @@ $(BUILD)/vmediad-tsan: $(TSAN_OBJS)
 HOST_CC ?= $(CC)
 MAN_DATE := $(shell d=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)}; \
 	date -u -d "@$${d:-$$(date +%s)}" +%F)
-$(BUILD)/host/mkman: tools/mkman.c server/core/config.c server/core/err.c server/core/config.h
+$(BUILD)/host/mkman: tools/mkman.c server/core/config.c server/core/err.c server/core/log.c \
+		server/core/clock.c server/core/config.h
 	@mkdir -p $(dir $@)
 	@echo "  CC  $@ (build machine)"
 	$(Q)$(HOST_CC) -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Iserver \
