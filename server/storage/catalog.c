@@ -512,10 +512,17 @@ int storage_open(const struct storage_options *opts, struct storage **out, struc
 		goto out_close;
 	}
 	s->lock_fd = openat(s->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (s->lock_fd < 0) {
+		/* Typically the files of an earlier run as root, now as --user. */
 		err_set(err, ERR_IO, "storage_error",
-			"storage directory %s is in use by another vmediad (or not writable: %s)",
-			s->dir, strerror(errno));
+			"cannot open %s/.lock as uid %u: %s (files of a run as another user? "
+			"chown -R them to this one)", s->dir, (unsigned)geteuid(), strerror(errno));
+		goto out_close;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		err_set(err, ERR_IO, "storage_error",
+			"storage directory %s is in use by another vmediad (%s)", s->dir,
+			strerror(errno));
 		goto out_close;
 	}
 	s->meta_fd = _open_subdir(s->dir_fd, ".meta");

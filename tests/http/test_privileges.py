@@ -118,3 +118,17 @@ def test_user_that_it_already_is_is_fine(tmpdir_path, nobody_storage):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_a_lock_file_left_by_root_is_named_with_the_way_out(tmpdir_path, nobody_storage):
+    """vmediad run by hand as root left its lock file; started as another
+    user it says which file it cannot open, as whom, and what to do, not
+    that another vmediad holds the folder."""
+    d, nobody = nobody_storage
+    open(os.path.join(d, ".lock"), "w").close()	# root's, 0644
+    out = subprocess.run([VMEDIAD, "--storage", d, "--listen", "127.0.0.1:0", "--user", "nobody"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0
+    assert "cannot open %s/.lock as uid %d: Permission denied" % (d, nobody.pw_uid) in out.stderr, \
+        out.stderr
+    assert "chown -R" in out.stderr and "another vmediad" not in out.stderr, out.stderr
