@@ -7,6 +7,7 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -44,9 +45,18 @@ def installed():
     assert DEB and os.path.isfile(DEB), "no .deb: run make deb"
     assert status() in ("not-installed", "unknown ok not-installed"), \
         "vmedia is already installed on this machine (%s); not touching it" % status()
+    # A first install: whatever an earlier run left there (the images of
+    # vmediad started by hand as root, say) is kept aside, and put back.
+    aside = None
+    if os.path.lexists("/var/lib/vmedia"):
+        aside = "/var/lib/vmedia.before-test-%d" % os.getpid()
+        os.rename("/var/lib/vmedia", aside)
     dpkg("-i", DEB)
     yield
     subprocess.run(["dpkg", "-P", "vmedia"], capture_output=True)
+    if aside:
+        shutil.rmtree("/var/lib/vmedia", ignore_errors=True)
+        os.rename(aside, "/var/lib/vmedia")
 
 
 def test_install_makes_the_system_user_and_its_directories(installed):
