@@ -471,6 +471,8 @@ enum _outcome download_attempt(struct downloads *d, struct _job *j)
 		if (!x.failed)
 			_describe(&x, rc, errbuf);
 		out = x.start_over || (!x.failed && _transient(rc)) ? OUT_RETRY : OUT_FAILED;
+		if (x.failed && !x.u && strcmp(x.err.code, "too_many_uploads") == 0)
+			out = OUT_WAIT;
 	}
 	if (x.u) {
 		if ((out == OUT_RETRY || out == OUT_STOPPED) && !j->pub.compression[0])
@@ -482,7 +484,7 @@ enum _outcome download_attempt(struct downloads *d, struct _job *j)
 		download_forget_data(d, j->pub.id);
 
 	pthread_mutex_lock(&d->lock);
-	if (out == OUT_FAILED || out == OUT_RETRY)
+	if (out == OUT_FAILED || out == OUT_RETRY || out == OUT_WAIT)
 		snprintf(j->pub.error, sizeof(j->pub.error), "%s", x.err.message);
 	if (out == OUT_DONE) {
 		j->pub.error[0] = '\0';
@@ -490,7 +492,10 @@ enum _outcome download_attempt(struct downloads *d, struct _job *j)
 		j->pub.total = written;
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (out != OUT_DONE && out != OUT_STOPPED && out != OUT_CANCELLED)
+	if (out == OUT_WAIT)
+		log_info(DOWNLOAD_MOD, "job %u: %s; waiting for a free upload slot", j->pub.id,
+			 x.err.message);
+	else if (out != OUT_DONE && out != OUT_STOPPED && out != OUT_CANCELLED)
 		log_warn(DOWNLOAD_MOD, "job %u: %s%s", j->pub.id, x.err.message,
 			 out == OUT_RETRY ? " (will resume)" : "");
 	curl_slist_free_all(headers);

@@ -40,7 +40,9 @@ struct downloads {
 	pthread_t *threads;
 };
 
-enum _outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED };
+/* OUT_WAIT: every upload slot of storage is taken; the attempt did not
+ * count (nothing was written) and is tried again once one may be free. */
+enum _outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED, OUT_WAIT };
 
 /* Runs one attempt of a job on the calling worker thread. */
 enum _outcome download_attempt(struct downloads *d, struct _job *j);

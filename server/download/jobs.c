@@ -19,6 +19,8 @@
 #include "internal.h"
 
 #define DOWNLOAD_MOD "DOWNLOAD"
+/* Longest pause between two tries of a job waiting for an upload slot. */
+#define DOWNLOAD_SLOT_WAIT_MAX_MS 5000u
 
 static const char *_state_name(enum download_state s)
 {
@@ -354,7 +356,7 @@ static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
 
 static void _run(struct downloads *d, struct _job *j)
 {
-	unsigned delay = d->opts.retry_delay_ms;
+	unsigned delay = d->opts.retry_delay_ms, wait = d->opts.retry_delay_ms;
 
 	j->started_ms = clock_now_ms();
 
@@ -363,7 +365,24 @@ static void _run(struct downloads *d, struct _job *j)
 		j->pub.attempts++;
 		pthread_mutex_unlock(&d->lock);
 		enum _outcome out = download_attempt(d, j);
+		if (out == OUT_WAIT) {
+			/* Not an attempt: nothing was stored. The uploads that hold
+			 * the slots may run for minutes, so there is no limit, and
+			 * the wait grows only to DOWNLOAD_SLOT_WAIT_MAX_MS. */
+			pthread_mutex_lock(&d->lock);
+			j->pub.attempts--;
+			pthread_mutex_unlock(&d->lock);
+			download_notify(d, j);
+			if (!_backoff(d, j, wait)) {
+				if (j->cancel)
+					_finish(d, j, DL_CANCELLED);
+				return;
+			}
+			wait = wait * 2 > DOWNLOAD_SLOT_WAIT_MAX_MS ? DOWNLOAD_SLOT_WAIT_MAX_MS : wait * 2;
+			continue;
+		}
 		switch (out) {
+		case OUT_WAIT:	/* above */
 		case OUT_DONE:
 			_finish(d, j, DL_DONE);
 			return;

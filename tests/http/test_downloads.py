@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -399,3 +400,27 @@ def test_a_resume_from_a_changed_file_starts_over(api, origin, lm):
     assert any("Range" in h for h in ranged[1:]), "it never tried to resume"
     sent = [h.get("If-Range") for h in ranged[1:] if "Range" in h]
     assert sent and all(sent), "If-Range was not sent with the resume"
+
+
+def test_a_download_waits_while_uploads_hold_every_slot(make_server, origin):
+    """With --max-uploads 1 and an upload in progress, a download finds no
+    slot: it waits (not an attempt, not failed) and runs once the upload ends."""
+    srv = make_server(["--max-uploads", "1", "--download-retries", "1"])
+    api = srv.api
+    data = blob(1 << 20)
+    origin.add("later.img", data)
+    held = socket.create_connection(("127.0.0.1", srv.port))
+    held.sendall(b"PUT /images/held.img HTTP/1.1\r\nHost: localhost\r\n"
+                 b"Content-Length: 8192\r\n\r\n" + b"h" * 4096)
+    wait_for(lambda: any(i["name"] == "held.img" for i in api.get("/images").json()["images"]))
+    job = add(api, url=origin.url + "/files/later.img").json()
+    time.sleep(4)	# more than one retry with its delay would take
+    j = api.get("/downloads/%d" % job["id"]).json()
+    assert j["state"] in ("queued", "running"), j
+    assert "uploads are running" in j["error"] and j["attempts"] <= 1, j
+    held.sendall(b"h" * 4096)
+    assert held.recv(4096).startswith(b"HTTP/1.1 201"), "the held upload was not stored"
+    held.close()
+    j = wait_job(api, job["id"], timeout=30)
+    assert j["state"] == "done", j
+    assert api.get("/images/later.img").content == data
