@@ -98,6 +98,13 @@ struct sockaddr;
  * (::ffff:127.0.0.1); NULL for any other address. */
 const char *download_local_address(const struct sockaddr *sa);
 
+struct curl_sockaddr;
+/* libcurl's open-socket callback for a download or a stream's probe: the
+ * socket, or CURL_SOCKET_BAD (-1) with refused set ("127.0.0.1 is a
+ * loopback address") if the address is local and allow_local is false. */
+int download_open_socket(bool allow_local, const struct curl_sockaddr *a, char *refused,
+			 size_t n);
+
 /* A 206 response's Content-Range. */
 struct download_content_range {
 	int64_t start, end;	/* the bytes sent, inclusive */

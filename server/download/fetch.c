@@ -315,20 +315,13 @@ static curl_socket_t _on_open_socket(void *arg, curlsocktype purpose,
 				     struct curl_sockaddr *a)
 {
 	struct _xfer *x = arg;
-	const char *why;
+	curl_socket_t fd;
 
 	(void)purpose;
-	if (!x->d->opts.allow_local && (why = download_local_address(&a->addr))) {
-		char ip[INET6_ADDRSTRLEN] = "?";
-		const void *p = a->family == AF_INET6 ?
-			(const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr :
-			(const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
-		inet_ntop(a->family, p, ip, sizeof(ip));
-		snprintf(x->refused, sizeof(x->refused), "%s is a %s address", ip, why);
-		log_warn(DOWNLOAD_MOD, "job %u: not connecting to %s (%s)", x->j->pub.id, ip, why);
-		return CURL_SOCKET_BAD;
-	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	fd = download_open_socket(x->d->opts.allow_local, a, x->refused, sizeof(x->refused));
+	if (fd == CURL_SOCKET_BAD && x->refused[0])
+		log_warn(DOWNLOAD_MOD, "job %u: not connecting: %s", x->j->pub.id, x->refused);
+	return fd;
 }
 
 static bool _transient(CURLcode rc)

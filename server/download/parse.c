@@ -247,3 +247,20 @@ const char *download_local_address(const struct sockaddr *sa)
 	}
 	return NULL;
 }
+
+int download_open_socket(bool allow_local, const struct curl_sockaddr *a, char *refused,
+			 size_t n)
+{
+	const char *why = allow_local ? NULL : download_local_address(&a->addr);
+
+	if (why) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		const void *p = a->family == AF_INET6 ?
+			(const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr :
+			(const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
+		inet_ntop(a->family, p, ip, sizeof(ip));
+		snprintf(refused, n, "%s is a %s address", ip, why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}

@@ -467,19 +467,9 @@ struct _probe {
 static curl_socket_t _probe_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct _probe *p = arg;
-	const char *why;
 
 	(void)purpose;
-	if (!p->st->s->opts.allow_local && (why = download_local_address(&a->addr))) {
-		char ip[INET6_ADDRSTRLEN] = "?";
-		const void *ap = a->family == AF_INET6 ?
-			(const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr :
-			(const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
-		inet_ntop(a->family, ap, ip, sizeof(ip));
-		snprintf(p->refused, sizeof(p->refused), "%s is a %s address", ip, why);
-		return CURL_SOCKET_BAD;
-	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return download_open_socket(p->st->s->opts.allow_local, a, p->refused, sizeof(p->refused));
 }
 
 static size_t _discard(char *d, size_t size, size_t n, void *arg)
