@@ -192,6 +192,8 @@ install: $(BUILD)/vmediad $(BUILD)/vmediad.8
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.json.example \
 		>$(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example
 	sed 's|@PREFIX@|$(PREFIX)|g' dist/vmediad.service >$(DESTDIR)$(UNITDIR)/vmediad.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/vmedia/examples
+	install -m 0644 dist/vmediad-stream.conf $(DESTDIR)$(PREFIX)/share/doc/vmedia/examples/vmediad-stream.conf
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/vmedia/vmediad.json.example \
 		$(DESTDIR)$(UNITDIR)/vmediad.service
 	@echo "Installed. Next: useradd --system vmedia; cp $(SYSCONFDIR)/vmedia/vmediad.json.example $(SYSCONFDIR)/vmedia/vmediad.json;"

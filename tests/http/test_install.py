@@ -93,3 +93,37 @@ def test_the_man_page_has_every_option_of_help(tmpdir_path):
         assert words in flat, words
     first = man.stdout.splitlines()[0]
     assert first.split() == ["VMEDIAD(8)", "System", "Administration", "VMEDIAD(8)"]
+
+
+def test_the_stream_drop_in_adds_what_streaming_needs_to_the_unit(tmpdir_path):
+    """dist/vmediad-stream.conf, installed as an example: beside the unit in
+    a drop-in folder, systemd merges it (checked offline: systemd is not
+    running here) into a unit that may use CAP_SYS_ADMIN, netlink and
+    /dev/nbd*, and the unit alone may not."""
+    base = os.path.join(tmpdir_path, "inst")
+    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
+                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
+                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    example = base + "/prefix/share/doc/vmedia/examples/vmediad-stream.conf"
+    unit = base + "/unit/vmediad.service"
+
+    def security():
+        out = subprocess.run(["systemd-analyze", "security", "--offline=true", unit],
+                             capture_output=True, text=True,
+                             env=dict(os.environ, SYSTEMD_UNIT_PATH=base + "/unit:"))
+        assert "Overall exposure level" in out.stdout, out.stdout + out.stderr
+        return {line.split()[1]: line.split()[0] for line in out.stdout.splitlines()
+                if line.split() and line.split()[0] in ("✓", "✗")}
+
+    alone = security()
+    os.mkdir(base + "/unit/vmediad.service.d")
+    with open(example) as src, open(base + "/unit/vmediad.service.d/stream.conf", "w") as dst:
+        dst.write(src.read())
+    out = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                         env=dict(os.environ, SYSTEMD_UNIT_PATH=base + "/unit:"))
+    assert out.returncode == 0 and out.stderr.strip() == "", out.stdout + out.stderr
+    merged = security()
+    for what in ("CapabilityBoundingSet=~CAP_SYS_ADMIN", "RestrictAddressFamilies=~AF_NETLINK",
+                 "PrivateDevices="):
+        assert alone[what] == "✓" and merged[what] == "✗", (what, alone.get(what), merged.get(what))
