@@ -32,7 +32,7 @@ bool storage_sha256_valid(const char *hex)
 	return i == 64;
 }
 
-struct _entry *storage_find(struct storage *s, const char *name)
+struct storage_entry *storage_find(struct storage *s, const char *name)
 {
 	for (size_t i = 0; i < s->count; i++)
 		if (strcmp(s->entries[i].img.name, name) == 0)
@@ -40,20 +40,20 @@ struct _entry *storage_find(struct storage *s, const char *name)
 	return NULL;
 }
 
-struct _entry *storage_find_idle(struct storage *s, const char *name)
+struct storage_entry *storage_find_idle(struct storage *s, const char *name)
 {
-	struct _entry *e;
+	struct storage_entry *e;
 
 	while ((e = storage_find(s, name)) && e->busy)
 		pthread_cond_wait(&s->idle, &s->lock);
 	return e;
 }
 
-static void _remove_entry(struct storage *s, struct _entry *e);
+static void _remove_entry(struct storage *s, struct storage_entry *e);
 
 void storage_settle(struct storage *s, const char *name, bool gone)
 {
-	struct _entry *e;
+	struct storage_entry *e;
 
 	pthread_mutex_lock(&s->lock);
 	if ((e = storage_find(s, name))) {
@@ -67,9 +67,9 @@ void storage_settle(struct storage *s, const char *name, bool gone)
 
 /* Inserts or replaces, keeping the array sorted by name; a replaced entry
  * keeps its pins and is no longer busy. */
-void storage_put(struct storage *s, const struct _entry *e)
+void storage_put(struct storage *s, const struct storage_entry *e)
 {
-	struct _entry *old = storage_find(s, e->img.name);
+	struct storage_entry *old = storage_find(s, e->img.name);
 	size_t at;
 
 	if (old) {
@@ -91,7 +91,7 @@ void storage_put(struct storage *s, const struct _entry *e)
 	s->count++;
 }
 
-static void _remove_entry(struct storage *s, struct _entry *e)
+static void _remove_entry(struct storage *s, struct storage_entry *e)
 {
 	size_t at = (size_t)(e - s->entries);
 	memmove(&s->entries[at], &s->entries[at + 1], (s->count - at - 1) * sizeof(*s->entries));
@@ -214,7 +214,7 @@ int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
  * was NAME.json; that is still read, and rewritten as NAME. */
 static _Atomic unsigned long _meta_seq;
 
-int storage_write_meta(struct storage *s, const struct _entry *e, struct err *err)
+int storage_write_meta(struct storage *s, const struct storage_entry *e, struct err *err)
 {
 	char tmp[32];
 	const char *final = e->img.name;
@@ -270,7 +270,7 @@ out_free:
 
 /* Trusts a metadata file only if it names this image and still describes
  * the file beside it. */
-static bool _read_meta(struct storage *s, struct _entry *e, const char *path)
+static bool _read_meta(struct storage *s, struct storage_entry *e, const char *path)
 {
 	json_error_t jerr;
 	json_int_t size, mtime_ns;
@@ -303,7 +303,7 @@ static bool _read_meta(struct storage *s, struct _entry *e, const char *path)
 	return ok;
 }
 
-static bool _load_meta(struct storage *s, struct _entry *e)
+static bool _load_meta(struct storage *s, struct storage_entry *e)
 {
 	char legacy[NAMES_MAX + 8];
 	struct err err;
@@ -349,7 +349,7 @@ static void _scan_images(struct storage *s)
 		return;
 	rewinddir(d);	/* a dup shares the offset of any earlier scan */
 	while ((de = readdir(d))) {
-		struct _entry e;
+		struct storage_entry e;
 
 		if (!names_valid(de->d_name, strlen(de->d_name), NULL, 0))
 			continue;
@@ -392,7 +392,7 @@ static void _scan_images(struct storage *s)
 	closedir(d);
 }
 
-static bool _same_file(int fd, const struct _entry *e)
+static bool _same_file(int fd, const struct storage_entry *e)
 {
 	struct stat st;
 
@@ -408,7 +408,7 @@ static void *_verify_main(void *arg)
 	struct storage *s = arg;
 
 	while (!s->stopping) {
-		struct _entry snap;
+		struct storage_entry snap;
 		bool found = false;
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i < s->count; i++)	/* the smallest first */
@@ -432,7 +432,7 @@ static void *_verify_main(void *arg)
 		if (s->stopping)
 			break;
 		pthread_mutex_lock(&s->lock);
-		struct _entry *cur = storage_find(s, snap.img.name);
+		struct storage_entry *cur = storage_find(s, snap.img.name);
 		bool same = cur && cur->img.verifying && cur->mtime_ns == snap.mtime_ns &&
 			    cur->img.size == snap.img.size;
 		if (same && rc == 0) {
@@ -602,7 +602,7 @@ int storage_get(struct storage *s, const char *name, struct storage_image *out, 
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = storage_find(s, name);
+	struct storage_entry *e = storage_find(s, name);
 	if (e)
 		*out = e->img;
 	else if (storage_upload_in_progress(s, name))
@@ -618,7 +618,7 @@ int storage_get(struct storage *s, const char *name, struct storage_image *out, 
 int storage_open_image(struct storage *s, const char *name, int *fd, struct storage_image *out,
 		       struct err *err)
 {
-	struct _entry snap;
+	struct storage_entry snap;
 
 	/* The open is outside the lock, so an overwrite may swap the file in
 	 * between: the fd and the size always belong together only if the
@@ -626,7 +626,7 @@ int storage_open_image(struct storage *s, const char *name, int *fd, struct stor
 	 * file changed behind our back never matches: take it after a few). */
 	for (int tries = 0;; tries++) {
 		pthread_mutex_lock(&s->lock);
-		struct _entry *e = storage_find_idle(s, name);
+		struct storage_entry *e = storage_find_idle(s, name);
 		if (e)
 			snap = *e;
 		pthread_mutex_unlock(&s->lock);
@@ -658,7 +658,7 @@ int storage_delete(struct storage *s, const char *name, struct err *err)
 	struct storage_image img;
 
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = storage_find_idle(s, name);
+	struct storage_entry *e = storage_find_idle(s, name);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
@@ -715,7 +715,7 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 	if (lun >= STORAGE_MAX_LUNS)
 		return err_set(err, ERR_INVALID, "bad_request", "LUN %u is out of range", lun);
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = storage_find_idle(s, name);
+	struct storage_entry *e = storage_find_idle(s, name);
 	if (!e) {
 		bool uploading = storage_upload_in_progress(s, name);
 		pthread_mutex_unlock(&s->lock);
@@ -730,7 +730,7 @@ int storage_pin(struct storage *s, const char *name, unsigned lun, char *path, s
 			       "image %s was found without metadata and its SHA-256 is still being "
 			       "computed; insert it once it is verified", name);
 	}
-	struct _entry snap = *e;
+	struct storage_entry snap = *e;
 	e->img.attached |= 1u << lun;
 	img = e->img;
 	pthread_mutex_unlock(&s->lock);
@@ -758,7 +758,7 @@ void storage_unpin(struct storage *s, const char *name, unsigned lun)
 	if (lun >= STORAGE_MAX_LUNS)
 		return;
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = storage_find(s, name);
+	struct storage_entry *e = storage_find(s, name);
 	if (e) {
 		e->img.attached &= ~(1u << lun);
 		img = e->img;

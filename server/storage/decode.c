@@ -26,9 +26,9 @@
 #define STORAGE_DECODE_RING 4
 #define STORAGE_DECODE_CHUNK (512 * 1024)
 
-struct _decoder {
+struct storage_decoder {
 	enum storage_compression kind;
-	_decoder_out_fn out;
+	storage_decoder_out_fn out;
 	void *out_ctx;
 
 	pthread_mutex_t lock;
@@ -83,7 +83,7 @@ const char *storage_compression_name(enum storage_compression c)
  * read before and waits for the next one. 0 is the end of the input. */
 static la_ssize_t _pull(struct archive *a, void *arg, const void **data)
 {
-	struct _decoder *d = arg;
+	struct storage_decoder *d = arg;
 	la_ssize_t n;
 
 	pthread_mutex_lock(&d->lock);
@@ -115,7 +115,7 @@ static la_ssize_t _pull(struct archive *a, void *arg, const void **data)
 
 /* Says what is wrong with the data in the user's terms: a stream that ends
  * early is truncated, anything else libarchive objects to is corrupt. */
-static void _data_error(struct _decoder *d, const char *why, struct err *err)
+static void _data_error(struct storage_decoder *d, const char *why, struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
 	bool ended = d->ended;
@@ -134,7 +134,7 @@ static void _data_error(struct _decoder *d, const char *why, struct err *err)
 
 /* gzip with zlib: one member after the other (pigz and concatenated files
  * have several), each checked against its CRC-32 and length by inflate. */
-static int _gunzip(struct _decoder *d, struct err *err)
+static int _gunzip(struct storage_decoder *d, struct err *err)
 {
 	static const size_t outsize = 256 * 1024;
 	unsigned char *out = malloc(outsize);
@@ -183,7 +183,7 @@ out:
 	return rc;
 }
 
-static void _finish_thread(struct _decoder *d, int rc, const struct err *err)
+static void _finish_thread(struct storage_decoder *d, int rc, const struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
 	d->done = true;
@@ -195,7 +195,7 @@ static void _finish_thread(struct _decoder *d, int rc, const struct err *err)
 
 static void *_run(void *arg)
 {
-	struct _decoder *d = arg;
+	struct storage_decoder *d = arg;
 	struct archive *a;
 	struct archive_entry *entry;
 	struct err err = { 0 };
@@ -258,9 +258,10 @@ out:
 	return NULL;
 }
 
-struct _decoder *storage_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx)
+struct storage_decoder *storage_decoder_new(enum storage_compression kind,
+					    storage_decoder_out_fn out, void *ctx)
 {
-	struct _decoder *d = calloc(1, sizeof(*d));
+	struct storage_decoder *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		abort();
@@ -278,7 +279,7 @@ struct _decoder *storage_decoder_new(enum storage_compression kind, _decoder_out
 }
 
 /* The decoder's error, once it has stopped on one. Lock held. */
-static int _failure(struct _decoder *d, struct err *err)
+static int _failure(struct storage_decoder *d, struct err *err)
 {
 	if (err)
 		*err = d->err;
@@ -286,7 +287,7 @@ static int _failure(struct _decoder *d, struct err *err)
 }
 
 /* Hands the chunk being filled to the decoder. Lock held. */
-static void _hand_over(struct _decoder *d)
+static void _hand_over(struct storage_decoder *d)
 {
 	d->len[(d->head + d->full) % STORAGE_DECODE_RING] = d->fill;
 	d->full++;
@@ -294,7 +295,7 @@ static void _hand_over(struct _decoder *d)
 	pthread_cond_broadcast(&d->cond);
 }
 
-int storage_decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err)
+int storage_decoder_feed(struct storage_decoder *d, const void *data, size_t len, struct err *err)
 {
 	const char *p = data;
 
@@ -328,7 +329,7 @@ int storage_decoder_feed(struct _decoder *d, const void *data, size_t len, struc
 	return rc;
 }
 
-int storage_decoder_finish(struct _decoder *d, struct err *err)
+int storage_decoder_finish(struct storage_decoder *d, struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
 	if (d->fill && !d->done) {
@@ -345,7 +346,7 @@ int storage_decoder_finish(struct _decoder *d, struct err *err)
 	return d->failed ? _failure(d, err) : 0;
 }
 
-void storage_decoder_free(struct _decoder *d)
+void storage_decoder_free(struct storage_decoder *d)
 {
 	if (!d)
 		return;

@@ -6,7 +6,7 @@
 
 #include "storage.h"
 
-struct _entry {
+struct storage_entry {
 	struct storage_image img;
 	int64_t mtime_ns;	/* of the data file, to trust the metadata */
 	/* Its files are being replaced or removed, outside the lock: it stays
@@ -25,7 +25,7 @@ struct storage {
 	 * with it held (a slow SD card would stall every listing). */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;	/* an entry stopped being busy */
-	struct _entry *entries;
+	struct storage_entry *entries;
 	size_t count, cap;
 	struct storage_upload *uploads;	/* in progress, a list */
 	int nuploads;
@@ -43,15 +43,15 @@ struct storage {
 	_Atomic bool stopping;
 };
 
-struct _entry *storage_find(struct storage *s, const char *name);
+struct storage_entry *storage_find(struct storage *s, const char *name);
 /* The entry once it is not busy (waits, lock held), or NULL. */
-struct _entry *storage_find_idle(struct storage *s, const char *name);
+struct storage_entry *storage_find_idle(struct storage *s, const char *name);
 /* Ends a busy period: the entry stays, or goes (gone), and waiters wake. */
 void storage_settle(struct storage *s, const char *name, bool gone);
-void storage_put(struct storage *s, const struct _entry *e);
+void storage_put(struct storage *s, const struct storage_entry *e);
 void storage_notify(struct storage *s, const char *event, const struct storage_image *img);
 /* Writes .meta/NAME.json durably (file and directory synced). */
-int storage_write_meta(struct storage *s, const struct _entry *e, struct err *err);
+int storage_write_meta(struct storage *s, const struct storage_entry *e, struct err *err);
 bool storage_upload_in_progress(struct storage *s, const char *name);
 /* links.c: loaded at open, freed at close; a name taken by a link (lock
  * held). */
@@ -73,27 +73,30 @@ int storage_upload_fd(const struct storage_upload *u);
  * storage_sink_new takes the buffered fd (borrowed), an O_DIRECT one (owned; -1
  * for none) and the digest to update (borrowed; read it after a flush);
  * write and flush return 0 or the errno of the first failed write. */
-struct _sink;
+struct storage_sink;
 struct evp_md_ctx_st;
-struct _sink *storage_sink_new(int fd, int direct_fd, struct evp_md_ctx_st *md, int64_t offset);
-int storage_sink_write(struct _sink *k, const void *data, size_t len);
-int storage_sink_flush(struct _sink *k);
-void storage_sink_reset(struct _sink *k, int64_t offset);
-int64_t storage_sink_direct_bytes(struct _sink *k);
+struct storage_sink *storage_sink_new(int fd, int direct_fd, struct evp_md_ctx_st *md,
+				      int64_t offset);
+int storage_sink_write(struct storage_sink *k, const void *data, size_t len);
+int storage_sink_flush(struct storage_sink *k);
+void storage_sink_reset(struct storage_sink *k, int64_t offset);
+int64_t storage_sink_direct_bytes(struct storage_sink *k);
 /* How long the receiver waited for a full ring, and for which consumer. */
-void storage_sink_waited(struct _sink *k, double *disk_ms, double *hash_ms);
-void storage_sink_free(struct _sink *k);
+void storage_sink_waited(struct storage_sink *k, double *disk_ms, double *hash_ms);
+void storage_sink_free(struct storage_sink *k);
 
 /* decode.c: decompression on a thread of its own, fed through a bounded
  * ring. out gets the decompressed data in order, on that thread; a
  * negative return stops the decoder with its err. feed and finish return
  * the decoder's error once it has stopped on one; finish waits for the
  * end (a truncated stream is an error there). */
-typedef int (*_decoder_out_fn)(void *ctx, const void *data, size_t len, struct err *err);
-struct _decoder;
-struct _decoder *storage_decoder_new(enum storage_compression kind, _decoder_out_fn out, void *ctx);
-int storage_decoder_feed(struct _decoder *d, const void *data, size_t len, struct err *err);
-int storage_decoder_finish(struct _decoder *d, struct err *err);
-void storage_decoder_free(struct _decoder *d);
+typedef int (*storage_decoder_out_fn)(void *ctx, const void *data, size_t len,
+				      struct err *err);
+struct storage_decoder;
+struct storage_decoder *storage_decoder_new(enum storage_compression kind,
+					    storage_decoder_out_fn out, void *ctx);
+int storage_decoder_feed(struct storage_decoder *d, const void *data, size_t len, struct err *err);
+int storage_decoder_finish(struct storage_decoder *d, struct err *err);
+void storage_decoder_free(struct storage_decoder *d);
 
 #endif

@@ -24,7 +24,7 @@ int storage_lease_begin(struct storage *s, const char *name, bool write, char *p
 	if (!names_valid(name, strlen(name), why, sizeof(why)))
 		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
 	pthread_mutex_lock(&s->lock);
-	struct _entry *e = storage_find_idle(s, name);
+	struct storage_entry *e = storage_find_idle(s, name);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no image named %s", name);
@@ -53,7 +53,7 @@ int storage_lease_begin(struct storage *s, const char *name, bool write, char *p
 
 int storage_lease_end(struct storage *s, const char *name, bool changed, struct err *err)
 {
-	struct _entry snap;
+	struct storage_entry snap;
 	struct stat st;
 	int rc = 0;
 
@@ -84,7 +84,7 @@ int storage_lease_end(struct storage *s, const char *name, bool changed, struct 
 			rc = -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	struct _entry *cur = storage_find(s, name);
+	struct storage_entry *cur = storage_find(s, name);
 	uint32_t attached = cur->img.attached;
 	*cur = snap;
 	cur->img.attached = attached;

@@ -51,13 +51,13 @@
 #define STORAGE_SINK_WINDOW ((int64_t)8 << 20)
 #define STORAGE_SINK_LAG 4
 
-struct _chunk {
+struct storage_chunk {
 	char *buf;
 	int64_t off;
 	size_t len;
 };
 
-struct _sink {
+struct storage_sink {
 	int fd;			/* buffered */
 	int dfd;		/* O_DIRECT, or -1 */
 	EVP_MD_CTX *md;		/* borrowed */
@@ -65,7 +65,8 @@ struct _sink {
 	pthread_mutex_t lock;
 	pthread_cond_t more;	/* the consumers wait for chunks */
 	pthread_cond_t room;	/* the producer waits for a free chunk, or a flush */
-	struct _chunk chunks[STORAGE_SINK_NCHUNK];	/* sequence number n lives in [n % STORAGE_SINK_NCHUNK] */
+	/* sequence number n lives in [n % STORAGE_SINK_NCHUNK] */
+	struct storage_chunk chunks[STORAGE_SINK_NCHUNK];
 	uint64_t nsub;		/* chunks submitted; the producer fills number nsub */
 	uint64_t nwritten, nhashed;
 	bool stop;
@@ -93,7 +94,7 @@ static int _pwrite_all(int fd, const char *p, size_t len, int64_t off, size_t *d
 
 /* Bounded write-back of buffered data (see the top of this file): at most
  * STORAGE_SINK_WINDOW * STORAGE_SINK_LAG dirty bytes, so the final fsync has little left to do. */
-static void _write_back(struct _sink *k, int64_t end)
+static void _write_back(struct storage_sink *k, int64_t end)
 {
 	while (end - k->flushed >= STORAGE_SINK_WINDOW) {
 		sync_file_range(k->fd, k->flushed, STORAGE_SINK_WINDOW, SYNC_FILE_RANGE_WRITE);
@@ -107,7 +108,7 @@ static void _write_back(struct _sink *k, int64_t end)
 	}
 }
 
-static int _put(struct _sink *k, const struct _chunk *c)
+static int _put(struct storage_sink *k, const struct storage_chunk *c)
 {
 	size_t direct = 0, done;
 	int rc;
@@ -144,17 +145,17 @@ static int _put(struct _sink *k, const struct _chunk *c)
  * has fallen behind, the chunks waiting are written with one pwritev: a
  * device at queue depth 1 does more with one large write than with several
  * small ones, and the writer catches up after a slow write. */
-static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
+static int _put_batch(struct storage_sink *k, uint64_t seq, unsigned n)
 {
 	struct iovec iov[STORAGE_SINK_NCHUNK];
-	const struct _chunk *first = &k->chunks[seq % STORAGE_SINK_NCHUNK];
+	const struct storage_chunk *first = &k->chunks[seq % STORAGE_SINK_NCHUNK];
 	size_t total = 0, done;
 	bool together = k->dfd >= 0 && n > 1;
 	ssize_t w;
 	int rc;
 
 	for (unsigned i = 0; i < n && together; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
+		const struct storage_chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
 		together = c->off % STORAGE_SINK_ALIGN == 0 && c->len % STORAGE_SINK_ALIGN == 0 &&
 			   c->off == first->off + (int64_t)total;
 		iov[i] = (struct iovec){ .iov_base = c->buf, .iov_len = c->len };
@@ -173,7 +174,7 @@ static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
 	/* One by one: not all aligned, or what a short or refused pwritev
 	 * left (_put decides about O_DIRECT again for whole chunks). */
 	for (unsigned i = 0; i < n; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
+		const struct storage_chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
 		if (done >= c->len) {
 			done -= c->len;
 			continue;
@@ -192,10 +193,10 @@ static int _put_batch(struct _sink *k, uint64_t seq, unsigned n)
 	return 0;
 }
 
-static int _hash(struct _sink *k, uint64_t seq, unsigned n)
+static int _hash(struct storage_sink *k, uint64_t seq, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		const struct _chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
+		const struct storage_chunk *c = &k->chunks[(seq + i) % STORAGE_SINK_NCHUNK];
 		if (EVP_DigestUpdate(k->md, c->buf, c->len) != 1)
 			return EIO;
 	}
@@ -204,8 +205,8 @@ static int _hash(struct _sink *k, uint64_t seq, unsigned n)
 
 /* One consumer: does work on every submitted chunk in order, at most batch
  * at a time, counting in *done, until stopped with nothing left. */
-static void _consume(struct _sink *k, uint64_t *done, unsigned batch,
-		     int (*work)(struct _sink *, uint64_t seq, unsigned n))
+static void _consume(struct storage_sink *k, uint64_t *done, unsigned batch,
+		     int (*work)(struct storage_sink *, uint64_t seq, unsigned n))
 {
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
@@ -231,7 +232,7 @@ static void _consume(struct _sink *k, uint64_t *done, unsigned batch,
 
 static void *_run_writer(void *arg)
 {
-	struct _sink *k = arg;
+	struct storage_sink *k = arg;
 
 	_consume(k, &k->nwritten, STORAGE_SINK_NCHUNK, _put_batch);
 	return NULL;
@@ -240,21 +241,21 @@ static void *_run_writer(void *arg)
 /* One chunk at a time: each is free for the receiver as soon as it can be. */
 static void *_run_hasher(void *arg)
 {
-	struct _sink *k = arg;
+	struct storage_sink *k = arg;
 
 	_consume(k, &k->nhashed, 1, _hash);
 	return NULL;
 }
 
 /* Chunks submitted and not yet passed by both consumers (lock held). */
-static uint64_t _in_use(const struct _sink *k)
+static uint64_t _in_use(const struct storage_sink *k)
 {
 	return k->nsub - (k->nwritten < k->nhashed ? k->nwritten : k->nhashed);
 }
 
-struct _sink *storage_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
+struct storage_sink *storage_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t offset)
 {
-	struct _sink *k = calloc(1, sizeof(*k));
+	struct storage_sink *k = calloc(1, sizeof(*k));
 
 	if (!k)
 		abort();
@@ -279,9 +280,9 @@ struct _sink *storage_sink_new(int fd, int direct_fd, EVP_MD_CTX *md, int64_t of
 
 /* Hands the chunk being filled to the sink (caller holds the lock) and
  * waits until the next one is free. */
-static void _submit(struct _sink *k)
+static void _submit(struct storage_sink *k)
 {
-	struct _chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
+	struct storage_chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
 	int64_t end = c->off + (int64_t)c->len;
 
 	k->nsub++;
@@ -298,13 +299,13 @@ static void _submit(struct _sink *k)
 	c->len = 0;
 }
 
-int storage_sink_write(struct _sink *k, const void *data, size_t len)
+int storage_sink_write(struct storage_sink *k, const void *data, size_t len)
 {
 	const char *p = data;
 	int rc;
 
 	while (len > 0) {
-		struct _chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
+		struct storage_chunk *c = &k->chunks[k->nsub % STORAGE_SINK_NCHUNK];
 		/* Chunks end on multiples of STORAGE_SINK_CHUNK in the file, so after an
 		 * odd start only the first one is unaligned. */
 		size_t room = STORAGE_SINK_CHUNK - (size_t)((c->off + (int64_t)c->len) % (int64_t)STORAGE_SINK_CHUNK);
@@ -326,7 +327,7 @@ int storage_sink_write(struct _sink *k, const void *data, size_t len)
 	return 0;
 }
 
-int storage_sink_flush(struct _sink *k)
+int storage_sink_flush(struct storage_sink *k)
 {
 	int rc;
 
@@ -340,7 +341,7 @@ int storage_sink_flush(struct _sink *k)
 	return rc;
 }
 
-void storage_sink_reset(struct _sink *k, int64_t offset)
+void storage_sink_reset(struct storage_sink *k, int64_t offset)
 {
 	storage_sink_flush(k);
 	pthread_mutex_lock(&k->lock);
@@ -351,7 +352,7 @@ void storage_sink_reset(struct _sink *k, int64_t offset)
 	pthread_mutex_unlock(&k->lock);
 }
 
-int64_t storage_sink_direct_bytes(struct _sink *k)
+int64_t storage_sink_direct_bytes(struct storage_sink *k)
 {
 	int64_t n;
 
@@ -361,7 +362,7 @@ int64_t storage_sink_direct_bytes(struct _sink *k)
 	return n;
 }
 
-void storage_sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
+void storage_sink_waited(struct storage_sink *k, double *disk_ms, double *hash_ms)
 {
 	pthread_mutex_lock(&k->lock);
 	*disk_ms = k->waited_disk_ms;
@@ -371,7 +372,7 @@ void storage_sink_waited(struct _sink *k, double *disk_ms, double *hash_ms)
 
 /* Stops both threads and drops the chunks not yet passed; closes the
  * O_DIRECT descriptor (it owns that one), not the other. */
-void storage_sink_free(struct _sink *k)
+void storage_sink_free(struct storage_sink *k)
 {
 	if (!k)
 		return;

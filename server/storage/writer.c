@@ -35,14 +35,14 @@ struct storage_upload {
 	int64_t announced;	/* of the data received */
 	_Atomic int64_t written;	/* stored; the sink's digest and file may lag */
 	_Atomic int64_t received;	/* given to storage_upload_write */
-	struct _sink *sink;
+	struct storage_sink *sink;
 	int64_t started;	/* epoch seconds */
 	struct timespec last_progress;
 	EVP_MD_CTX *md;
 	/* Decompressing only: the decoder (which feeds the sink) and the
 	 * digest of the data as it arrived. */
 	enum storage_compression compression;
-	struct _decoder *dec;
+	struct storage_decoder *dec;
 	EVP_MD_CTX *in_md;
 };
 
@@ -133,7 +133,7 @@ static void _free_upload(struct storage_upload *u)
 static int _check_begin(struct storage *s, const struct storage_upload_options *o,
 			int64_t free_bytes, struct err *err)
 {
-	struct _entry *e;
+	struct storage_entry *e;
 
 	if (s->nuploads >= s->max_uploads)
 		return err_set(err, ERR_UNAVAILABLE, "too_many_uploads",
@@ -455,7 +455,7 @@ static void _hex(const unsigned char md[32], char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *err)
+static int _finish_file(struct storage_upload *u, struct storage_entry *e, struct err *err)
 {
 	unsigned char md[32];
 	unsigned int mdlen;
@@ -509,8 +509,8 @@ static int _finish_file(struct storage_upload *u, struct _entry *e, struct err *
  * rehashes), then the data, then the directory, so that what is listed is
  * on disk. old is the image replaced, or NULL. On failure *lost says that
  * the old image is no longer there either. */
-static int _put_in_place(struct storage_upload *u, const struct _entry *e,
-			 const struct _entry *old, bool *lost, struct err *err)
+static int _put_in_place(struct storage_upload *u, const struct storage_entry *e,
+			 const struct storage_entry *old, bool *lost, struct err *err)
 {
 	struct storage *s = u->s;
 	struct err ignored;
@@ -547,7 +547,7 @@ static int _put_in_place(struct storage_upload *u, const struct _entry *e,
 int storage_upload_commit(struct storage_upload *u, struct storage_image *out, struct err *err)
 {
 	struct storage *s = u->s;
-	struct _entry e, *cur, old;
+	struct storage_entry e, *cur, old;
 	bool replacing, lost;
 
 	if (_finish_file(u, &e, err) < 0)

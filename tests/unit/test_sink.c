@@ -64,7 +64,7 @@ static int64_t _roundtrip(size_t size, size_t start, const size_t *pieces, size_
 	unsigned char *want = malloc(size), *got = malloc(size);
 	int fd = open(path, O_RDWR | O_TRUNC);
 	int dfd = direct ? open(path, O_WRONLY | O_DIRECT) : -1;
-	struct _sink *k;
+	struct storage_sink *k;
 	int64_t direct_bytes;
 	size_t off = start;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -164,7 +164,7 @@ static void test_a_failed_write_is_reported_and_sticks(void **state)
 	char *buf = calloc(1, 1 << 20);
 	int fd = open(path, O_RDONLY);	/* every write fails with EBADF */
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	struct _sink *k;
+	struct storage_sink *k;
 
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	k = storage_sink_new(fd, -1, md, 0);
@@ -194,7 +194,7 @@ static void test_free_with_chunks_queued_drops_them_and_returns(void **state)
 	char *buf = malloc(1 << 20);
 	int fd = open(path, O_RDWR | O_TRUNC);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	struct _sink *k;
+	struct storage_sink *k;
 
 	(void)state;
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
