@@ -26,7 +26,7 @@
 #define AUTH_PEERS 1024
 #define AUTH_ITER_DEFAULT 100000
 
-struct _cred {
+struct auth_cred {
 	char kind;			/* 'u' user, 't' token */
 	char name[AUTH_NAME_MAX];
 	unsigned iter;
@@ -37,7 +37,7 @@ struct _cred {
 
 /* Failures are counted per client and claimed name: "ADDR user NAME" or
  * "ADDR token" (see _key). */
-struct _peer {
+struct auth_peer {
 	char key[160];
 	unsigned fails;
 	unsigned inflight;	/* attempts reserved and being verified */
@@ -46,14 +46,14 @@ struct _peer {
 
 struct auth {
 	struct auth_options opts;
-	struct _cred *creds;
+	struct auth_cred *creds;
 	size_t n;
 	pthread_mutex_t lock;		/* guards cache and peers */
 	pthread_cond_t done;		/* an attempt in flight has been decided */
 	unsigned char key[32];
 	struct { bool used; unsigned char mac[32]; char who[AUTH_NAME_MAX]; } cache[AUTH_CACHE];
 	unsigned cache_next;
-	struct _peer peers[AUTH_PEERS];
+	struct auth_peer peers[AUTH_PEERS];
 };
 
 static int _unhex(const char *s, unsigned char *out, size_t max, size_t *len)
@@ -95,7 +95,7 @@ static bool _name_ok(const char *s)
 }
 
 /* One line of the file into c; blank and comment lines give kind 0. */
-static int _parse(const char *line, struct _cred *c, struct err *err)
+static int _parse(const char *line, struct auth_cred *c, struct err *err)
 {
 	char kind[8], name[128], scheme[32], a[160], b[160], d[160], extra[2];
 	size_t len;
@@ -142,7 +142,7 @@ static int _parse(const char *line, struct _cred *c, struct err *err)
 
 int auth_parse_line(const char *line, char *kind, char *name, struct err *err)
 {
-	struct _cred c;
+	struct auth_cred c;
 
 	if (_parse(line, &c, err) < 0)
 		return -1;
@@ -187,7 +187,7 @@ int auth_load(const char *path, const struct auth_options *opts, struct auth **o
 	if (RAND_bytes(a->key, sizeof(a->key)) != 1)
 		abort();
 	while (fgets(line, sizeof(line), f)) {
-		struct _cred c;
+		struct auth_cred c;
 		struct err e;
 		lineno++;
 		if (_parse(line, &c, &e) < 0) {
@@ -233,12 +233,12 @@ unsigned auth_count(const struct auth *a)
 
 /* Finds or makes the record of a key. The oldest record is reused, but
  * one still inside its window only when every record is. */
-static struct _peer *_peer(struct auth *a, const char *key, time_t now)
+static struct auth_peer *_peer(struct auth *a, const char *key, time_t now)
 {
-	struct _peer *oldest = &a->peers[0], *stale = NULL;
+	struct auth_peer *oldest = &a->peers[0], *stale = NULL;
 
 	for (unsigned i = 0; i < AUTH_PEERS; i++) {
-		struct _peer *p = &a->peers[i];
+		struct auth_peer *p = &a->peers[i];
 		if (p->key[0] && !strcmp(p->key, key))
 			return p;
 		if (p->inflight)
@@ -248,7 +248,7 @@ static struct _peer *_peer(struct auth *a, const char *key, time_t now)
 		if (p->first < oldest->first || oldest->inflight)
 			oldest = p;
 	}
-	struct _peer *p = stale ? stale : oldest;
+	struct auth_peer *p = stale ? stale : oldest;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->key, sizeof(p->key), "%s", key);
 	p->first = now;
@@ -303,14 +303,15 @@ static bool _check_user(struct auth *a, const char *user, const char *pass,
 			const unsigned char mac[32], char *who, size_t who_size)
 {
 	unsigned char dk[32];
-	const struct _cred *c = NULL;
-	static const struct _cred dummy = { .kind = 'u', .iter = AUTH_ITER_DEFAULT, .salt_len = 16 };
+	const struct auth_cred *c = NULL;
+	static const struct auth_cred dummy = { .kind = 'u', .iter = AUTH_ITER_DEFAULT,
+						.salt_len = 16 };
 
 	for (size_t i = 0; i < a->n; i++)
 		if (a->creds[i].kind == 'u' && !strcmp(a->creds[i].name, user))
 			c = &a->creds[i];
 	/* An unknown user costs the same PBKDF2 as a known one. */
-	const struct _cred *k = c ? c : &dummy;
+	const struct auth_cred *k = c ? c : &dummy;
 	PKCS5_PBKDF2_HMAC(pass, (int)strlen(pass), k->salt, (int)k->salt_len, (int)k->iter,
 			  EVP_sha256(), sizeof(dk), dk);
 	bool ok = c && CRYPTO_memcmp(dk, c->hash, 32) == 0;
@@ -394,7 +395,7 @@ static int _reserve(struct auth *a, const char *key, const unsigned char *mac, t
 		    char *who, size_t who_size, unsigned *retry_after)
 {
 	for (;;) {
-		struct _peer *p = _peer(a, key, now);
+		struct auth_peer *p = _peer(a, key, now);
 		if (now - p->first >= (time_t)a->opts.window_s && !p->inflight) {
 			p->first = now;
 			p->fails = 0;
@@ -417,7 +418,7 @@ static int _reserve(struct auth *a, const char *key, const unsigned char *mac, t
 
 static unsigned _settle(struct auth *a, const char *key, bool ok, time_t now)
 {
-	struct _peer *p = _peer(a, key, now);
+	struct auth_peer *p = _peer(a, key, now);
 
 	p->inflight--;
 	if (!ok)
@@ -500,7 +501,7 @@ static int _store(const char *path, char kind, const char *name, const char *new
 	if (!in)
 		fputs("# vmedia credentials: salted hashes only (see vmediad --help)\n", out);
 	while (in && fgets(line, sizeof(line), in)) {
-		struct _cred c;
+		struct auth_cred c;
 		if (_parse(line, &c, NULL) == 0 && c.kind == kind && !strcmp(c.name, name))
 			continue;
 		fputs(line, out);
