@@ -15,7 +15,7 @@
 #define EVENTS_MOD "EVENTS"
 
 /* One formatted SSE message, shared by every queue it sits in. */
-struct _msg {
+struct events_msg {
 	int refs;		/* guarded by the bus lock */
 	size_t len;
 	char text[];
@@ -24,10 +24,10 @@ struct _msg {
 struct events_sub {
 	struct events *ev;
 	struct events_sub *next;
-	struct _msg **queue;
+	struct events_msg **queue;
 	size_t head, count;
 	bool resync;		/* send a full state next */
-	struct _msg *cur;	/* being copied out */
+	struct events_msg *cur;	/* being copied out */
 	size_t off;
 };
 
@@ -41,11 +41,11 @@ struct events {
 	void *ctx;
 };
 
-static struct _msg *_format(const char *type, json_t *data)
+static struct events_msg *_format(const char *type, json_t *data)
 {
 	char *json = json_dumps(data, JSON_COMPACT);
 	size_t n;
-	struct _msg *m;
+	struct events_msg *m;
 
 	if (!json)
 		abort();
@@ -59,7 +59,7 @@ static struct _msg *_format(const char *type, json_t *data)
 	return m;
 }
 
-static void _unref(struct _msg *m)
+static void _unref(struct events_msg *m)
 {
 	if (m && --m->refs == 0)
 		free(m);
@@ -107,7 +107,7 @@ static void _drop_queue(struct events_sub *s)
 
 void events_publish(struct events *ev, const char *type, json_t *data)
 {
-	struct _msg *m = _format(type, data);
+	struct events_msg *m = _format(type, data);
 
 	json_decref(data);
 	pthread_mutex_lock(&ev->lock);
@@ -187,7 +187,7 @@ ssize_t events_read(struct events_sub *s, char *buf, size_t max, int timeout_ms)
 		s->resync = false;
 		pthread_mutex_unlock(&ev->lock);
 		json_t *state = ev->snapshot(ev->ctx);
-		struct _msg *m = _format("state", state);
+		struct events_msg *m = _format("state", state);
 		json_decref(state);
 		pthread_mutex_lock(&ev->lock);
 		s->cur = m;
