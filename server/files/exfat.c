@@ -12,7 +12,7 @@
 #include <time.h>
 
 /* One allocated entry of `fls -r -p -l -u`, with its path from the root. */
-struct _node {
+struct files_node {
 	char *path;		/* "/dir/sub/a.txt" */
 	char inode[24];
 	struct files_entry e;
@@ -36,7 +36,7 @@ static int64_t _when(const char *s)
  * for the volume's metadata ($MBR, $FAT1, $OrphanFiles: "v/v", "V/V"; the
  * allocation bitmap, the up-case table and the label, listed as files in
  * the root with no times) are left out. */
-static bool _parse(char *line, struct _node *nd)
+static bool _parse(char *line, struct files_node *nd)
 {
 	char *field[9];
 	size_t nf = 0;
@@ -65,7 +65,7 @@ static bool _parse(char *line, struct _node *nd)
 }
 
 /* Every file and directory of the file system. */
-static int _walk(const char *image, int64_t offset, struct _node **out, size_t *n,
+static int _walk(const char *image, int64_t offset, struct files_node **out, size_t *n,
 		 struct err *err)
 {
 	static const size_t outsize = 4 << 20;	/* about 25000 entries */
@@ -90,7 +90,7 @@ static int _walk(const char *image, int64_t offset, struct _node **out, size_t *
 	}
 	for (char *save = NULL, *line = strtok_r(msg, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		struct _node nd;
+		struct files_node nd;
 		if (!_parse(line, &nd))
 			continue;
 		if (*n == cap) {
@@ -107,7 +107,7 @@ out_free:
 	return rc;
 }
 
-static void _free(struct _node *v, size_t n)
+static void _free(struct files_node *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i].path);
@@ -121,7 +121,7 @@ static int _by_name(const void *a, const void *b)
 }
 
 /* The node at path (exFAT compares names without case), or NULL. */
-static const struct _node *_find(const struct _node *v, size_t n, const char *path)
+static const struct files_node *_find(const struct files_node *v, size_t n, const char *path)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(v[i].path, path) == 0)
@@ -132,9 +132,9 @@ static const struct _node *_find(const struct _node *v, size_t n, const char *pa
 int files_exfat_list(const char *image, int64_t offset, const char *dir,
 		      struct files_entry **out, size_t *n, struct err *err)
 {
-	struct _node *v;
+	struct files_node *v;
 	size_t nv, cap = 0, dl = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
-	const struct _node *d;
+	const struct files_node *d;
 
 	*out = NULL;
 	*n = 0;
@@ -166,9 +166,9 @@ int files_exfat_extract(const char *image, int64_t offset, const char *path, int
 			 struct err *err)
 {
 	char sectors[24], inode[24], msg[1024];
-	struct _node *v;
+	struct files_node *v;
 	size_t nv;
-	const struct _node *f;
+	const struct files_node *f;
 
 	if (_walk(image, offset, &v, &nv, err) < 0)
 		return -1;
