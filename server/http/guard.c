@@ -200,7 +200,7 @@ bool http_same_origin(struct http_req *r)
 	return _host_part(rest, len, name, sizeof(name)) && _name_allowed(r, name);
 }
 
-struct _framing {
+struct http_framing {
 	unsigned cl, te;
 	const char *cl_value, *te_value;
 	bool cl_differs;
@@ -209,7 +209,7 @@ struct _framing {
 static enum MHD_Result _count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
 				      const char *value)
 {
-	struct _framing *f = cls;
+	struct http_framing *f = cls;
 
 	(void)kind;
 	value = value ? value : "";
@@ -229,7 +229,7 @@ static enum MHD_Result _count_framing(void *cls, enum MHD_ValueKind kind, const 
  * (request smuggling), or libmicrohttpd would wait for it for ever. */
 bool http_framing_ok(struct http_req *r)
 {
-	struct _framing f = { 0 };
+	struct http_framing f = { 0 };
 
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, _count_framing, &f);
 	if (f.cl && f.te) {
