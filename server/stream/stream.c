@@ -459,14 +459,14 @@ out:
 	return rc;
 }
 
-struct _probe {
+struct stream_probe_state {
 	const struct stream *st;
 	char refused[160];
 };
 
 static curl_socket_t _probe_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	struct _probe *p = arg;
+	struct stream_probe_state *p = arg;
 
 	(void)purpose;
 	return download_open_socket(p->st->s->opts.allow_local, a, p->refused, sizeof(p->refused));
@@ -482,7 +482,7 @@ static size_t _discard(char *d, size_t size, size_t n, void *arg)
 /* Asks for the first byte: a stream needs ranges, and the size. */
 static int _probe(struct stream *st, struct err *err)
 {
-	struct _probe p = { .st = st };
+	struct stream_probe_state p = { .st = st };
 	char errbuf[CURL_ERROR_SIZE] = "", *eff = NULL;
 	long status = 0;
 	curl_off_t total = -1;
