@@ -36,7 +36,7 @@ static bool _host_may_write(struct app *app, const char *name, struct err *err)
 	return false;
 }
 
-struct _lent {
+struct api_lent {
 	char name[NAMES_MAX + 1];
 	char image[4200];
 	enum files_fs fs;
@@ -45,7 +45,7 @@ struct _lent {
 
 /* Takes the image for a file operation: the lease, then the checks that
  * need it held (no insert can start meanwhile). */
-static int _lend(struct app *app, const char *name, bool write, struct _lent *l, struct err *err)
+static int _lend(struct app *app, const char *name, bool write, struct api_lent *l, struct err *err)
 {
 	struct storage_image img;
 
@@ -79,7 +79,7 @@ void api_files_list(struct http_req *r)
 	const char *dirq = http_req_query(r, "dir");
 	char dir[FILES_PATH_MAX];
 	struct files_entry *v;
-	struct _lent l;
+	struct api_lent l;
 	struct err err;
 	size_t n;
 
@@ -112,7 +112,7 @@ void api_files_get(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
 	char path[FILES_PATH_MAX], tmp[4200], disp[300];
-	struct _lent l;
+	struct api_lent l;
 	struct err err;
 	struct stat st;
 	int fd = -1;
@@ -148,7 +148,7 @@ void api_files_delete(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
 	char path[FILES_PATH_MAX];
-	struct _lent l;
+	struct api_lent l;
 	struct err err, end_err;
 
 	if (files_path(http_req_param(r, 1), path, &err) < 0 ||
@@ -174,14 +174,14 @@ void api_files_delete(struct http_req *r)
 
 /* PUT: the body goes to a temporary file while it arrives (the image is
  * not held meanwhile), then into the image under its lease. */
-struct _put {
+struct api_file_put {
 	int fd;
 	char tmp[4200];
 	char path[FILES_PATH_MAX];
 	int64_t got;
 };
 
-static void _put_free(struct http_req *r, struct _put *p)
+static void _put_free(struct http_req *r, struct api_file_put *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
@@ -196,7 +196,7 @@ static void _put_begin(struct http_req *r)
 	const char *cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	struct storage_image img;
 	struct err err;
-	struct _put *p = calloc(1, sizeof(*p));
+	struct api_file_put *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		abort();
@@ -221,7 +221,7 @@ static void _put_begin(struct http_req *r)
 
 static void _put_data(struct http_req *r, const char *buf, size_t len)
 {
-	struct _put *p = http_req_state(r);
+	struct api_file_put *p = http_req_state(r);
 
 	for (size_t off = 0; off < len; ) {
 		ssize_t n = write(p->fd, buf + off, len - off);
@@ -244,8 +244,8 @@ static void _put_data(struct http_req *r, const char *buf, size_t len)
 static void _put_end(struct http_req *r)
 {
 	struct app *app = http_req_app(r);
-	struct _put *p = http_req_state(r);
-	struct _lent l;
+	struct api_file_put *p = http_req_state(r);
+	struct api_lent l;
 	struct err err, end_err;
 	int rc = -1;
 
@@ -274,7 +274,7 @@ out:
 
 static void _put_abort(struct http_req *r)
 {
-	struct _put *p = http_req_state(r);
+	struct api_file_put *p = http_req_state(r);
 
 	if (p)
 		_put_free(r, p);
