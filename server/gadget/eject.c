@@ -43,7 +43,7 @@ const char *gadget_strategy(struct gadget *g)
 /* The forced eject itself. A call that sticks in the kernel is the
  * breaker's to end (gadget.c): on a stock kernel forced_eject waits behind
  * a stalled command until SIGUSR1 arrives. */
-static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *out,
+static int _eject_forced(struct gadget *g, struct gadget_slot *l, struct gadget_eject *out,
 			 struct err *err)
 {
 	unsigned id = l->snap.id;
@@ -81,7 +81,7 @@ static int _eject_forced(struct gadget *g, struct _lun *l, struct gadget_eject *
 	return g->ops->set_file(g->be, id, "", err);
 }
 
-int gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
+int gadget_do_eject(struct gadget *g, struct gadget_slot *l, bool force, struct gadget_eject *out,
 		     struct err *err)
 {
 	double t0 = clock_now_ms();
@@ -125,7 +125,7 @@ int gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_
 }
 
 
-void gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out)
+void gadget_eject_preempted(const struct gadget_slot *l, struct gadget_eject *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->valid = true;

@@ -48,19 +48,19 @@ static void _notify_all(struct gadget *g)
 	}
 }
 
-static bool _force_pending(const struct _lun *l)
+static bool _force_pending(const struct gadget_slot *l)
 {
 	return l->force_seq > l->force_done;
 }
 
 /* Another insert or plain eject would have to wait: g->lock held. */
-static bool _lun_busy(const struct _lun *l)
+static bool _lun_busy(const struct gadget_slot *l)
 {
 	return l->op != OP_NONE || _force_pending(l) || l->running != RUN_IDLE;
 }
 
 /* Marks the start of a kernel call on l's worker; g->lock held. */
-static void _run_begin(struct gadget *g, struct _lun *l, enum _run what)
+static void _run_begin(struct gadget *g, struct gadget_slot *l, enum gadget_run what)
 {
 	l->running = what;
 	l->run_since = clock_now_ms();
@@ -177,7 +177,7 @@ static int _reconnect_locked(struct gadget *g, bool bounded, unsigned wait_ms, d
 /* The LUN let go of its medium: a stored image is released by name (the
  * listener unpins it), a medium of its own is handed back to be closed
  * once the lock is dropped. g->lock held. */
-static void _let_go(struct _lun *l, char *released, size_t size, void **closing,
+static void _let_go(struct gadget_slot *l, char *released, size_t size, void **closing,
 		    const struct gadget_medium_ops **closing_ops)
 {
 	if (l->mops) {
@@ -193,7 +193,7 @@ static void _let_go(struct _lun *l, char *released, size_t size, void **closing,
 
 /* The eject went through: the LUN lets go of its medium and is empty, with
  * no warning left. g->lock held. */
-static void _emptied(struct _lun *l, char *released, size_t size, void **closing,
+static void _emptied(struct gadget_slot *l, char *released, size_t size, void **closing,
 		     const struct gadget_medium_ops **closing_ops)
 {
 	_let_go(l, released, size, closing, closing_ops);
@@ -217,14 +217,14 @@ static void _close_medium(struct gadget *g, const struct gadget_medium_ops *ops,
 
 /* Runs the queued insert or plain eject: g->lock held on entry and exit,
  * released around the kernel calls. */
-static void _run_op(struct gadget *g, struct _lun *l)
+static void _run_op(struct gadget *g, struct gadget_slot *l)
 {
 	struct err err = { 0 };
 	struct gadget_eject ej = { 0 };
 	char released[NAMES_MAX + 1] = "";
 	char image[NAMES_MAX + 1];
 	int rc = 0;
-	enum _op op = l->op;
+	enum gadget_op op = l->op;
 	bool cdrom = l->op_cdrom, ro = l->op_ro, reconnect = l->op_reconnect;
 	const struct gadget_medium_ops *mops = l->op_mops;
 	void *medium = l->op_medium;
@@ -334,7 +334,7 @@ static void _run_op(struct gadget *g, struct _lun *l)
 }
 
 /* Runs the pending forced eject: g->lock held on entry and exit. */
-static void _run_force(struct gadget *g, struct _lun *l)
+static void _run_force(struct gadget *g, struct gadget_slot *l)
 {
 	struct err err = { 0 };
 	struct gadget_eject ej = { 0 };
@@ -383,7 +383,7 @@ static void _run_force(struct gadget *g, struct _lun *l)
 
 static void *_worker(void *arg)
 {
-	struct _lun *l = arg;
+	struct gadget_slot *l = arg;
 	struct gadget *g = l->g;
 
 	pthread_mutex_lock(&g->lock);
@@ -419,7 +419,7 @@ static void *_worker(void *arg)
  *    break_io cannot end. */
 #define BREAK_MAX_INTERVAL_MS 5000.0
 
-int gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
+int gadget_signal(struct gadget *g, struct gadget_slot *l, struct err *err)
 {
 	int count = 0;
 
@@ -445,7 +445,7 @@ int gadget_signal(struct gadget *g, struct _lun *l, struct err *err)
 }
 
 /* When the breaker acts on l next; g->lock held. */
-static double _next_break_at(const struct gadget *g, const struct _lun *l)
+static double _next_break_at(const struct gadget *g, const struct gadget_slot *l)
 {
 	double at = l->next_signal_at;
 
@@ -455,7 +455,7 @@ static double _next_break_at(const struct gadget *g, const struct _lun *l)
 }
 
 /* break_io of every LUN but l's; true if one had a command to end. */
-static bool _break_others(struct gadget *g, struct _lun *l)
+static bool _break_others(struct gadget *g, struct gadget_slot *l)
 {
 	bool ended = false;
 	struct err err;
@@ -485,11 +485,11 @@ static void *_breaker(void *arg)
 	while (!g->stopping) {
 		double now = clock_now_ms(), next = now + 60000;
 		bool patched = strcmp(gadget_strategy_locked(g), "break_io+forced_eject") == 0;
-		struct _lun *act = NULL;
+		struct gadget_slot *act = NULL;
 		enum { BREAK_OWN, BREAK_OTHERS, SIGNAL } what = SIGNAL;
 
 		for (unsigned i = 0; i < g->nluns && !act; i++) {
-			struct _lun *l = &g->luns[i];
+			struct gadget_slot *l = &g->luns[i];
 			if (!_force_pending(l) || l->running == RUN_IDLE)
 				continue;
 			const struct gadget_medium_ops *mo = l->mops ? l->mops :
@@ -582,7 +582,7 @@ static void _host_enumerated(struct gadget *g)
 
 	pthread_mutex_lock(&g->lock);
 	for (unsigned i = 0; i < g->nluns; i++) {
-		struct _lun *l = &g->luns[i];
+		struct gadget_slot *l = &g->luns[i];
 		if (_lun_busy(l))
 			continue;	/* its operation sets the type itself */
 		l->enumerated_cdrom = l->snap.cdrom;
@@ -668,7 +668,7 @@ int gadget_create(const struct gadget_options *opts, const struct gadget_backend
 			g->usb_state[0] = '\0';
 	}
 	for (unsigned i = 0; i < g->nluns; i++) {
-		struct _lun *l = &g->luns[i];
+		struct gadget_slot *l = &g->luns[i];
 		l->g = g;
 		l->snap.id = i;
 		l->snap.removable = true;
@@ -742,7 +742,7 @@ void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdro
 	if (lun >= g->nluns)
 		return;
 	pthread_mutex_lock(&g->lock);
-	struct _lun *l = &g->luns[lun];
+	struct gadget_slot *l = &g->luns[lun];
 	snprintf(l->snap.image, sizeof(l->snap.image), "%s", image);
 	l->snap.cdrom = cdrom;
 	l->snap.ro = ro;
@@ -771,7 +771,7 @@ json_t *gadget_medium_json(struct gadget *g, unsigned lun)
 	if (lun >= g->nluns)
 		return NULL;
 	pthread_mutex_lock(&g->lock);
-	struct _lun *l = &g->luns[lun];
+	struct gadget_slot *l = &g->luns[lun];
 	if (l->mops && l->mops->json)
 		o = l->mops->json(l->medium);
 	else if (l->op == OP_INSERT && l->op_mops && l->op_mops->json && l->running == RUN_OP)
@@ -827,7 +827,7 @@ static const char *_state_name(enum gadget_lun_state s)
 /* Tells the clients the operation has begun (state inserting or ejecting)
  * before the worker may even have picked it up; g->lock held, released and
  * taken again. */
-static void _announce(struct gadget *g, struct _lun *l)
+static void _announce(struct gadget *g, struct gadget_slot *l)
 {
 	struct gadget_lun starting = l->snap;
 
@@ -838,7 +838,7 @@ static void _announce(struct gadget *g, struct _lun *l)
 
 /* Waits until *done reaches seq or the API bound passes; g->lock held, and
  * released on return. Fills out with the LUN's state. */
-static int _wait_done(struct gadget *g, struct _lun *l, const uint64_t *done, uint64_t seq,
+static int _wait_done(struct gadget *g, struct gadget_slot *l, const uint64_t *done, uint64_t seq,
 		      const int *rc_slot, const struct err *err_slot, struct gadget_lun *out,
 		      struct err *err)
 {
@@ -865,7 +865,7 @@ static int _wait_done(struct gadget *g, struct _lun *l, const uint64_t *done, ui
 
 /* Queues the op already filled into l (lock held), waits at most the API
  * bound, and unlocks. */
-static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun *out,
+static int _submit_and_wait(struct gadget *g, struct gadget_slot *l, struct gadget_lun *out,
 			    struct err *err)
 {
 	uint64_t seq = ++l->op_seq;
@@ -874,7 +874,7 @@ static int _submit_and_wait(struct gadget *g, struct _lun *l, struct gadget_lun 
 	return _wait_done(g, l, &l->done_seq, seq, &l->op_rc, &l->op_err, out, err);
 }
 
-static int _busy(struct gadget *g, struct _lun *l, struct err *err)
+static int _busy(struct gadget *g, struct gadget_slot *l, struct err *err)
 {
 	int rc = err_set(err, ERR_CONFLICT, "busy",
 			 "LUN %u is busy (%s): an earlier operation is still inside the kernel; "
@@ -899,7 +899,7 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 	if (_lun_ok(g, lun, err) < 0)
 		return _refuse_insert(req);
 	pthread_mutex_lock(&g->lock);
-	struct _lun *l = &g->luns[lun];
+	struct gadget_slot *l = &g->luns[lun];
 	if (_lun_busy(l)) {
 		_busy(g, l, err);
 		return _refuse_insert(req);
@@ -935,7 +935,7 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 
 /* A forced eject joins the pending one, or asks for a new one; it runs on
  * the LUN's worker after whatever runs there now, which the breaker ends. */
-static int _force_eject(struct gadget *g, struct _lun *l, struct gadget_lun *out,
+static int _force_eject(struct gadget *g, struct gadget_slot *l, struct gadget_lun *out,
 			struct err *err)
 {
 	if (!_force_pending(l)) {
@@ -957,7 +957,7 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 	if (_lun_ok(g, lun, err) < 0)
 		return -1;
 	pthread_mutex_lock(&g->lock);
-	struct _lun *l = &g->luns[lun];
+	struct gadget_slot *l = &g->luns[lun];
 	if (l->snap.state == LUN_EMPTY && !_lun_busy(l)) {
 		if (out)
 			*out = l->snap;

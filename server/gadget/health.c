@@ -9,7 +9,7 @@
 
 #include "../core/clock.h"
 
-static const char *_what(const struct _lun *l)
+static const char *_what(const struct gadget_slot *l)
 {
 	if (l->running == RUN_FORCE)
 		return "forced eject";
@@ -29,7 +29,7 @@ int gadget_health(struct gadget *g, unsigned lock_timeout_ms, struct gadget_work
 		return -1;
 	double now = clock_now_ms();
 	for (i = 0; i < g->nluns && i < n; i++) {
-		const struct _lun *l = &g->luns[i];
+		const struct gadget_slot *l = &g->luns[i];
 		out[i].lun = i;
 		out[i].busy_ms = l->running != RUN_IDLE ? now - l->run_since : 0;
 		snprintf(out[i].what, sizeof(out[i].what), "%s",

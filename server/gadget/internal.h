@@ -7,12 +7,12 @@
 
 #include "gadget.h"
 
-enum _op { OP_NONE = 0, OP_INSERT, OP_EJECT };
+enum gadget_op { OP_NONE = 0, OP_INSERT, OP_EJECT };
 
 /* What a LUN's worker is inside of, for the breaker. */
-enum _run { RUN_IDLE = 0, RUN_OP, RUN_FORCE };
+enum gadget_run { RUN_IDLE = 0, RUN_OP, RUN_FORCE };
 
-struct _lun {
+struct gadget_slot {
 	struct gadget *g;
 	pthread_t thread;
 	struct gadget_lun snap;
@@ -21,7 +21,7 @@ struct _lun {
 	/* Everything below is guarded by g->lock. */
 
 	/* The operation slot: an insert or a plain eject, queued or running. */
-	enum _op op;
+	enum gadget_op op;
 	char op_image[NAMES_MAX + 1];
 	char op_path[4096];
 	bool op_cdrom, op_ro, op_reconnect;
@@ -47,7 +47,7 @@ struct _lun {
 	struct err force_err;
 
 	/* The kernel call the worker is in, and what the breaker did to it. */
-	enum _run running;
+	enum gadget_run running;
 	double run_since;
 	bool broke_io;		/* break_io written for this call */
 	bool broke_others_tried;	/* break_io of the other LUNs written */
@@ -71,7 +71,7 @@ struct gadget {
 	unsigned refs;
 	bool orphaned;
 	unsigned nluns;
-	struct _lun luns[GADGET_MAX_LUNS];
+	struct gadget_slot luns[GADGET_MAX_LUNS];
 	gadget_listener_fn listener;
 	void *listener_ctx;
 
@@ -98,15 +98,15 @@ struct gadget {
 const char *gadget_strategy_locked(const struct gadget *g);
 /* SIGUSR1 to the function's kernel threads on behalf of LUN l, counted in
  * l->sigusr1s. Any thread; takes g->lock briefly. */
-int gadget_signal(struct gadget *g, struct _lun *l, struct err *err);
+int gadget_signal(struct gadget *g, struct gadget_slot *l, struct err *err);
 
 /* Runs an eject on the LUN's worker: plain, or forced with the strategy
  * the kernel allows; fills out with how it went. */
-int gadget_do_eject(struct gadget *g, struct _lun *l, bool force, struct gadget_eject *out,
+int gadget_do_eject(struct gadget *g, struct gadget_slot *l, bool force, struct gadget_eject *out,
 		     struct err *err);
 /* The record of a forced eject that found the medium already out: the
  * plain eject it pre-empted took it out once the breaker had ended the
  * stalled call. g->lock held. */
-void gadget_eject_preempted(const struct _lun *l, struct gadget_eject *out);
+void gadget_eject_preempted(const struct gadget_slot *l, struct gadget_eject *out);
 
 #endif

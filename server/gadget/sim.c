@@ -25,28 +25,28 @@
 
 #include "../core/clock.h"
 
-enum _kernel { K_PATCHED, K_STOCK, K_OLD };
+enum gadget_sim_kernel { K_PATCHED, K_STOCK, K_OLD };
 
-struct _sim_lun {
+struct gadget_sim_lun {
 	char file[4096];
 	bool cdrom, ro, locked, hung;
 };
 
-struct _sim {
+struct gadget_sim {
 	double unplugged_until;	/* clock_now_ms(): a replugged host is away till then */
 	unsigned replugs, replugs_seen;	/* by the watcher */
 	bool away_seen;
 	bool woken;		/* shutting down: usb_state returns at once */
 	pthread_mutex_t m;
 	pthread_cond_t c;
-	enum _kernel kernel;
+	enum gadget_sim_kernel kernel;
 	unsigned n;
-	struct _sim_lun luns[GADGET_MAX_LUNS];
+	struct gadget_sim_lun luns[GADGET_MAX_LUNS];
 };
 
 void *gadget_sim_new(unsigned luns, const char *kernel)
 {
-	struct _sim *s = calloc(1, sizeof(*s));
+	struct gadget_sim *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		abort();
@@ -60,7 +60,7 @@ void *gadget_sim_new(unsigned luns, const char *kernel)
 
 static void _features(void *be, struct gadget_features *out)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	out->break_io = s->kernel == K_PATCHED;
 	out->forced_eject = s->kernel != K_OLD;
@@ -69,7 +69,7 @@ static void _features(void *be, struct gadget_features *out)
 	out->cdrom_max_bytes = out->large_cdrom ? 16580608LL * 2048 : GADGET_CD_MAX_BYTES;
 }
 
-static bool _any_hung(struct _sim *s, int except)
+static bool _any_hung(struct gadget_sim *s, int except)
 {
 	for (unsigned i = 0; i < s->n; i++)
 		if ((int)i != except && s->luns[i].hung)
@@ -78,7 +78,7 @@ static bool _any_hung(struct _sim *s, int except)
 }
 
 /* down_write(filesem): sleeps while a hung command holds it for reading. */
-static void _take_filesem(struct _sim *s)
+static void _take_filesem(struct gadget_sim *s)
 {
 	while (_any_hung(s, -1))
 		pthread_cond_wait(&s->c, &s->m);
@@ -86,7 +86,7 @@ static void _take_filesem(struct _sim *s)
 
 static int _set_flags(void *be, unsigned lun, bool cdrom, bool ro, struct err *err)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->m);
@@ -103,8 +103,8 @@ static int _set_flags(void *be, unsigned lun, bool cdrom, bool ro, struct err *e
 
 static int _set_file(void *be, unsigned lun, const char *path, struct err *err)
 {
-	struct _sim *s = be;
-	struct _sim_lun *l = &s->luns[lun];
+	struct gadget_sim *s = be;
+	struct gadget_sim_lun *l = &s->luns[lun];
 	int rc = 0;
 
 	pthread_mutex_lock(&s->m);
@@ -126,8 +126,8 @@ static int _set_file(void *be, unsigned lun, const char *path, struct err *err)
 
 static int _forced_eject(void *be, unsigned lun, struct err *err)
 {
-	struct _sim *s = be;
-	struct _sim_lun *l = &s->luns[lun];
+	struct gadget_sim *s = be;
+	struct gadget_sim_lun *l = &s->luns[lun];
 	int rc = 0;
 
 	pthread_mutex_lock(&s->m);
@@ -154,7 +154,7 @@ static int _forced_eject(void *be, unsigned lun, struct err *err)
 
 static int _break_io(void *be, unsigned lun, struct err *err)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	int rc = 0;
 
@@ -172,7 +172,7 @@ static int _break_io(void *be, unsigned lun, struct err *err)
 
 static int _signal_io(void *be, int *count, struct err *err)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	(void)err;
 	pthread_mutex_lock(&s->m);
@@ -188,7 +188,7 @@ static int _signal_io(void *be, int *count, struct err *err)
 
 static int _locked(void *be, unsigned lun)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	pthread_mutex_lock(&s->m);
 	int v = s->luns[lun].locked && s->luns[lun].file[0];
@@ -198,7 +198,7 @@ static int _locked(void *be, unsigned lun)
 
 static int _reconnect(void *be, struct err *err)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	(void)err;
 	usleep(20000);
@@ -220,7 +220,7 @@ static const char *_gadget_name(void *be)
 
 static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, bool *changed)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 	struct timespec dl;
 
 	clock_deadline(&dl, timeout_ms);
@@ -244,7 +244,7 @@ static int _usb_state(void *be, unsigned timeout_ms, char *buf, size_t size, boo
 
 static void _usb_state_wake(void *be)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	pthread_mutex_lock(&s->m);
 	s->woken = true;
@@ -254,7 +254,7 @@ static void _usb_state_wake(void *be)
 
 void gadget_sim_replug(void *be, unsigned ms)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	pthread_mutex_lock(&s->m);
 	s->unplugged_until = clock_now_ms() + ms;
@@ -269,7 +269,7 @@ void gadget_sim_replug(void *be, unsigned ms)
 
 static void _destroy(void *be)
 {
-	struct _sim *s = be;
+	struct gadget_sim *s = be;
 
 	pthread_mutex_destroy(&s->m);
 	pthread_cond_destroy(&s->c);
@@ -279,8 +279,8 @@ static void _destroy(void *be)
 int gadget_sim_host(void *be, unsigned lun, int lock, int hang, bool *locked, bool *hung,
 		    struct err *err)
 {
-	struct _sim *s = be;
-	struct _sim_lun *l = &s->luns[lun];
+	struct gadget_sim *s = be;
+	struct gadget_sim_lun *l = &s->luns[lun];
 	int rc = 0;
 
 	pthread_mutex_lock(&s->m);

@@ -7,7 +7,7 @@
 
 #include "../stream/stream.h"
 
-struct _streamed {
+struct gadget_streamed {
 	struct gadget *g;
 	struct stream *st;
 	bool cdrom;
@@ -15,7 +15,7 @@ struct _streamed {
 
 static int _open(void *m, char *path, size_t size, struct err *err)
 {
-	struct _streamed *x = m;
+	struct gadget_streamed *x = m;
 
 	if (stream_open(x->st, path, size, err) < 0)
 		return -1;
@@ -32,12 +32,12 @@ static int _open(void *m, char *path, size_t size, struct err *err)
 
 static void _interrupt(void *m)
 {
-	stream_interrupt(((struct _streamed *)m)->st);
+	stream_interrupt(((struct gadget_streamed *)m)->st);
 }
 
 static void _close(void *m)
 {
-	struct _streamed *x = m;
+	struct gadget_streamed *x = m;
 
 	stream_close(x->st);
 	free(x);
@@ -45,7 +45,7 @@ static void _close(void *m)
 
 static json_t *_json(void *m)
 {
-	return stream_json(((struct _streamed *)m)->st);
+	return stream_json(((struct gadget_streamed *)m)->st);
 }
 
 static const struct gadget_medium_ops _ops = {
@@ -55,7 +55,7 @@ static const struct gadget_medium_ops _ops = {
 void *gadget_streamed_medium(struct gadget *g, struct stream *st, bool cdrom,
 			     const struct gadget_medium_ops **ops)
 {
-	struct _streamed *x = calloc(1, sizeof(*x));
+	struct gadget_streamed *x = calloc(1, sizeof(*x));
 
 	if (!x)
 		return NULL;
