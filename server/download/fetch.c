@@ -19,9 +19,9 @@
 
 #define DOWNLOAD_MOD "DOWNLOAD"
 
-struct _xfer {
+struct download_xfer {
 	struct downloads *d;
-	struct _job *j;
+	struct download_entry *j;
 	CURL *curl;
 	struct storage_upload *u;
 	int64_t offset;			/* bytes we asked the server to skip */
@@ -51,7 +51,7 @@ static void _trim(char *s)
  * new response, so what is kept belongs to the last one. */
 static size_t _on_header(char *data, size_t size, size_t n, void *arg)
 {
-	struct _xfer *x = arg;
+	struct download_xfer *x = arg;
 	size_t len = size * n;
 	char line[1024];
 
@@ -87,7 +87,7 @@ static size_t _on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static bool _fail(struct _xfer *x, const struct err *e)
+static bool _fail(struct download_xfer *x, const struct err *e)
 {
 	x->err = *e;
 	x->failed = true;
@@ -105,9 +105,9 @@ static enum storage_compression _compression(const char *name)
 /* Once per job: whether it is decompressed, and the name it is stored
  * under. The name's suffix decides (pi.img.xz is stored as pi.img), or,
  * for a name given without one, the URL's (name "pi.img" for .../pi.img.xz). */
-static void _decide_format(struct _xfer *x, char name[NAMES_MAX + 1], bool given)
+static void _decide_format(struct download_xfer *x, char name[NAMES_MAX + 1], bool given)
 {
-	struct _job *j = x->j;
+	struct download_entry *j = x->j;
 	enum storage_compression c = STORAGE_RAW;
 	char url_name[NAMES_MAX + 1];
 	size_t stem;
@@ -134,9 +134,9 @@ static void _decide_format(struct _xfer *x, char name[NAMES_MAX + 1], bool given
  * last run received all of it and lost power or was killed before storing
  * it), or the file on the server is shorter now. Either way the data kept
  * cannot be continued; the job starts over rather than fail. */
-static bool _unsatisfiable(struct _xfer *x)
+static bool _unsatisfiable(struct download_xfer *x)
 {
-	struct _job *j = x->j;
+	struct download_entry *j = x->j;
 	struct err e = { 0 };
 
 	log_warn(DOWNLOAD_MOD, "job %u: the server has nothing after the %lld bytes kept (HTTP 416); "
@@ -155,10 +155,10 @@ static bool _unsatisfiable(struct _xfer *x)
 
 /* At the first byte of the final response: decide the name, open the
  * writer (resuming, or starting over if the server ignored our Range). */
-static bool _start(struct _xfer *x)
+static bool _start(struct download_xfer *x)
 {
 	struct downloads *d = x->d;
-	struct _job *j = x->j;
+	struct download_entry *j = x->j;
 	long status = 0;
 	struct err e = { 0 };
 	char name[NAMES_MAX + 1], partial[32];
@@ -265,7 +265,7 @@ static bool _start(struct _xfer *x)
 
 static size_t _on_data(char *data, size_t size, size_t n, void *arg)
 {
-	struct _xfer *x = arg;
+	struct download_xfer *x = arg;
 	size_t len = size * n;
 	struct err e = { 0 };
 
@@ -281,9 +281,9 @@ static size_t _on_data(char *data, size_t size, size_t n, void *arg)
 static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 			curl_off_t ulnow)
 {
-	struct _xfer *x = arg;
+	struct download_xfer *x = arg;
 	struct downloads *d = x->d;
-	struct _job *j = x->j;
+	struct download_entry *j = x->j;
 	double now = clock_now_ms();
 	bool stop;
 
@@ -314,7 +314,7 @@ static int _on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_of
 static curl_socket_t _on_open_socket(void *arg, curlsocktype purpose,
 				     struct curl_sockaddr *a)
 {
-	struct _xfer *x = arg;
+	struct download_xfer *x = arg;
 	curl_socket_t fd;
 
 	(void)purpose;
@@ -340,7 +340,7 @@ static bool _transient(CURLcode rc)
 	}
 }
 
-static void _describe(struct _xfer *x, CURLcode rc, const char *curl_err)
+static void _describe(struct download_xfer *x, CURLcode rc, const char *curl_err)
 {
 	switch (rc) {
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -363,10 +363,10 @@ static void _describe(struct _xfer *x, CURLcode rc, const char *curl_err)
 	}
 }
 
-static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **headers)
+static void _configure(struct download_xfer *x, char *errbuf, struct curl_slist **headers)
 {
 	struct downloads *d = x->d;
-	struct _job *j = x->j;
+	struct download_entry *j = x->j;
 	CURL *c = x->curl;
 
 	curl_easy_setopt(c, CURLOPT_URL, j->full_url);
@@ -411,13 +411,13 @@ static void _configure(struct _xfer *x, char *errbuf, struct curl_slist **header
 	}
 }
 
-enum _outcome download_attempt(struct downloads *d, struct _job *j)
+enum download_outcome download_attempt(struct downloads *d, struct download_entry *j)
 {
-	struct _xfer x = { .d = d, .j = j, .length = -1 };
+	struct download_xfer x = { .d = d, .j = j, .length = -1 };
 	char errbuf[CURL_ERROR_SIZE] = "", part[32];
 	struct curl_slist *headers = NULL;
 	struct stat st;
-	enum _outcome out;
+	enum download_outcome out;
 	int64_t written = 0;
 
 	snprintf(part, sizeof(part), "dl-%u.part", j->pub.id);

@@ -6,9 +6,9 @@
 
 #include "download.h"
 
-struct _job {
+struct download_entry {
 	struct download_job pub;	/* guarded by the table's lock */
-	struct _job *next;
+	struct download_entry *next;
 	char full_url[4096];		/* with credentials: never logged */
 	char etag[256];			/* to resume only the same file, */
 	char last_modified[64];		/* from the response the data kept began with */
@@ -34,7 +34,7 @@ struct downloads {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct _job *jobs;		/* oldest first */
+	struct download_entry *jobs;		/* oldest first */
 	unsigned next_id;
 	bool stopping;
 	pthread_t *threads;
@@ -42,16 +42,16 @@ struct downloads {
 
 /* OUT_WAIT: every upload slot of storage is taken; the attempt did not
  * count (nothing was written) and is tried again once one may be free. */
-enum _outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED, OUT_WAIT };
+enum download_outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED, OUT_WAIT };
 
 /* Runs one attempt of a job on the calling worker thread. */
-enum _outcome download_attempt(struct downloads *d, struct _job *j);
+enum download_outcome download_attempt(struct downloads *d, struct download_entry *j);
 /* Publishes the job's state to the listener (takes the lock briefly). */
-void download_notify(struct downloads *d, struct _job *j);
+void download_notify(struct downloads *d, struct download_entry *j);
 /* Saves what a restart needs to resume the job, with the state it is
  * listed in, or with `state` (a state not listed yet). */
-bool download_save(struct downloads *d, struct _job *j);
-bool download_save_as(struct downloads *d, struct _job *j, enum download_state state);
+bool download_save(struct downloads *d, struct download_entry *j);
+bool download_save_as(struct downloads *d, struct download_entry *j, enum download_state state);
 /* Removes a job's partial data (dl-N.part), keeping its job file. */
 void download_forget_data(struct downloads *d, unsigned id);
 void download_forget_files(struct downloads *d, unsigned id);

@@ -44,7 +44,7 @@ json_t *download_job_json(const struct download_job *j)
 			 "compression", j->compression[0] ? json_string(j->compression) : json_null());
 }
 
-void download_notify(struct downloads *d, struct _job *j)
+void download_notify(struct downloads *d, struct download_entry *j)
 {
 	struct download_job snap;
 
@@ -64,7 +64,7 @@ void download_notify(struct downloads *d, struct _job *j)
  * file says `state`, which need not be the state listed yet: a job's end
  * is written before it is shown. Returns false, with errno set, if the
  * state may not survive a crash. */
-bool download_save_as(struct downloads *d, struct _job *j, enum download_state state)
+bool download_save_as(struct downloads *d, struct download_entry *j, enum download_state state)
 {
 	char tmp[40], final[40];
 
@@ -110,7 +110,7 @@ bool download_save_as(struct downloads *d, struct _job *j, enum download_state s
 	return ok;
 }
 
-bool download_save(struct downloads *d, struct _job *j)
+bool download_save(struct downloads *d, struct download_entry *j)
 {
 	pthread_mutex_lock(&d->lock);
 	enum download_state state = j->pub.state;
@@ -136,10 +136,10 @@ void download_forget_files(struct downloads *d, unsigned id)
 }
 
 /* A new job, not yet in the table: the caller gives it its id. */
-static struct _job *_alloc_job(const char *url, const char *name, const char *sha256,
-			       bool insecure)
+static struct download_entry *_alloc_job(const char *url, const char *name,
+					 const char *sha256, bool insecure)
 {
-	struct _job *j = calloc(1, sizeof(*j));
+	struct download_entry *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		abort();
@@ -153,9 +153,9 @@ static struct _job *_alloc_job(const char *url, const char *name, const char *sh
 	return j;
 }
 
-static void _link_job(struct downloads *d, struct _job *j)
+static void _link_job(struct downloads *d, struct download_entry *j)
 {
-	struct _job **p = &d->jobs;	/* by id: the queue is FIFO, ids grow */
+	struct download_entry **p = &d->jobs;	/* by id: the queue is FIFO, ids grow */
 
 	while (*p && (*p)->pub.id < j->pub.id)
 		p = &(*p)->next;
@@ -172,7 +172,7 @@ static enum download_state _state_of(const char *name)
 }
 
 /* Frees a job that has left the table and has no users, and says so. */
-static void _forget(struct downloads *d, struct _job *j)
+static void _forget(struct downloads *d, struct download_entry *j)
 {
 	struct download_job gone = j->pub;
 
@@ -184,7 +184,7 @@ static void _forget(struct downloads *d, struct _job *j)
 }
 
 /* Ends a use of the job begun under the lock (users++). */
-static void _release(struct downloads *d, struct _job *j)
+static void _release(struct downloads *d, struct download_entry *j)
 {
 	pthread_mutex_lock(&d->lock);
 	bool last = --j->users == 0 && j->forgotten;
@@ -205,7 +205,7 @@ static bool _job_file(const char *name, const char *suffix, unsigned *id)
  * killed) before the job file said so: the data was renamed from .partial
  * into place, and the image of that name came from this job's URL. Fetched
  * again, it would fail with "image exists". */
-static bool _stored_before(struct downloads *d, struct _job *j, bool has_data)
+static bool _stored_before(struct downloads *d, struct download_entry *j, bool has_data)
 {
 	struct storage_image img;
 
@@ -253,8 +253,8 @@ static void _load(struct downloads *d)
 			json_decref(o);
 			continue;
 		}
-		struct _job *j = _alloc_job(url, name[0] ? name : NULL, sha[0] ? sha : NULL,
-					    insecure);
+		struct download_entry *j = _alloc_job(url, name[0] ? name : NULL,
+						      sha[0] ? sha : NULL, insecure);
 		j->pub.id = id;
 		j->pub.state = _state_of(state);
 		j->pub.total = total;
@@ -308,7 +308,7 @@ static void _load(struct downloads *d)
 		if (!_job_file(de->d_name, ".part", &id))
 			continue;
 		bool known = false;
-		for (struct _job *j = d->jobs; j; j = j->next)
+		for (struct download_entry *j = d->jobs; j; j = j->next)
 			known |= j->pub.id == id && j->pub.state == DL_QUEUED;
 		if (!known)
 			unlinkat(d->partial_fd, de->d_name, 0);
@@ -322,7 +322,7 @@ static void _load(struct downloads *d)
  * power cut. If the disk cannot keep the state (logged), the end is shown
  * anyway: the image itself was stored and synced before, and start-up
  * takes a job left running whose image is there as done. */
-static void _finish(struct downloads *d, struct _job *j, enum download_state st)
+static void _finish(struct downloads *d, struct download_entry *j, enum download_state st)
 {
 	/* Counted before the state shows: whoever sees the job end sees it counted. */
 	if (st == DL_DONE || st == DL_FAILED)
@@ -340,7 +340,7 @@ static void _finish(struct downloads *d, struct _job *j, enum download_state st)
 }
 
 /* Sleeps ms unless the job is cancelled or the module stops. */
-static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
+static bool _backoff(struct downloads *d, struct download_entry *j, unsigned ms)
 {
 	struct timespec dl;
 
@@ -354,7 +354,7 @@ static bool _backoff(struct downloads *d, struct _job *j, unsigned ms)
 	return go_on;
 }
 
-static void _run(struct downloads *d, struct _job *j)
+static void _run(struct downloads *d, struct download_entry *j)
 {
 	unsigned delay = d->opts.retry_delay_ms, wait = d->opts.retry_delay_ms;
 
@@ -364,7 +364,7 @@ static void _run(struct downloads *d, struct _job *j)
 		pthread_mutex_lock(&d->lock);
 		j->pub.attempts++;
 		pthread_mutex_unlock(&d->lock);
-		enum _outcome out = download_attempt(d, j);
+		enum download_outcome out = download_attempt(d, j);
 		if (out == OUT_WAIT) {
 			/* Not an attempt: nothing was stored. The uploads that hold
 			 * the slots may run for minutes, so there is no limit, and
@@ -417,7 +417,7 @@ static void *_worker(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stopping) {
-		struct _job *j = d->jobs;
+		struct download_entry *j = d->jobs;
 		while (j && j->pub.state != DL_QUEUED)
 			j = j->next;
 		if (!j) {
@@ -480,7 +480,7 @@ void downloads_destroy(struct downloads *d)
 	for (unsigned i = 0; i < d->opts.workers; i++)
 		pthread_join(d->threads[i], NULL);
 	while (d->jobs) {
-		struct _job *j = d->jobs;
+		struct download_entry *j = d->jobs;
 		d->jobs = j->next;
 		free(j);
 	}
@@ -518,7 +518,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 
 	if (!_url_ok(req->url, err))
 		return -1;
-	if (strlen(req->url) >= sizeof(((struct _job *)0)->full_url))
+	if (strlen(req->url) >= sizeof(((struct download_entry *)0)->full_url))
 		return err_set(err, ERR_INVALID, "bad_url", "the URL is too long");
 	if (req->name && !names_valid(req->name, strlen(req->name), why, sizeof(why)))
 		return err_set(err, ERR_INVALID, "bad_name", "%s", why);
@@ -530,7 +530,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 			       "image %s exists; delete it first or choose another name", req->name);
 	/* The job file is written before the job is in the table: nobody can
 	 * start, cancel or forget it half-saved. */
-	struct _job *j = _alloc_job(req->url, req->name, req->sha256, req->insecure);
+	struct download_entry *j = _alloc_job(req->url, req->name, req->sha256, req->insecure);
 	j->pub.keep_compressed = req->keep_compressed;
 	pthread_mutex_lock(&d->lock);
 	j->pub.id = d->next_id++;
@@ -549,7 +549,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	}
 
 	pthread_mutex_lock(&d->lock);
-	for (struct _job *o = d->jobs; req->name && o; o = o->next)
+	for (struct download_entry *o = d->jobs; req->name && o; o = o->next)
 		if ((o->pub.state == DL_QUEUED || o->pub.state == DL_RUNNING) &&
 		    strcmp(o->pub.name, req->name) == 0) {
 			unsigned other = o->pub.id;
@@ -570,9 +570,9 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 	return 0;
 }
 
-static struct _job *_find(struct downloads *d, unsigned id)
+static struct download_entry *_find(struct downloads *d, unsigned id)
 {
-	for (struct _job *j = d->jobs; j; j = j->next)
+	for (struct download_entry *j = d->jobs; j; j = j->next)
 		if (j->pub.id == id)
 			return j;
 	return NULL;
@@ -581,7 +581,7 @@ static struct _job *_find(struct downloads *d, unsigned id)
 int downloads_get(struct downloads *d, unsigned id, struct download_job *out, struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
-	struct _job *j = _find(d, id);
+	struct download_entry *j = _find(d, id);
 	if (j)
 		*out = j->pub;
 	pthread_mutex_unlock(&d->lock);
@@ -593,13 +593,13 @@ int downloads_list(struct downloads *d, struct download_job **out, size_t *count
 	size_t n = 0;
 
 	pthread_mutex_lock(&d->lock);
-	for (struct _job *j = d->jobs; j; j = j->next)
+	for (struct download_entry *j = d->jobs; j; j = j->next)
 		n++;
 	*out = calloc(n ? n : 1, sizeof(**out));
 	if (!*out)
 		abort();
 	n = 0;
-	for (struct _job *j = d->jobs; j; j = j->next)
+	for (struct download_entry *j = d->jobs; j; j = j->next)
 		(*out)[n++] = j->pub;
 	pthread_mutex_unlock(&d->lock);
 	*count = n;
@@ -610,7 +610,7 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		     struct err *err)
 {
 	pthread_mutex_lock(&d->lock);
-	struct _job *j = _find(d, id);
+	struct download_entry *j = _find(d, id);
 	if (!j) {
 		pthread_mutex_unlock(&d->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no download %u", id);
@@ -641,7 +641,7 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 	 * may still be publishing its end (in _finish): then the worker frees
 	 * it and says so when it lets go. */
 	*out = j->pub;
-	for (struct _job **p = &d->jobs; *p; p = &(*p)->next)
+	for (struct download_entry **p = &d->jobs; *p; p = &(*p)->next)
 		if (*p == j) {
 			*p = j->next;
 			break;
