@@ -11,11 +11,11 @@
 #include "log.h"
 #include "version.h"
 
-enum _type { CONFIG_T_STR, CONFIG_T_INT, CONFIG_T_SIZE, CONFIG_T_BOOL, CONFIG_T_LIST };
+enum config_type { CONFIG_T_STR, CONFIG_T_INT, CONFIG_T_SIZE, CONFIG_T_BOOL, CONFIG_T_LIST };
 
-struct _opt {
+struct config_opt {
 	const char *name;
-	enum _type type;
+	enum config_type type;
 	size_t offset;
 	const char *arg;
 	const char *help;
@@ -24,7 +24,7 @@ struct _opt {
 
 #define CONFIG_OFF(field) offsetof(struct config, field)
 
-static const struct _opt _opts[] = {
+static const struct config_opt _opts[] = {
 	{ "listen", CONFIG_T_STR, CONFIG_OFF(listen), "HOST:PORT",
 	  "address to listen on; [::1]:8080 for IPv6, port 0 picks a free one", 0, 0 },
 	{ "metrics-listen", CONFIG_T_STR, CONFIG_OFF(metrics_listen), "HOST:PORT",
@@ -247,7 +247,7 @@ int config_parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static const struct _opt *_find(const char *name)
+static const struct config_opt *_find(const char *name)
 {
 	for (size_t i = 0; i < CONFIG_NOPTS; i++)
 		if (strcmp(_opts[i].name, name) == 0)
@@ -257,7 +257,7 @@ static const struct _opt *_find(const char *name)
 
 /* A repeatable option: each value is appended (comma-separated); in the
  * JSON file a string or an array of strings. Values hold no comma. */
-static int _append_list(char **slot, const struct _opt *o, const char *text, json_t *jv,
+static int _append_list(char **slot, const struct config_opt *o, const char *text, json_t *jv,
 			struct err *err)
 {
 	if (jv && json_is_array(jv)) {
@@ -285,7 +285,7 @@ static int _append_list(char **slot, const struct _opt *o, const char *text, jso
 }
 
 /* Sets one option from its text form (command line) or JSON value. */
-static int _apply(struct config *cfg, const struct _opt *o, const char *text,
+static int _apply(struct config *cfg, const struct config_opt *o, const char *text,
 		  json_t *jv, struct err *err)
 {
 	void *slot = (char *)cfg + o->offset;
@@ -354,7 +354,7 @@ int config_load_json(struct config *cfg, const char *text, struct err *err)
 		return err_set(err, ERR_INVALID, "bad_config", "the configuration must be a JSON object");
 	}
 	json_object_foreach(root, key, value) {
-		const struct _opt *o = _find(key);
+		const struct config_opt *o = _find(key);
 		if (!o) {
 			rc = err_set(err, ERR_INVALID, "bad_config", "unknown setting '%s'", key);
 			break;
@@ -402,7 +402,7 @@ void config_print_help(FILE *out, const char *prog)
 		"and inserts them into the LUNs of a USB mass-storage gadget, with an HTTP/JSON\n"
 		"API and a web UI.\n\nOptions:\n", prog);
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-		const struct _opt *o = &_opts[i];
+		const struct config_opt *o = &_opts[i];
 		char head[64];
 		void *slot = (char *)&d + o->offset;
 
@@ -456,7 +456,7 @@ void config_print_man(FILE *out, const char *date)
 		"middle of a transfer.\n"
 		".SH OPTIONS\n", date, VMEDIA_VERSION);
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-		const struct _opt *o = &_opts[i];
+		const struct config_opt *o = &_opts[i];
 		void *slot = (char *)&d + o->offset;
 
 		fputs(".TP\n.B \\-\\-", out);
@@ -540,7 +540,7 @@ enum config_result config_parse_args(struct config *cfg, int argc, char **argv, 
 				i++;
 			continue;
 		}
-		const struct _opt *o = _find(name);
+		const struct config_opt *o = _find(name);
 		if (!o) {
 			fprintf(stderr, "%s: unknown option '--%s' (see --help)\n", argv[0], name);
 			return CONFIG_EXIT_ERROR;
