@@ -11,7 +11,7 @@
 #define METRICS_MAX_EJECT 32		/* method x forced x outcome */
 #define METRICS_MAX_BUCKETS 16
 
-struct _hist {
+struct metrics_hist {
 	const double *le;	/* upper bounds, ascending; +Inf is implied */
 	unsigned n;
 	uint64_t counts[METRICS_MAX_BUCKETS];	/* per bucket, not cumulative */
@@ -19,14 +19,14 @@ struct _hist {
 	double sum;
 };
 
-struct _http {
+struct metrics_http_count {
 	const char *route;	/* static: the routing table's pattern */
 	const char *method;
 	unsigned status;
 	uint64_t n;
 };
 
-struct _eject {
+struct metrics_eject_count {
 	char method[40];
 	bool forced, ok;
 	uint64_t n;
@@ -36,21 +36,22 @@ static const double _transfer_le[] = { 1, 5, 15, 60, 300, 900, 3600 };
 static const double _eject_le[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 static pthread_mutex_t _lock = PTHREAD_MUTEX_INITIALIZER;
-static struct _http _http[METRICS_MAX_HTTP];
+static struct metrics_http_count _http[METRICS_MAX_HTTP];
 static unsigned _nhttp;
 static uint64_t _http_dropped;
-static struct _eject _ejects[METRICS_MAX_EJECT];
+static struct metrics_eject_count _ejects[METRICS_MAX_EJECT];
 static unsigned _nejects;
 static struct {
 	uint64_t ok, failed, bytes;
-	struct _hist seconds;
+	struct metrics_hist seconds;
 } _xfer[2] = {
 	{ .seconds = { .le = _transfer_le, .n = sizeof(_transfer_le) / sizeof(double) } },
 	{ .seconds = { .le = _transfer_le, .n = sizeof(_transfer_le) / sizeof(double) } },
 };
-static struct _hist _forced_seconds = { .le = _eject_le, .n = sizeof(_eject_le) / sizeof(double) };
+static struct metrics_hist _forced_seconds = { .le = _eject_le,
+					       .n = sizeof(_eject_le) / sizeof(double) };
 
-static void _observe(struct _hist *h, double v)
+static void _observe(struct metrics_hist *h, double v)
 {
 	unsigned i = 0;
 
@@ -83,7 +84,7 @@ void metrics_http(const char *route, const char *method, unsigned status)
 		if (_http[i].route == route && _http[i].method == m && _http[i].status == status)
 			break;
 	if (i == _nhttp && _nhttp < METRICS_MAX_HTTP)
-		_http[_nhttp++] = (struct _http){ route, m, status, 0 };
+		_http[_nhttp++] = (struct metrics_http_count){ route, m, status, 0 };
 	if (i < _nhttp)
 		_http[i].n++;
 	else
@@ -114,7 +115,7 @@ void metrics_eject(const char *method, bool forced, bool ok, double ms)
 		    _ejects[i].ok == ok)
 			break;
 	if (i == _nejects && _nejects < METRICS_MAX_EJECT) {
-		_ejects[i] = (struct _eject){ .forced = forced, .ok = ok };
+		_ejects[i] = (struct metrics_eject_count){ .forced = forced, .ok = ok };
 		snprintf(_ejects[i].method, sizeof(_ejects[i].method), "%s", method);
 		_nejects++;
 	}
@@ -167,7 +168,7 @@ void metrics_family(struct metrics_text *t, const char *name, const char *type,
 
 /* labels: "" or `kind="upload",` style text put before le. */
 static void _hist(struct metrics_text *t, const char *name, const char *labels,
-		  const struct _hist *h)
+		  const struct metrics_hist *h)
 {
 	uint64_t cum = 0;
 
