@@ -337,7 +337,7 @@ static void test_image_json_has_the_documented_fields(void **state)
 
 /* --- no lock across a disk wait ------------------------------------------ */
 
-struct _bg {
+struct bg_task {
 	struct storage *s;
 	pthread_t t;
 	int rc;
@@ -349,7 +349,7 @@ struct _bg {
 	int pin_rc, begin_rc;
 };
 
-static void _bg_done(struct _bg *b)
+static void _bg_done(struct bg_task *b)
 {
 	pthread_mutex_lock(&gate_lock);
 	b->done = true;
@@ -362,7 +362,7 @@ static int _put(struct storage *s, const char *name, const char *data, const cha
 
 static void *_commit_slow(void *arg)
 {
-	struct _bg *b = arg;
+	struct bg_task *b = arg;
 
 	b->rc = _put(b->s, "slow.img", "abc", NULL, false, &b->e);
 	_bg_done(b);
@@ -373,7 +373,7 @@ static void *_commit_slow(void *arg)
  * threads do while one upload is being stored. */
 static void *_read_catalog(void *arg)
 {
-	struct _bg *b = arg;
+	struct bg_task *b = arg;
 	struct storage_image *v;
 	struct storage_upload_options o = { .name = "third.img", .expected_size = 1 };
 	struct storage_upload *u;
@@ -395,7 +395,7 @@ static void *_read_catalog(void *arg)
 static void _catalog_stays_usable_while_a_commit_syncs(const char *sub)
 {
 	struct storage *s = _open();
-	struct _bg commit = { .s = s }, reader = { .s = s };
+	struct bg_task commit = { .s = s }, reader = { .s = s };
 	struct storage_image img;
 	struct err e;
 
@@ -532,22 +532,22 @@ static void test_a_failed_directory_fsync_of_an_overwrite_lists_neither_image(vo
  * with it always belong to the same file. */
 static void *_overwrite_slow(void *arg)
 {
-	struct _bg *b = arg;
+	struct bg_task *b = arg;
 
 	b->rc = _put(b->s, "a.img", "longer", NULL, true, &b->e);
 	_bg_done(b);
 	return NULL;
 }
 
-struct _opener {
-	struct _bg bg;
+struct opener {
+	struct bg_task bg;
 	struct storage_image img;
 	ssize_t n;
 };
 
 static void *_open_a(void *arg)
 {
-	struct _opener *o = arg;
+	struct opener *o = arg;
 	char buf[16];
 	int fd;
 
@@ -563,8 +563,8 @@ static void *_open_a(void *arg)
 static void test_an_image_opened_during_an_overwrite_comes_with_its_own_size(void **state)
 {
 	struct storage *s = _open();
-	struct _bg commit = { .s = s };
-	struct _opener opener = { .bg.s = s };
+	struct bg_task commit = { .s = s };
+	struct opener opener = { .bg.s = s };
 	struct err e;
 
 	(void)state;
