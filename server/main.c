@@ -4,18 +4,14 @@
  * gadget, events, http) and tears them down in reverse. Signals are
  * blocked in every thread and taken synchronously here with sigwait, so no
  * handler ever runs in the middle of a library call. */
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include "api/api.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "core/privs.h"
 #include "core/version.h"
 #include "auth/auth.h"
 #include "download/download.h"
@@ -26,123 +22,6 @@
 #include "stream/stream.h"
 
 #define MAIN_MOD "MAIN"
-
-/* A line of standard input; a terminal does not show it as it is typed
- * (a pipe, as in scripts, reads the same). */
-static bool _read_password(const char *user, char *buf, size_t size)
-{
-	struct termios old, quiet;
-	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
-	bool ok;
-
-	if (tty) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		quiet.c_lflag |= ECHONL;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		fprintf(stderr, "Password for %s (at least 8 characters): ", user);
-	}
-	ok = fgets(buf, (int)size, stdin) != NULL;
-	if (tty)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-	if (ok)
-		buf[strcspn(buf, "\r\n")] = '\0';
-	return ok;
-}
-
-/* Root is given up before storage, the gadget or the socket is opened:
- * then vmediad has one thread, and every thread it makes later inherits
- * the reduced capabilities (they are per thread; setuid is not). What is
- * kept is what the systemd unit grants: CAP_DAC_OVERRIDE for configfs
- * attributes (root's), CAP_KILL for the SIGUSR1 fallback, which signals a
- * kernel thread; with the sim backend nothing. */
-static int _drop_root(const struct config *cfg, struct err *err)
-{
-	bool configfs = strcmp(cfg->backend, "configfs") == 0;
-	const char *colon = strrchr(cfg->listen, ':');
-	int port = colon ? atoi(colon + 1) : 0;
-	const char *mcolon = strrchr(cfg->metrics_listen, ':');
-	int mport = mcolon ? atoi(mcolon + 1) : 0;
-	int caps[4];
-	size_t n = 0;
-
-	if (cfg->user[0]) {
-		if (configfs) {
-			caps[n++] = CAP_DAC_OVERRIDE;
-			caps[n++] = CAP_KILL;
-			/* nbd-client needs it to connect a streamed image's
-			 * /dev/nbdN; --no-stream does without. */
-			if (!cfg->no_stream)
-				caps[n++] = CAP_SYS_ADMIN;
-		}
-		if ((port > 0 && port < 1024) || (mport > 0 && mport < 1024))
-			caps[n++] = CAP_NET_BIND_SERVICE;
-		bool was_root = geteuid() == 0;
-		if (privs_drop(cfg->user, caps, n, err) < 0)
-			return -1;
-		if (!was_root) {
-			log_info(MAIN_MOD, "--user %s: already running as that user", cfg->user);
-			return 0;
-		}
-		log_info(MAIN_MOD, "running as user %s (uid %u, gid %u) with %s", cfg->user,
-			 (unsigned)getuid(), (unsigned)getgid(),
-			 n == 0 ? "no capabilities" : !configfs ? "only CAP_NET_BIND_SERVICE" :
-			 cfg->no_stream ? "only CAP_DAC_OVERRIDE and CAP_KILL (configfs)" :
-			 "only CAP_DAC_OVERRIDE and CAP_KILL (configfs) and CAP_SYS_ADMIN (NBD "
-			 "devices of streamed images; --no-stream drops it)");
-		return 0;
-	}
-	if (geteuid() != 0)
-		return 0;
-	if (cfg->allow_root) {
-		log_warn(MAIN_MOD, "--allow-root: running as root with every capability");
-		return 0;
-	}
-	/* --remove-gadget serves nothing: it does its one write and exits. */
-	if (configfs && !cfg->remove_gadget)
-		return err_set(err, ERR_INVALID, "bad_config",
-			       "refusing to run as root with every capability: give --user NAME "
-			       "(vmediad keeps only CAP_DAC_OVERRIDE and CAP_KILL), start it from "
-			       "the systemd unit, or say --allow-root");
-	log_warn(MAIN_MOD, "running as ROOT with every capability; give --user NAME to drop them "
-		 "(with --backend configfs vmediad refuses root without --user or --allow-root)");
-	return 0;
-}
-
-/* --add-user / --add-token: edit the credentials file and exit. */
-static int _edit_credentials(const struct config *cfg)
-{
-	struct err err;
-	char token[65], password[512];
-
-	if (!cfg->auth_file[0]) {
-		fprintf(stderr, "vmediad: --add-user and --add-token need --auth-file FILE\n");
-		return 2;
-	}
-	if (cfg->add_user[0]) {
-		if (!_read_password(cfg->add_user, password, sizeof(password))) {
-			fprintf(stderr, "vmediad: no password on standard input\n");
-			return 2;
-		}
-		int rc = auth_add_user(cfg->auth_file, cfg->add_user, password, &err);
-		memset(password, 0, sizeof(password));
-		if (rc < 0) {
-			fprintf(stderr, "vmediad: %s\n", err.message);
-			return 2;
-		}
-		fprintf(stderr, "user %s saved in %s\n", cfg->add_user, cfg->auth_file);
-	}
-	if (cfg->add_token[0]) {
-		if (auth_add_token(cfg->auth_file, cfg->add_token, token, &err) < 0) {
-			fprintf(stderr, "vmediad: %s\n", err.message);
-			return 2;
-		}
-		fprintf(stderr, "token %s saved in %s; it is shown only now:\n", cfg->add_token,
-			cfg->auth_file);
-		printf("%s\n", token);
-	}
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -166,7 +45,7 @@ int main(int argc, char **argv)
 	}
 	log_current_level = (enum log_level)log_parse_level(cfg.log_level);
 	if (cfg.add_user[0] || cfg.add_token[0]) {
-		rc = _edit_credentials(&cfg);
+		rc = auth_edit(cfg.auth_file, cfg.add_user, cfg.add_token);
 		config_free(&cfg);
 		return rc;
 	}
@@ -190,7 +69,7 @@ int main(int argc, char **argv)
 		log_warn(MAIN_MOD, "--insecure-no-auth: NO AUTHENTICATION. Anyone who reaches this port "
 			 "can boot the attached computer from any image.");
 	}
-	if (_drop_root(&cfg, &err) < 0)
+	if (service_drop_root(&cfg, &err) < 0)
 		goto out_fail;
 	clock_gettime(CLOCK_MONOTONIC, &app.started);
 	app.cfg = &cfg;

@@ -55,6 +55,12 @@ enum auth_result auth_check(struct auth *a, const char *authorization, const cha
 int auth_add_user(const char *path, const char *name, const char *password, struct err *err);
 int auth_add_token(const char *path, const char *name, char token[65], struct err *err);
 
+/* vmediad --add-user NAME (the password from standard input, not echoed on
+ * a terminal) and --add-token NAME (printed once) into the file at path
+ * (auth/edit.c). Says what it did, or why not, on stderr; returns the exit
+ * status: 0, or 2. */
+int auth_edit(const char *path, const char *add_user, const char *add_token);
+
 /* The credentials of "Authorization: Basic B64": strict base64 ('=' only as
  * the last group's padding) of "user:password", no NUL byte, each part
  * shorter than its buffer. False for anything else. Exposed for the fuzzer. */

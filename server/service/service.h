@@ -1,4 +1,5 @@
-/* service: vmediad as a systemd service (Type=notify). The notify protocol
+/* service: vmediad as a system service. Root given up at the start
+ * (root.c), and systemd's Type=notify: the notify protocol
  * (a datagram to $NOTIFY_SOCKET, no libsystemd needed) and the watchdog
  * thread, which pings systemd while vmediad itself is sound and keeps the
  * STATUS= line (a summary of the LUNs) current. Without $NOTIFY_SOCKET none
@@ -8,6 +9,8 @@
 
 #include <stddef.h>
 
+struct config;
+struct err;
 struct gadget;
 struct service_watch;
 
@@ -23,5 +26,11 @@ int service_notify(const char *msg);
 struct service_watch *service_ready(struct gadget *g);
 /* STOPPING=1, and ends the thread. NULL is fine. */
 void service_stopping(struct service_watch *w);
+
+/* Root given up (service/root.c): as root with --user NAME, becomes that
+ * user with only the capabilities the backend and a port below 1024 need;
+ * as root without it, refuses the configfs backend unless --allow-root.
+ * Call it while vmediad has one thread. Logs what it did. */
+int service_drop_root(const struct config *cfg, struct err *err);
 
 #endif
