@@ -3,6 +3,7 @@ an HTTP client that checks every response against api/openapi.yaml."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -219,6 +220,15 @@ class Server:
         port = self.port
         self.stop(sig)
         return self.start(port)
+
+
+def free_port():
+    """A loopback TCP port free at the moment of asking."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 @pytest.fixture

@@ -7,6 +7,17 @@ import subprocess
 from conftest import ROOT, VMEDIAD
 
 
+
+def _install_split(tmpdir_path):
+    """make install with the prefix, /etc and the unit folder apart; returns
+    the folder that holds the three."""
+    base = os.path.join(tmpdir_path, "inst")
+    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
+                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
+                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return base
+
 def test_make_install_into_destdir(tmpdir_path):
     dest = os.path.join(tmpdir_path, "root")
     out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
@@ -29,11 +40,7 @@ def test_make_install_into_destdir(tmpdir_path):
 
 
 def test_the_systemd_unit_verifies(tmpdir_path):
-    base = os.path.join(tmpdir_path, "inst")
-    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
-                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
-                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    base = _install_split(tmpdir_path)
     out = subprocess.run(["systemd-analyze", "verify", base + "/unit/vmediad.service"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -43,11 +50,7 @@ def test_the_systemd_unit_verifies(tmpdir_path):
 def test_the_unit_is_sandboxed(tmpdir_path):
     """The hardening of issue 18, and systemd's own score of it (the README
     quotes it): 2.0 when this was written, 3.9 before."""
-    base = os.path.join(tmpdir_path, "inst")
-    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
-                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
-                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    base = _install_split(tmpdir_path)
     path = base + "/unit/vmediad.service"
     unit = open(path).read().splitlines()
     for line in ("SystemCallFilter=@system-service", "ProtectKernelLogs=yes", "PrivateMounts=yes",
@@ -100,11 +103,7 @@ def test_the_stream_drop_in_adds_what_streaming_needs_to_the_unit(tmpdir_path):
     a drop-in folder, systemd merges it (checked offline: systemd is not
     running here) into a unit that may use CAP_SYS_ADMIN, netlink and
     /dev/nbd*, and the unit alone may not."""
-    base = os.path.join(tmpdir_path, "inst")
-    out = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "install",
-                          "PREFIX=" + base + "/prefix", "SYSCONFDIR=" + base + "/etc",
-                          "UNITDIR=" + base + "/unit"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    base = _install_split(tmpdir_path)
     example = base + "/prefix/share/doc/vmedia/examples/vmediad-stream.conf"
     unit = base + "/unit/vmediad.service"
 

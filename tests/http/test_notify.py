@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import VMEDIAD, Api, check_response
+from conftest import VMEDIAD, Api, check_response, free_port
 from test_images import wait_for
 from test_luns import host, insert, put
 
@@ -42,14 +42,6 @@ class Notify:
         return None
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture
 def notified(tmpdir_path):
     """Starts vmediad with NOTIFY_SOCKET (and WATCHDOG_USEC if given)."""
@@ -61,7 +53,7 @@ def notified(tmpdir_path):
         env = dict(os.environ, NOTIFY_SOCKET=n.name)
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
-        port = _free_port()
+        port = free_port()
         log = open(os.path.join(tmpdir_path, "vmediad.log"), "w")
         p = subprocess.Popen([VMEDIAD, "--listen", "127.0.0.1:%d" % port, "--storage",
                               os.path.join(tmpdir_path, "images"), "--log-level", "debug"] +

@@ -10,17 +10,10 @@ import time
 
 import pytest
 
+from conftest import free_port
 from test_stream import gone, nbdkits
 
 SSHD = "/usr/sbin/sshd"	# openssh-server (tools/deps.sh test)
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Sshd:
@@ -30,7 +23,7 @@ class Sshd:
     def __init__(self, work):
         self.work = work
         os.makedirs(work, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.hostkey = os.path.join(work, "host_ed25519")
         self.userkey = os.path.join(work, "id_ed25519")
         for k in (self.hostkey, self.userkey):
