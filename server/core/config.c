@@ -173,8 +173,11 @@ void config_defaults(struct config *cfg)
 	_set_str(&cfg->log_level, "info");
 	cfg->max_image_size = (int64_t)128 << 30;
 	cfg->max_json_body = 64 << 10;
-	cfg->max_connections = 64;
-	cfg->max_per_ip = 16;
+	/* A browser profile keeps up to six connections to the box, one per
+	 * open tab an event stream; two operators behind one NAT address with
+	 * two browsers each, and a script, is some 25 from one address. */
+	cfg->max_connections = 128;
+	cfg->max_per_ip = 32;
 	cfg->max_pending_per_ip = 4;
 	cfg->timeout = 60;
 	cfg->header_timeout = 10;

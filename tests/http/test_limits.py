@@ -57,3 +57,28 @@ def test_idle_connections_are_closed_after_the_timeout(make_server):
     assert s.recv(100) == b""	# closed by the server
     assert time.time() - t0 < 3.5
     s.close()
+
+
+def test_four_browsers_behind_one_address_fit_by_default(make_server):
+    # A browser profile keeps up to six connections to a host, one per open
+    # tab an event stream. Four profiles from one address (two operators
+    # behind a NAT, two browsers each): 24 held connections, and a script's
+    # request besides, are all served.
+    srv = make_server([])
+    held = []
+    try:
+        for i in range(24):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.settimeout(5)
+            if i % 6 == 0:	# the event stream of each profile's tab
+                s.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                assert s.recv(64).startswith(b"HTTP/1.1 200"), i
+            else:		# a kept-alive connection that served a request
+                s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                assert s.recv(64).startswith(b"HTTP/1.1 200"), i
+            held.append(s)
+        r = srv.api.get("/status")
+        assert r.status_code == 200
+    finally:
+        for s in held:
+            s.close()
