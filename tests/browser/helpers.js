@@ -62,6 +62,7 @@ function startServer(opts = {}) {
             if (r.code !== 0) throw new Error('vmediad exited with ' + (r.signal || r.code) + ' after SIGTERM:\n' + log);
           },
         };
+        SERVERS.push(srv);
         resolve(srv);
       }
     });
@@ -130,15 +131,36 @@ async function shot(page, name, opts = {}) {
 
 module.exports = { ROOT, WEB, SHOTS, startServer, stopProc, launchBrowser, newPage, api, sha256, shot, tmpdir };
 
-// Polls fn (async) until it returns a truthy value; fails after ms with what
-// it saw last.
+// The servers this file started: a wait that times out shows the end of
+// their logs (a refused connection, a worker's complaint), which the page
+// alone does not tell.
+const SERVERS = [];
+function serverLogTail() {
+  return SERVERS.filter((s) => s.proc.exitCode === null).map((s) =>
+    '\n--- vmediad on port ' + s.port + ', its last log lines:\n' + s.log().trimEnd().split('\n').slice(-15).join('\n')).join('');
+}
+
+// How much longer than its nominal ms a wait may take before it fails. The
+// waits detect a UI that never gets there; they do not measure speed (the
+// benchmarks do), and a loaded 2-core machine (a kernel build beside the
+// suite, Firefox and Chromium at once) has been seen to need more than 3 s
+// for a change that takes 50 ms when idle. VMEDIA_WAIT_SCALE=1 for the
+// nominal deadlines.
+const WAIT_SCALE = Number(process.env.VMEDIA_WAIT_SCALE) || 4;
+
+// Polls fn (async) until it returns a truthy value; fails after ms (times
+// WAIT_SCALE) with what it saw last.
 async function until(fn, ms = 5000, what = 'condition') {
+  ms *= WAIT_SCALE;
   const end = Date.now() + ms;
   let last;
   for (;;) {
     try { last = await fn(); } catch (e) { last = e; }
     if (last && !(last instanceof Error)) return last;
-    if (Date.now() > end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what + (last instanceof Error ? ': ' + last.message : ''));
+    if (Date.now() > end) {
+      throw new Error('timed out after ' + ms + ' ms waiting for ' + what +
+        (last instanceof Error ? ': ' + last.message : '') + serverLogTail());
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
