@@ -261,11 +261,16 @@ for s in "${suites[@]}"; do
 	*) echo "test.sh: unknown suite '$s'" >&2; exit 2 ;;
 	esac
 done
+times=()
 for s in "${run[@]}"; do
 	echo "== $s"
+	t0=$SECONDS
 	"suite_$s"
+	times+=("$s $((SECONDS - t0))s")
 done
 echo
 printf '%s\n' "${summary[@]}"
+# Where the time went (the budget for make test is 60 min on 2 cores).
+echo "time: $(printf "%s, " "${times[@]}")all $((SECONDS / 60)) min"
 echo "total: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
