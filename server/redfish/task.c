@@ -340,10 +340,14 @@ void redfish_task_start(struct redfish *rf, struct http_req *r, const struct red
 		if (err.kind == ERR_CONFLICT)
 			redfish_error(r, MHD_HTTP_CONFLICT, "ResourceInUse", "#/Image",
 				      "Try again later.", "%s", err.message);
-		else
+		else if (err.kind == ERR_INVALID)
 			redfish_error(r, MHD_HTTP_BAD_REQUEST, "ActionParameterValueFormatError",
 				      "#/Image", "Give an http:// or https:// URL of an image.",
 				      "The value for Image is not usable: %s", err.message);
+		else	/* the box's fault, not the URL's: a full or failing disk */
+			redfish_error(r, http_status_of(err.kind), "GeneralError", NULL,
+				      err.kind == ERR_NO_SPACE ? "Delete images to make room." : NULL,
+				      "%s", err.message);
 		return;
 	}
 	pthread_mutex_lock(&rf->lock);

@@ -21,6 +21,7 @@ from sushy.resources.manager import virtual_media as sushy_vm
 
 from conftest import ROOT, VMEDIAD
 from origin import Origin
+from test_images import small_fs  # noqa: F401 (fixture)
 from test_stream import gone, nbdkits
 
 SCHEMAS = os.path.join(ROOT, "tests", "redfish")
@@ -657,3 +658,30 @@ def test_transfer_default_must_be_upload_or_stream(tmpdir_path):
                          capture_output=True, text=True, timeout=20)
     assert out.returncode != 0
     assert "--redfish-transfer-default must be upload or stream" in out.stderr
+
+
+def test_a_download_the_disk_cannot_keep_is_507_not_a_bad_image(make_server, origin, small_fs):
+    """InsertMedia of a URL when the image disk is full: the box's fault (507),
+    not the caller's (400), and no task is left behind."""
+    srv = make_server(["--luns", "1", "--reserve", "0"], storage=os.path.join(small_fs, "img"))
+    origin.add("x.iso", b"x" * 4096)
+    with open(os.path.join(small_fs, "filler"), "wb", buffering=0) as f:
+        for chunk in (1 << 16, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError:
+                pass
+    api = srv.api
+    target = MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia"
+    r = rf(api, "POST", target, json={"Image": origin.url + "/files/x.iso"})
+    assert r.status_code == 507, r.text
+    assert r.json()["error"]["code"].endswith(".GeneralError"), r.json()
+    assert "space" in r.text or "No space" in r.text, r.text
+    r = rf(api, "PATCH", MANAGER + "/VirtualMedia/0", json={"Image": origin.url + "/files/x.iso"})
+    assert r.status_code == 507, r.text
+    assert rf(api, "GET", "/redfish/v1/TaskService/Tasks").json()["Members"] == []
+    assert api.get("/downloads").json()["downloads"] == []
+    os.unlink(os.path.join(small_fs, "filler"))
+    r = rf(api, "POST", target, json={"Image": origin.url + "/files/x.iso"})
+    assert r.status_code in (200, 202), r.text
