@@ -238,6 +238,9 @@ static void _finish_request(struct http_req *r)
 	} else {
 		r->route->handler(r);
 	}
+	/* A handler that returns without replying is a bug: the client still
+	 * gets an answer, and the spec declares no such 500 on purpose, so the
+	 * black-box suite, which checks every reply against it, fails on it. */
 	if (!r->replied) {
 		log_error(HTTP_MOD, "%s %s: handler gave no reply", r->method, r->path);
 		http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
