@@ -12,11 +12,11 @@
 
 #include "auth/auth.h"
 
-#define _WS " \t\r\n\v\f"
+#define FUZZ_WS " \t\r\n\v\f"
 
 static int _blank(const char *s)
 {
-	s += strspn(s, _WS);
+	s += strspn(s, FUZZ_WS);
 	return *s == '\0' || *s == '#';
 }
 
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!_blank(line))
 			abort();
 	} else {
-		const char *w = line + strspn(line, _WS);
+		const char *w = line + strspn(line, FUZZ_WS);
 		if ((kind == 'u' && strncmp(w, "user", 4) != 0) ||
 		    (kind == 't' && strncmp(w, "token", 5) != 0) ||
 		    (kind != 'u' && kind != 't') || !_name_ok(name) || !strstr(line, name))

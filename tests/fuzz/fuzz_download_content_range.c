@@ -18,7 +18,7 @@
 
 #include "download/download.h"
 
-#define _POISON INT64_C(0x5eadbeefcafef00d)
+#define FUZZ_POISON INT64_C(0x5eadbeefcafef00d)
 
 /* A run of decimal digits [s, e) as a number; false if empty, if another
  * character is in it, or if it does not fit in int64. */
@@ -82,12 +82,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(value, data + 8, size - 8);
 	value[size - 8] = '\0';
 
-	struct download_content_range r = { _POISON, _POISON, _POISON };
+	struct download_content_range r = { FUZZ_POISON, FUZZ_POISON, FUZZ_POISON };
 	bool got = download_content_range(value, length, &r);
 	bool want = _oracle(value, length, &os, &oe, &ot);
 	if (got != want)
 		abort();
-	if (!got && (r.start != _POISON || r.end != _POISON || r.total != _POISON))
+	if (!got && (r.start != FUZZ_POISON || r.end != FUZZ_POISON || r.total != FUZZ_POISON))
 		abort();
 	if (got) {
 		if (r.start != os || r.end != oe || r.total != ot)

@@ -27,7 +27,7 @@
 
 #include "download/download.h"
 
-#define _OUT_SIZE sizeof(((struct download_job *)0)->url)
+#define FUZZ_OUT_SIZE sizeof(((struct download_job *)0)->url)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -72,22 +72,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *url, *out, *user, *password;
 
-	if (size >= _OUT_SIZE)	/* downloads_add() refuses longer URLs */
+	if (size >= FUZZ_OUT_SIZE)	/* downloads_add() refuses longer URLs */
 		return 0;
 	url = malloc(size + 1);
-	out = malloc(_OUT_SIZE);
+	out = malloc(FUZZ_OUT_SIZE);
 	if (!url || !out)
 		abort();
 	memcpy(url, data, size);
 	url[size] = '\0';
 
-	download_redact_url(url, out, _OUT_SIZE);
-	if (strnlen(out, _OUT_SIZE) == _OUT_SIZE)
+	download_redact_url(url, out, FUZZ_OUT_SIZE);
+	if (strnlen(out, FUZZ_OUT_SIZE) == FUZZ_OUT_SIZE)
 		abort();
 
 	if (_curl_creds(url, &user, &password) && (user || password)) {
 		char *u2 = NULL, *p2 = NULL;
-		char creds[2 * _OUT_SIZE + 2], shown[_OUT_SIZE];
+		char creds[2 * FUZZ_OUT_SIZE + 2], shown[FUZZ_OUT_SIZE];
 
 		/* The redacted URL, read by curl, carries no credentials. */
 		if (_curl_creds(out, &u2, &p2)) {

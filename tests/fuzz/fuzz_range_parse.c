@@ -15,11 +15,11 @@
 
 #include "http/range.h"
 
-#define _POISON UINT64_C(0xdeadbeefcafef00d)
+#define FUZZ_POISON UINT64_C(0xdeadbeefcafef00d)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t rsize = 0, start = _POISON, len = _POISON;
+	uint64_t rsize = 0, start = FUZZ_POISON, len = FUZZ_POISON;
 	char *header;
 
 	if (size < 8)
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (r) {
 	case RANGE_OK: {
 		char again[64];
-		uint64_t s2 = _POISON, l2 = _POISON;
+		uint64_t s2 = FUZZ_POISON, l2 = FUZZ_POISON;
 
 		if (len == 0 || start >= rsize || len > rsize - start)
 			abort();
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case RANGE_NONE:
 	case RANGE_UNSATISFIABLE:
-		if (start != _POISON || len != _POISON)
+		if (start != FUZZ_POISON || len != FUZZ_POISON)
 			abort();
 		break;
 	default:
