@@ -33,8 +33,10 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 PKGS := libmicrohttpd jansson libcrypto libusbgx libcurl libarchive zlib libnbd
-BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -MD -pthread -Iserver \
-	-DVMEDIA_VERSION='"$(VERSION)"'
+# 64-bit off_t on armhf too: images are larger than 2 GiB, and without it
+# open() and stat() of one fail there with EOVERFLOW.
+BASE_CFLAGS := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -MD \
+	-pthread -Iserver -DVMEDIA_VERSION='"$(VERSION)"'
 PKG_CONFIG ?= pkg-config
 # A cross build's libnbd is unpacked, not installed (Debian 12 cannot have
 # two architectures' libnbd0 at once): tools/cross-libnbd.sh.
@@ -70,7 +72,7 @@ Q := @
 endif
 
 .PHONY: all deps deps-test run check test unit http bench clean install lint-api deb \
-	arm64-test-bins http-arm64-full
+	arm64-test-bins armhf-test-bins http-arm64-full
 all: deps $(BUILD)/vmediad $(BUILD)/vmediad.8
 
 deps:
@@ -119,17 +121,19 @@ $(BUILD)/gen/webui.c: tools/embed-web.sh $(WEB_FILES)
 	@echo "  GEN $@"
 	$(Q)tools/embed-web.sh $@ $(WEB_FILES)
 
-$(BUILD)/obj/%.o: %.c | $(NBD_STAMP)
+# Objects depend on this Makefile too: a change of flags (say, 64-bit off_t)
+# must rebuild them all, not only the files edited since.
+$(BUILD)/obj/%.o: %.c Makefile | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $<"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/san/%.o: %.c | $(NBD_STAMP)
+$(BUILD)/san/%.o: %.c Makefile | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (asan+ubsan)"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tsan/%.o: %.c | $(NBD_STAMP)
+$(BUILD)/tsan/%.o: %.c Makefile | $(NBD_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (tsan)"
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(TSAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -153,14 +157,15 @@ check: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(U
 	$(Q)tools/test.sh check
 
 test: deps-test $(BUILD)/vmediad $(BUILD)/vmediad-san $(BUILD)/vmediad-tsan $(UNIT_BINS) \
-	$(UNIT_SAN_BINS) arm64-test-bins
+	$(UNIT_SAN_BINS) arm64-test-bins armhf-test-bins
 	$(Q)tools/test.sh all
 
-# What make test runs under qemu-user: the arm64 daemon and unit tests.
-arm64-test-bins:
-	$(Q)tools/deps.sh cross-arm64
-	$(Q)$(MAKE) --no-print-directory ARCH=arm64 build/arm64/vmediad \
-		$(UNIT_SRCS:tests/unit/%.c=build/arm64/unit/%)
+# What make test runs under qemu-user: the arm64 and armhf daemons and unit
+# tests.
+arm64-test-bins armhf-test-bins: %-test-bins:
+	$(Q)tools/deps.sh cross-$*
+	$(Q)$(MAKE) --no-print-directory ARCH=$* build/$*/vmediad \
+		$(UNIT_SRCS:tests/unit/%.c=build/$*/unit/%)
 
 # The whole black-box suite against the arm64 build under qemu-user (~45
 # min; make test runs the subset in tests/http/arm64-subset.txt).

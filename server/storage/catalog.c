@@ -20,6 +20,10 @@
 
 #define STORAGE_MOD "STORAGE"
 
+/* Images are larger than 2 GiB: a 32-bit build (armhf) without 64-bit off_t
+ * would fail to open or stat them (EOVERFLOW). */
+_Static_assert(sizeof(off_t) == 8, "build with -D_FILE_OFFSET_BITS=64");
+
 bool storage_sha256_valid(const char *hex)
 {
 	size_t i;

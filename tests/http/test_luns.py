@@ -631,3 +631,33 @@ def test_a_body_over_the_limit_is_413_where_none_is_read(make_server, method, pa
                         headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large", r.text
     assert srv.api.get("/luns/0").json()["state"] == "inserted"
+
+
+def test_an_image_over_4_gib_is_listed_read_at_any_offset_and_inserted(make_server, tmpdir_path):
+    # What a 32-bit build (armhf) gets wrong without a 64-bit off_t: stat
+    # and open fail with EOVERFLOW past 2 GiB, an offset past 4 GiB wraps.
+    storage, sizes = _sparse_images(tmpdir_path)
+    size, at, mark = 5 << 30, (4 << 30) + 12345, b"past the 4 GiB mark"
+    path = os.path.join(storage, "dvd.iso")
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.seek(at)
+        f.write(mark)
+    with open(os.path.join(storage, ".meta", "dvd.iso"), "w") as f:
+        json.dump({"name": "dvd.iso", "size": size, "mtime_ns": os.stat(path).st_mtime_ns,
+                   "sha256": "0" * 64, "source": "upload"}, f)
+    api = make_server(storage=storage).api
+    listed = {i["name"]: i for i in api.get("/images").json()["images"]}
+    assert listed["dvd.iso"]["size"] == size and listed["big.iso"]["size"] == sizes["big.iso"]
+    r = api.head("/images/dvd.iso")
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == size
+    r = api.get("/images/dvd.iso", headers={"Range": "bytes=%d-%d" % (at, at + len(mark) - 1)})
+    assert r.status_code == 206 and r.content == mark
+    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (at, at + len(mark) - 1, size)
+    r = api.get("/images/dvd.iso", headers={"Range": "bytes=-4"})
+    assert r.status_code == 206 and r.content == b"\0" * 4
+    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (size - 4, size - 1, size)
+    r = api.post("/luns/0/insert", json={"image": "dvd.iso"})
+    assert r.status_code == 200 and r.json()["cdrom"] is True, r.text
+    assert api.get("/luns/0").json()["image"] == "dvd.iso"
+    assert api.post("/luns/0/eject").status_code == 200

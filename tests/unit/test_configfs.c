@@ -335,10 +335,29 @@ int scandir(const char *restrict dir, struct dirent ***restrict list,
 	static int (*real)(const char *, struct dirent ***, int (*)(const struct dirent *),
 			   int (*)(const struct dirent **, const struct dirent **));
 
+	/* With a 64-bit off_t the headers name this definition scandir64,
+	 * and that is the one to pass on to (on 64-bit machines another name
+	 * of scandir). */
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "scandir64");
+	return real(strcmp(dir, "/sys/class/udc") == 0 ? udc_dir : dir, list, filter, compar);
+}
+
+#ifdef __USE_FILE_OFFSET64
+/* With -D_FILE_OFFSET_BITS=64 the definition above is scandir64, but
+ * libusbgx, built without it, calls scandir: on armhf the 32-bit one, on
+ * 64-bit machines another name of the same. Its entries are passed on, not
+ * read, so their type does not matter here. */
+int scandir_32(const char *dir, void *list, void *filter, void *compar) __asm__("scandir");
+int scandir_32(const char *dir, void *list, void *filter, void *compar)
+{
+	static int (*real)(const char *, void *, void *, void *);
+
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "scandir");
 	return real(strcmp(dir, "/sys/class/udc") == 0 ? udc_dir : dir, list, filter, compar);
 }
+#endif
 
 /* libusbgx 0.2.0 leaks the label it splits off each existing config
  * directory ("c" of c.1) in usbg_init(): 2 bytes per config per init, not
@@ -357,7 +376,8 @@ static int _setup(void **state)
 	char p[128];
 
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/vmedia-cfs-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	snprintf(root, sizeof(root), "%s/vmedia-cfs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(root));
 	snprintf(p, sizeof(p), "%s/usb_gadget", root);
 	assert_int_equal(mkdirat(AT_FDCWD, p, 0755), 0);
