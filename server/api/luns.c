@@ -156,26 +156,10 @@ void api_luns_insert(struct http_req *r)
 	req.cdrom = cdrom ? json_is_true(cdrom) : iso;
 	req.ro = ro ? json_is_true(ro) : (req.cdrom || iso);
 	req.reconnect = reconnect && json_is_true(reconnect);
-	/* Never a silent truncation: a kernel without large CD images would
-	 * show the host only the first 2.36 GB of a larger image. */
 	struct storage_image img;
-	struct gadget_features f = gadget_features(app->gadget);
-	long long cd_max = f.large_cdrom ? f.cdrom_max_bytes : GADGET_CD_MAX_BYTES;
 	if (req.cdrom && storage_get(app->storage, req.image, &img, NULL) == 0 &&
-	    img.size > cd_max) {
-		if (f.large_cdrom)
-			http_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT, "too_large_for_cd",
-					 "%s (%lld bytes) is larger than the largest DVD-ROM the kernel "
-					 "serves (%lld bytes); insert it as a flash drive "
-					 "(\"cdrom\": false)", req.image, (long long)img.size, cd_max);
-		else
-			http_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT, "too_large_for_cd",
-					 "%s (%lld bytes) is larger than a CD-ROM LUN of this kernel "
-					 "can serve: it would cut the image at %lld bytes (about 2.36 "
-					 "GB) and the host would miss the rest. Insert it as a flash "
-					 "drive (\"cdrom\": false), or run a kernel with vmedia's "
-					 "DVD-ROM patch (see README, Large ISOs)", req.image,
-					 (long long)img.size, cd_max);
+	    gadget_cd_fits(app->gadget, req.image, (long long)img.size, &err) < 0) {
+		http_reply_err(r, &err);
 		json_decref(body);
 		return;
 	}

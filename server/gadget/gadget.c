@@ -1020,6 +1020,30 @@ struct gadget_features gadget_features(struct gadget *g)
 	return f;
 }
 
+long long gadget_cd_max_bytes(const struct gadget_features *f)
+{
+	return f->large_cdrom && f->cdrom_max_bytes > 0 ? f->cdrom_max_bytes : GADGET_CD_MAX_BYTES;
+}
+
+int gadget_cd_fits(struct gadget *g, const char *what, long long size, struct err *err)
+{
+	struct gadget_features f = gadget_features(g);
+	long long max = gadget_cd_max_bytes(&f);
+
+	if (size <= max)
+		return 0;
+	if (f.large_cdrom)
+		return err_set(err, ERR_UNPROCESSABLE, "too_large_for_cd",
+			       "%s (%lld bytes) is larger than the largest DVD-ROM the kernel "
+			       "serves (%lld bytes); insert it as a flash drive (\"cdrom\": false)",
+			       what, size, max);
+	return err_set(err, ERR_UNPROCESSABLE, "too_large_for_cd",
+		       "%s (%lld bytes) is larger than a CD-ROM LUN of this kernel can serve: it "
+		       "would cut the image at %lld bytes (about 2.36 GB) and the host would miss "
+		       "the rest. Insert it as a flash drive (\"cdrom\": false), or run a kernel "
+		       "with vmedia's DVD-ROM patch (see README, Large ISOs)", what, size, max);
+}
+
 json_t *gadget_backend_json(struct gadget *g)
 {
 	const char *gname = g->ops->gadget_name ? g->ops->gadget_name(g->be) : NULL;
@@ -1039,7 +1063,6 @@ json_t *gadget_backend_json(struct gadget *g)
 			 "usb_state", usb[0] ? json_string(usb) : json_null(),
 			 "features", "break_io", f.break_io && !g->opts.hide_break_io,
 			 "forced_eject", f.forced_eject, "large_cdrom", f.large_cdrom,
-			 "cdrom_max_bytes", (json_int_t)(f.large_cdrom ? f.cdrom_max_bytes :
-							    GADGET_CD_MAX_BYTES),
+			 "cdrom_max_bytes", (json_int_t)gadget_cd_max_bytes(&f),
 			 "eject_strategy", strategy);
 }

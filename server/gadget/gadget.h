@@ -219,6 +219,13 @@ json_t *gadget_backend_json(struct gadget *g);
 const char *gadget_strategy(struct gadget *g);
 /* What the running kernel offers, as last detected. */
 struct gadget_features gadget_features(struct gadget *g);
+/* The largest image a cdrom LUN serves whole with these features. */
+long long gadget_cd_max_bytes(const struct gadget_features *f);
+/* 0 if an image of size bytes (what: its name, for the message) fits a
+ * cdrom LUN of the running kernel; else ERR_UNPROCESSABLE, code
+ * "too_large_for_cd": never a silent truncation, where the host would see
+ * only the first 2.36 GB of a larger image. */
+int gadget_cd_fits(struct gadget *g, const char *what, long long size, struct err *err);
 
 /* The configfs backend (libusbgx): creates the gadget, or adopts one made
  * by another tool. configfs_root is normally /sys/kernel/config. */

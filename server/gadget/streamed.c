@@ -19,15 +19,7 @@ static int _open(void *m, char *path, size_t size, struct err *err)
 
 	if (stream_open(x->st, path, size, err) < 0)
 		return -1;
-	struct gadget_features f = gadget_features(x->g);
-	long long max = f.large_cdrom ? f.cdrom_max_bytes : GADGET_CD_MAX_BYTES;
-	long long have = stream_size(x->st);
-	if (x->cdrom && have > max)
-		return err_set(err, ERR_UNPROCESSABLE, "too_large_for_cd", "the image (%lld bytes) is "
-			       "larger than %s of this kernel serves (%lld bytes); insert it as "
-			       "a flash drive (\"cdrom\": false)", have,
-			       f.large_cdrom ? "the largest DVD-ROM" : "a CD-ROM LUN", max);
-	return 0;
+	return x->cdrom ? gadget_cd_fits(x->g, "the image", stream_size(x->st), err) : 0;
 }
 
 static void _interrupt(void *m)

@@ -125,6 +125,10 @@ int redfish_do_insert(struct redfish *rf, unsigned lun, const char *name, bool c
 		.pin_ctx = rf->storage,
 	};
 	struct gadget_lun out;
+	struct storage_image img;
 
+	if (cdrom && storage_get(rf->storage, name, &img, NULL) == 0 &&
+	    gadget_cd_fits(rf->gadget, name, (long long)img.size, err) < 0)
+		return -1;
 	return gadget_insert(rf->gadget, lun, &req, &out, err);
 }

@@ -173,14 +173,15 @@ void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 	if (c->job_ok && ins->inserted) {
 		int rc = redfish_do_insert(rf, ins->lun, ins->name, ins->cdrom, ins->ro, &err);
 		if (rc < 0) {
+			bool busy = err.kind == ERR_CONFLICT;
 			st = TASK_EXCEPTION;
-			status = MHD_HTTP_CONFLICT;
-			key = "ResourceInUse";
+			status = http_status_of(err.kind);
+			key = busy ? "ResourceInUse" : "GeneralError";
 			json_array_append_new(msgs, redfish_message(
-				"ResourceInUse", "Critical", NULL,
-				"Eject the medium, then insert again.", "%s was downloaded but "
-				"could not be inserted into LUN %u: %s", ins->name, ins->lun,
-				err.message));
+				key, "Critical", NULL,
+				busy ? "Eject the medium, then insert again." : NULL,
+				"%s was downloaded but could not be inserted into LUN %u: %s",
+				ins->name, ins->lun, err.message));
 		} else {
 			json_array_append_new(msgs, redfish_message(
 				"Success", "OK", NULL, NULL,

@@ -22,6 +22,7 @@ from sushy.resources.manager import virtual_media as sushy_vm
 from conftest import ROOT, VMEDIAD
 from origin import Origin
 from test_images import small_fs  # noqa: F401 (fixture)
+from test_luns import _sparse_images
 from test_stream import gone, nbdkits
 
 SCHEMAS = os.path.join(ROOT, "tests", "redfish")
@@ -685,3 +686,24 @@ def test_a_download_the_disk_cannot_keep_is_507_not_a_bad_image(make_server, ori
     os.unlink(os.path.join(small_fs, "filler"))
     r = rf(api, "POST", target, json={"Image": origin.url + "/files/x.iso"})
     assert r.status_code in (200, 202), r.text
+
+
+def test_an_iso_a_stock_kernel_would_cut_is_refused_as_a_cd(make_server, tmpdir_path):
+    """The REST insert's rule holds for Redfish too: a CD-ROM LUN of a
+    stock kernel would show the host only the first 2.36 GB."""
+    storage, _ = _sparse_images(tmpdir_path)
+    srv = make_server(["--luns", "2", "--sim-kernel", "stock"], storage=storage)
+    api = srv.api
+    target = MANAGER + "/VirtualMedia/0/Actions/VirtualMedia.InsertMedia"
+    r = rf(api, "POST", target, json={"Image": "big.iso"})
+    assert r.status_code == 422, r.text
+    assert "2.36 GB" in r.text and '"cdrom\\": false' in r.text, r.text
+    r = rf(api, "PATCH", MANAGER + "/VirtualMedia/1", json={"Image": "over.iso", "Inserted": True})
+    assert r.status_code == 422, r.text
+    assert [api.get("/luns/%d" % n).json()["state"] for n in (0, 1)] == ["empty", "empty"]
+    # At the limit it goes in as a CD; larger, as a USB stick.
+    assert rf(api, "POST", target, json={"Image": "at.iso"}).status_code == 200
+    r = rf(api, "POST", target.replace("/0/", "/1/"), json={"Image": "big.iso",
+                                                             "MediaType": "USBStick"})
+    assert r.status_code == 200, r.text
+    assert api.get("/luns/1").json()["cdrom"] is False
