@@ -28,9 +28,6 @@ void api_restore_luns(struct app *app, void *be)
 
 		if (gadget_configfs_current(be, lun, file, sizeof(file), &cdrom, &ro) < 0)
 			continue;
-		size_t n = strlen(file);
-		while (n > 0 && file[n - 1] == '\n')
-			file[--n] = '\0';
 		if (!file[0]) {
 			gadget_restore(app->gadget, lun, "", cdrom, ro);
 			continue;

@@ -90,7 +90,6 @@ int http_req_query_bool(struct http_req *r, const char *name, bool def, bool *ou
 json_t *http_req_json(struct http_req *r, bool *failed);
 void http_req_set_state(struct http_req *r, void *state);
 void *http_req_state(const struct http_req *r);
-bool http_req_replied(const struct http_req *r);
 /* Seconds since the request's first byte arrived. */
 double http_req_elapsed_s(const struct http_req *r);
 struct MHD_Connection *http_req_connection(const struct http_req *r);

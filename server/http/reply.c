@@ -14,7 +14,6 @@ const char *http_req_method(const struct http_req *r) { return r->method; }
 const char *http_req_path(const struct http_req *r) { return r->path; }
 void http_req_set_state(struct http_req *r, void *state) { r->state = state; }
 void *http_req_state(const struct http_req *r) { return r->state; }
-bool http_req_replied(const struct http_req *r) { return r->replied; }
 
 double http_req_elapsed_s(const struct http_req *r)
 {

@@ -121,7 +121,7 @@ void metrics_eject(const char *method, bool forced, bool ok, double ms)
 	}
 	if (i < _nejects)
 		_ejects[i].n++;
-	if (forced)
+	if (forced && ok)	/* the promise: how soon a forced eject wins */
 		_observe(&_forced_seconds, ms / 1000);
 	pthread_mutex_unlock(&_lock);
 }
@@ -236,7 +236,7 @@ void metrics_render(struct metrics_text *t)
 			       (unsigned long long)_ejects[i].n);
 	}
 	metrics_family(t, "vmedia_forced_eject_duration_seconds", "histogram",
-		       "How long forced ejects took, from the request to the medium out.");
+		       "How long forced ejects that succeeded took, from the request to the medium out.");
 	_hist(t, "vmedia_forced_eject_duration_seconds", "", &_forced_seconds);
 	pthread_mutex_unlock(&_lock);
 }
