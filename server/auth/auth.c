@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/text.h"
 
 #define AUTH_MOD "AUTH"
 #define AUTH_NAME_MAX 64
@@ -75,11 +76,6 @@ static int _unhex(const char *s, unsigned char *out, size_t max, size_t *len)
 	return 0;
 }
 
-static void _hex(const unsigned char *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
 
 static bool _name_ok(const char *s)
 {
@@ -532,8 +528,8 @@ int auth_add_user(const char *path, const char *name, const char *password, stru
 		abort();
 	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), AUTH_ITER_DEFAULT,
 			  EVP_sha256(), sizeof(dk), dk);
-	_hex(salt, sizeof(salt), saltx);
-	_hex(dk, sizeof(dk), dkx);
+	text_hex(salt, sizeof(salt), saltx);
+	text_hex(dk, sizeof(dk), dkx);
 	snprintf(line, sizeof(line), "user %s pbkdf2-sha256 %d %s %s\n", name, AUTH_ITER_DEFAULT,
 		 saltx, dkx);
 	return _store(path, 'u', name, line, err);
@@ -550,9 +546,9 @@ int auth_add_token(const char *path, const char *name, char token[65], struct er
 			       "a token name is 1-63 letters, digits, '.', '_', '-' or '@'");
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		abort();
-	_hex(raw, sizeof(raw), token);
+	text_hex(raw, sizeof(raw), token);
 	EVP_Digest(token, 64, h, &hlen, EVP_sha256(), NULL);
-	_hex(h, sizeof(h), hx);
+	text_hex(h, sizeof(h), hx);
 	snprintf(line, sizeof(line), "token %s sha256 %s\n", name, hx);
 	return _store(path, 't', name, line, err);
 }

@@ -12,6 +12,8 @@
 
 #include "download.h"
 
+#include "../core/text.h"
+
 /* Without libcurl's view: everything between the scheme (and any slashes)
  * and the last '@' of the authority. For URLs libcurl refuses anyway. */
 static void _redact_by_hand(const char *url, char *out, size_t size)
@@ -77,31 +79,6 @@ out_free:
 	curl_url_cleanup(u);
 }
 
-static int _hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes in place; %00 and bad escapes are dropped as '_'. */
-static void _pct_decode(char *s)
-{
-	char *w = s;
-
-	for (char *p = s; *p; p++) {
-		int hi, lo;
-		if (*p == '%' && (hi = _hex(p[1])) >= 0 && (lo = _hex(p[2])) >= 0) {
-			int c = hi * 16 + lo;
-			*w++ = c ? (char)c : '_';
-			p += 2;
-		} else {
-			*w++ = *p;
-		}
-	}
-	*w = '\0';
-}
 
 /* Keeps only the last path component, whatever separators a server uses. */
 static const char *_basename(const char *s)
@@ -129,7 +106,7 @@ bool download_disposition_name(const char *value, char out[NAMES_MAX + 1])
 		if (q)
 			p = q + 2;
 		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(p, "; \t"), p);
-		_pct_decode(buf);
+		text_percent_decode(buf, '_');
 	} else if ((p = strcasestr(value, "filename="))) {
 		p += 9;
 		if (*p == '"') {
@@ -163,7 +140,7 @@ bool download_url_name(const char *url, char out[NAMES_MAX + 1])
 	size_t n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '/')
 		buf[--n] = '\0';
-	_pct_decode(buf);
+	text_percent_decode(buf, '_');
 	return names_sanitize(_basename(buf), out);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/text.h"
 #include "../metrics/metrics.h"
 
 #define HTTP_MOD "HTTP"
@@ -44,32 +45,11 @@ static void _mhd_log(void *cls, const char *fmt, va_list ap)
 /* Percent-decoding for paths and query values. "%00" is left as it is:
  * decoding it would cut the string short and let "a%00b" name image "a";
  * kept literally, the '%' makes the name invalid and the request fails 400. */
-static int _hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 static size_t _unescape(void *cls, struct MHD_Connection *c, char *s)
 {
-	char *w = s;
-	int hi, lo;
-
 	(void)cls;
 	(void)c;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '%' && (hi = _hex(p[1])) >= 0 && (lo = _hex(p[2])) >= 0 &&
-		    (hi | lo) != 0) {
-			*w++ = (char)(hi * 16 + lo);
-			p += 2;
-		} else {
-			*w++ = *p;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return text_percent_decode(s, '\0');
 }
 
 /* Replies 401 or 429 and returns false unless the request may go on. */

@@ -17,6 +17,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../core/text.h"
 
 #define STORAGE_MOD "STORAGE"
 
@@ -203,8 +204,7 @@ int storage_hash_fd(int fd, char hex[65], const _Atomic bool *stop)
 	}
 	if (n == 0 && !(stop && *stop)) {
 		EVP_DigestFinal_ex(ctx, md, &mdlen);
-		for (unsigned i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		text_hex(md, 32, hex);
 		rc = 0;
 	}
 	EVP_MD_CTX_free(ctx);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 
 #define STORAGE_MOD "STORAGE"
@@ -255,13 +256,10 @@ int storage_link_delete(struct storage *s, const char *name, struct err *err)
 
 json_t *storage_link_json(const struct storage_link *l, uint32_t attached)
 {
-	char when[32];
-	struct tm tm;
-	time_t t = (time_t)l->mtime;
+	char when[CLOCK_ISO8601_SIZE];
 	json_t *luns = json_array();
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_iso8601(when, sizeof(when), (time_t)l->mtime, -1);
 	for (unsigned i = 0; i < STORAGE_MAX_LUNS; i++)
 		if (attached & (1u << i))
 			json_array_append_new(luns, json_integer(i));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/text.h"
 
 #define STORAGE_MOD "STORAGE"
 
@@ -449,11 +450,6 @@ int64_t storage_upload_written(const struct storage_upload *u)
 	return u->received;
 }
 
-static void _hex(const unsigned char md[32], char hex[65])
-{
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
 
 static int _finish_file(struct storage_upload *u, struct storage_entry *e, struct err *err)
 {
@@ -479,10 +475,10 @@ static int _finish_file(struct storage_upload *u, struct storage_entry *e, struc
 			       "cannot flush %s to disk: %s", u->name, strerror(errno));
 	EVP_DigestFinal_ex(u->md, md, &mdlen);
 	memset(e, 0, sizeof(*e));
-	_hex(md, e->img.sha256);
+	text_hex(md, 32, e->img.sha256);
 	if (u->in_md) {
 		EVP_DigestFinal_ex(u->in_md, md, &mdlen);
-		_hex(md, e->img.received_sha256);
+		text_hex(md, 32, e->img.received_sha256);
 		snprintf(e->img.compression, sizeof(e->img.compression), "%s",
 			 storage_compression_name(u->compression));
 	} else {

@@ -25,19 +25,19 @@ fuzz_range_parse_SRCS := server/http/range.c
 fuzz_config_load_json_SRCS := server/core/config.c server/core/err.c server/core/log.c \
 	server/core/clock.c
 fuzz_config_load_json_LIBS := -ljansson
-fuzz_download_disposition_name_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_disposition_name_SRCS := server/download/parse.c server/core/names.c server/core/text.c
 fuzz_download_disposition_name_LIBS := -lcurl
-fuzz_download_url_name_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_url_name_SRCS := server/download/parse.c server/core/names.c server/core/text.c
 fuzz_download_url_name_LIBS := -lcurl
-fuzz_download_redact_url_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_redact_url_SRCS := server/download/parse.c server/core/names.c server/core/text.c
 fuzz_download_redact_url_LIBS := -lcurl
-fuzz_download_content_range_SRCS := server/download/parse.c server/core/names.c
+fuzz_download_content_range_SRCS := server/download/parse.c server/core/names.c server/core/text.c
 fuzz_download_content_range_LIBS := -lcurl
 fuzz_auth_parse_line_SRCS := server/auth/auth.c server/core/err.c server/core/log.c \
-	server/core/clock.c
+	server/core/clock.c server/core/text.c
 fuzz_auth_parse_line_LIBS := -lcrypto
 fuzz_auth_basic_decode_SRCS := server/auth/auth.c server/core/err.c server/core/log.c \
-	server/core/clock.c
+	server/core/clock.c server/core/text.c
 fuzz_auth_basic_decode_LIBS := -lcrypto
 # server.c is compiled into the target itself (to reach a static function);
 # the rest of the http and core layers, which it sits on, are linked (with
