@@ -103,9 +103,10 @@ static void _unlink_upload(struct storage *s, struct storage_upload *u)
 
 static void _free_upload(struct storage_upload *u);
 
-/* Takes an upload that ends without an image off the list, tells the
- * listener, and frees it. */
-static void _release(struct storage_upload *u)
+/* Takes an upload that ends without an image off the list, removes its
+ * temporary file if asked (after: once the file is gone, no listing shows
+ * the upload), tells the listener, and frees it. */
+static void _release(struct storage_upload *u, bool remove_tmp)
 {
 	struct storage *s = u->s;
 	struct storage_image img;
@@ -115,6 +116,11 @@ static void _release(struct storage_upload *u)
 	img.overwrite = storage_find(s, u->name) != NULL;
 	_unlink_upload(s, u);
 	pthread_mutex_unlock(&s->lock);
+	if (remove_tmp && u->tmpname[0]) {
+		unlinkat(u->tmpdir_fd, u->tmpname, 0);
+		log_info(STORAGE_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
+			 u->name, (long long)u->written);
+	}
 	storage_notify(s, "upload_aborted", &img);
 	_free_upload(u);
 }
@@ -239,7 +245,7 @@ void storage_upload_suspend(struct storage_upload *u)
 		fdatasync(u->fd);
 	log_info(STORAGE_MOD, "%s: suspended after %lld bytes; .partial/%s kept to resume", u->name,
 		 (long long)u->written, u->tmpname);
-	_release(u);
+	_release(u, false);
 }
 
 int storage_upload_begin(struct storage *s, const struct storage_upload_options *o,
@@ -605,10 +611,5 @@ out_abort:
 
 void storage_upload_abort(struct storage_upload *u)
 {
-	if (u->tmpname[0]) {
-		unlinkat(u->tmpdir_fd, u->tmpname, 0);
-		log_info(STORAGE_MOD, "%s: upload abandoned after %lld bytes; temporary file removed",
-			 u->name, (long long)u->written);
-	}
-	_release(u);
+	_release(u, true);
 }
