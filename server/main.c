@@ -23,6 +23,101 @@
 
 #define MAIN_MOD "MAIN"
 
+/* The LUN backend --backend names: 0 with ops and be set; 1 when
+ * --remove-gadget has done its work (nothing more to run); -1 on error. */
+static int _open_backend(const struct config *cfg, struct app *app,
+			 const struct gadget_backend **ops, void **be, struct err *err)
+{
+	if (strcmp(cfg->backend, "sim") == 0) {
+		*ops = &gadget_sim_ops;
+		*be = app->sim = gadget_sim_new((unsigned)cfg->luns, cfg->sim_kernel);
+		log_warn(MAIN_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
+			 "offered to any host", cfg->sim_kernel);
+		return 0;
+	}
+	/* "configfs": config_validate() allows no other */
+	struct gadget_configfs_options co = {
+		.gadget = cfg->gadget, .function = cfg->function, .udc = cfg->udc,
+		.luns = (unsigned)cfg->luns, .adopt = cfg->adopt,
+	};
+	if (cfg->remove_gadget) {
+		if (gadget_configfs_remove(&co, err) < 0)
+			return -1;
+		log_info(MAIN_MOD, "gadget %s removed", cfg->gadget);
+		return 1;
+	}
+	*ops = &gadget_configfs_ops;
+	*be = gadget_configfs_new(&co, err);
+	return *be ? 0 : -1;
+}
+
+/* The streamed media (nbdkit, and the kernel's NBD with a real gadget), or
+ * NULL with --no-stream or when they cannot run here (said in the log). */
+static struct streams *_open_streams(const struct config *cfg, bool kernel)
+{
+	char sdir[4200];
+	struct streams *st = NULL;
+	struct err err = { 0 };
+
+	if (cfg->no_stream)
+		return NULL;
+	snprintf(sdir, sizeof(sdir), "%s/.streams", cfg->storage);
+	struct stream_options sto = {
+		.dir = sdir, .kernel = kernel,
+		.allow_local = cfg->allow_local_downloads, .open_timeout_s = 30,
+		.retries = (unsigned)cfg->stream_retry_window, .cache_max = cfg->stream_cache,
+		.block = (unsigned)cfg->stream_block, .delay_ms = (unsigned)cfg->stream_delay_ms,
+		.known_hosts = cfg->ssh_known_hosts, .identity = cfg->ssh_identity,
+	};
+	if (streams_create(&sto, &st, &err) < 0) {
+		log_warn(MAIN_MOD, "streaming is unavailable: %s", err.message);
+		return NULL;
+	}
+	return st;
+}
+
+/* The API's listener, and --metrics-listen's if given: Prometheus scrapes
+ * without credentials, GET /metrics alone, no web UI, on an address of its
+ * own (loopback or a management network). */
+static int _start_http(const struct config *cfg, struct app *app, struct http_server **http,
+		       struct http_server **metrics_http, struct err *err)
+{
+	struct http_options ho = {
+		.authorize = api_authorize, .authorize_ctx = app,
+		.loopback_only = !app->auth && !cfg->insecure_no_auth,
+		.tls_cert = cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+		.tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL,
+		.listen = cfg->listen, .web_dir = cfg->web[0] ? cfg->web : NULL,
+		.max_connections = (unsigned)cfg->max_connections,
+		.max_per_ip = (unsigned)cfg->max_per_ip,
+		.timeout_s = (unsigned)cfg->timeout,
+		.header_timeout_s = (unsigned)cfg->header_timeout,
+		.max_pending_per_ip = (unsigned)cfg->max_pending_per_ip,
+		.max_json_body = (size_t)cfg->max_json_body,
+		.server_names = cfg->server_names,
+		.trusted_proxy = cfg->trusted_proxy[0] ? cfg->trusted_proxy : NULL,
+	};
+	if (http_start(&ho, api_routes, api_nroutes, app, http, err) < 0)
+		return -1;
+	if (!cfg->metrics_listen[0])
+		return 0;
+	struct http_options mo = {
+		.listen = cfg->metrics_listen, .no_web = true,
+		.what = "GET /metrics without authentication",
+		.max_connections = 8, .max_per_ip = 4,
+		.timeout_s = (unsigned)cfg->timeout,
+		.header_timeout_s = (unsigned)cfg->header_timeout,
+		.max_pending_per_ip = (unsigned)cfg->max_pending_per_ip,
+		.max_json_body = 64, .server_names = cfg->server_names,
+	};
+	if (http_start(&mo, api_metrics_routes, api_metrics_nroutes, app, metrics_http, err) < 0) {
+		http_stop(*http);
+		*http = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -84,28 +179,10 @@ int main(int argc, char **argv)
 
 	const struct gadget_backend *ops;
 	void *be;
-	if (strcmp(cfg.backend, "sim") == 0) {
-		ops = &gadget_sim_ops;
-		be = app.sim = gadget_sim_new((unsigned)cfg.luns, cfg.sim_kernel);
-		log_warn(MAIN_MOD, "the LUN backend is SIMULATED (%s kernel): no USB device is "
-			 "offered to any host", cfg.sim_kernel);
-	} else {	/* "configfs": config_validate() allows no other */
-		struct gadget_configfs_options co = {
-			.configfs_root = "/sys/kernel/config", .gadget = cfg.gadget,
-			.function = cfg.function, .udc = cfg.udc, .luns = (unsigned)cfg.luns,
-			.adopt = cfg.adopt,
-		};
-		if (cfg.remove_gadget) {
-			if (gadget_configfs_remove(&co, &err) < 0)
-				goto out_storage;
-			log_info(MAIN_MOD, "gadget %s removed", cfg.gadget);
-			rc = EXIT_SUCCESS;
-			goto out_storage;
-		}
-		ops = &gadget_configfs_ops;
-		be = gadget_configfs_new(&co, &err);
-		if (!be)
-			goto out_storage;
+	int b = _open_backend(&cfg, &app, &ops, &be, &err);
+	if (b != 0) {
+		rc = b > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+		goto out_storage;
 	}
 	struct gadget_options go = {
 		.luns = (unsigned)cfg.luns, .api_wait_ms = (unsigned)cfg.api_wait_ms,
@@ -115,21 +192,7 @@ int main(int argc, char **argv)
 		ops->destroy(be);
 		goto out_storage;
 	}
-	char sdir[4200];
-	snprintf(sdir, sizeof(sdir), "%s/.streams", cfg.storage);
-	struct stream_options sto = {
-		.dir = sdir, .kernel = ops == &gadget_configfs_ops,
-		.allow_local = cfg.allow_local_downloads, .open_timeout_s = 30,
-		.retries = (unsigned)cfg.stream_retry_window, .cache_max = cfg.stream_cache,
-		.block = (unsigned)cfg.stream_block, .delay_ms = (unsigned)cfg.stream_delay_ms,
-		.known_hosts = cfg.ssh_known_hosts, .identity = cfg.ssh_identity,
-	};
-	if (cfg.no_stream) {
-		app.streams = NULL;
-	} else if (streams_create(&sto, &app.streams, &err) < 0) {
-		log_warn(MAIN_MOD, "streaming is unavailable: %s", err.message);
-		app.streams = NULL;
-	}
+	app.streams = _open_streams(&cfg, ops == &gadget_configfs_ops);
 	if (ops == &gadget_configfs_ops)
 		api_restore_luns(&app, be);
 	if (app.streams)
@@ -155,41 +218,8 @@ int main(int argc, char **argv)
 		goto out_gadget;
 	redfish_use_downloads(app.redfish, app.downloads);
 
-	struct http_options ho = {
-		.authorize = api_authorize, .authorize_ctx = &app,
-		.loopback_only = !app.auth && !cfg.insecure_no_auth,
-		.tls_cert = cfg.tls_cert[0] ? cfg.tls_cert : NULL,
-		.tls_key = cfg.tls_key[0] ? cfg.tls_key : NULL,
-		.listen = cfg.listen, .web_dir = cfg.web[0] ? cfg.web : NULL,
-		.max_connections = (unsigned)cfg.max_connections,
-		.max_per_ip = (unsigned)cfg.max_per_ip,
-		.timeout_s = (unsigned)cfg.timeout,
-		.header_timeout_s = (unsigned)cfg.header_timeout,
-		.max_pending_per_ip = (unsigned)cfg.max_pending_per_ip,
-		.max_json_body = (size_t)cfg.max_json_body,
-		.server_names = cfg.server_names,
-		.trusted_proxy = cfg.trusted_proxy[0] ? cfg.trusted_proxy : NULL,
-	};
-	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) < 0)
+	if (_start_http(&cfg, &app, &http, &metrics_http, &err) < 0)
 		goto out_gadget;
-	/* Prometheus scrapes without credentials: GET /metrics alone, no web
-	 * UI, on an address of its own (loopback or a management network). */
-	if (cfg.metrics_listen[0]) {
-		struct http_options mo = {
-			.listen = cfg.metrics_listen, .no_web = true,
-			.what = "GET /metrics without authentication",
-			.max_connections = 8, .max_per_ip = 4,
-			.timeout_s = (unsigned)cfg.timeout,
-			.header_timeout_s = (unsigned)cfg.header_timeout,
-			.max_pending_per_ip = (unsigned)cfg.max_pending_per_ip,
-			.max_json_body = 64, .server_names = cfg.server_names,
-		};
-		if (http_start(&mo, api_metrics_routes, api_metrics_nroutes, &app, &metrics_http,
-			       &err) < 0) {
-			http_stop(http);
-			goto out_gadget;
-		}
-	}
 	struct service_watch *watch = service_ready(app.gadget);	/* the socket listens */
 
 	do {
