@@ -26,7 +26,7 @@ static bool _host_may_write(struct app *app, const char *name, struct err *err)
 	struct gadget_lun lun;
 
 	for (unsigned i = 0; i < gadget_lun_count(app->gadget); i++)
-		if (gadget_get(app->gadget, i, &lun, NULL) == 0 && lun.state != LUN_EMPTY &&
+		if (gadget_get(app->gadget, i, &lun, NULL) == 0 && lun.state != GADGET_LUN_EMPTY &&
 		    strcmp(lun.image, name) == 0 && !lun.ro) {
 			err_set(err, ERR_CONFLICT, "image_writable",
 				"image %s is inserted read-write in LUN %u: the host may be changing "

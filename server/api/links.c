@@ -22,7 +22,7 @@ uint32_t api_link_luns(struct app *app, const char *name)
 
 	for (unsigned i = 0; i < gadget_lun_count(app->gadget); i++)
 		if (gadget_get(app->gadget, i, &l, NULL) == 0 && l.streamed &&
-		    l.state != LUN_EMPTY && !strcmp(l.image, name))
+		    l.state != GADGET_LUN_EMPTY && !strcmp(l.image, name))
 			luns |= 1u << i;
 	return luns;
 }

@@ -16,7 +16,7 @@ enum err_kind {
 	ERR_DIGEST,		/* content does not match the expected digest */
 	ERR_IO,			/* the machine failed: disk, kernel */
 	ERR_UNAVAILABLE,	/* not possible with this configuration */
-	ERR_TIMEOUT,		/* still running in the background */
+	ERR_TIMEOUT,		/* the kernel gave up waiting (ETIMEDOUT) */
 	ERR_UNPROCESSABLE,	/* understood, but this input cannot be served */
 };
 

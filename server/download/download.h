@@ -21,8 +21,8 @@
 struct storage;
 struct downloads;
 
-enum download_state { DL_QUEUED = 0, DL_RUNNING, DL_DONE, DL_FAILED, DL_CANCELLED,
-		      DL_REMOVED /* forgotten: only ever in the last event */ };
+enum download_state { DOWNLOAD_QUEUED = 0, DOWNLOAD_RUNNING, DOWNLOAD_DONE, DOWNLOAD_FAILED, DOWNLOAD_CANCELLED,
+		      DOWNLOAD_REMOVED /* forgotten: only ever in the last event */ };
 
 /* A snapshot of one job. */
 struct download_job {

@@ -446,12 +446,12 @@ enum download_outcome download_attempt(struct downloads *d, struct download_entr
 		x.failed = x.failed || !x.u;
 	}
 	if (cancel) {
-		out = OUT_CANCELLED;
+		out = DOWNLOAD_OUT_CANCELLED;
 	} else if (stopping && rc == CURLE_ABORTED_BY_CALLBACK) {
-		out = OUT_STOPPED;
+		out = DOWNLOAD_OUT_STOPPED;
 	} else if (rc == CURLE_OK && !x.failed) {
 		written = storage_upload_written(x.u);
-		out = storage_upload_commit(x.u, NULL, &x.err) == 0 ? OUT_DONE : OUT_FAILED;
+		out = storage_upload_commit(x.u, NULL, &x.err) == 0 ? DOWNLOAD_OUT_DONE : DOWNLOAD_OUT_FAILED;
 		x.u = NULL;
 	} else {
 		if (!x.failed && rc == CURLE_COULDNT_CONNECT && x.refused[0]) {
@@ -463,34 +463,34 @@ enum download_outcome download_attempt(struct downloads *d, struct download_entr
 		}
 		if (!x.failed)
 			_describe(&x, rc, errbuf);
-		out = x.start_over || (!x.failed && _transient(rc)) ? OUT_RETRY : OUT_FAILED;
+		out = x.start_over || (!x.failed && _transient(rc)) ? DOWNLOAD_OUT_RETRY : DOWNLOAD_OUT_FAILED;
 		if (x.failed && !x.u && strcmp(x.err.code, "too_many_uploads") == 0)
-			out = OUT_WAIT;
+			out = DOWNLOAD_OUT_WAIT;
 	}
 	if (x.u) {
-		if ((out == OUT_RETRY || out == OUT_STOPPED) && !j->pub.compression[0])
+		if ((out == DOWNLOAD_OUT_RETRY || out == DOWNLOAD_OUT_STOPPED) && !j->pub.compression[0])
 			storage_upload_suspend(x.u);
 		else
 			storage_upload_abort(x.u);
 	}
-	if (out == OUT_CANCELLED || out == OUT_FAILED)
+	if (out == DOWNLOAD_OUT_CANCELLED || out == DOWNLOAD_OUT_FAILED)
 		download_forget_data(d, j->pub.id);
 
 	pthread_mutex_lock(&d->lock);
-	if (out == OUT_FAILED || out == OUT_RETRY || out == OUT_WAIT)
+	if (out == DOWNLOAD_OUT_FAILED || out == DOWNLOAD_OUT_RETRY || out == DOWNLOAD_OUT_WAIT)
 		snprintf(j->pub.error, sizeof(j->pub.error), "%s", x.err.message);
-	if (out == OUT_DONE) {
+	if (out == DOWNLOAD_OUT_DONE) {
 		j->pub.error[0] = '\0';
 		j->pub.done = written;
 		j->pub.total = written;
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (out == OUT_WAIT)
+	if (out == DOWNLOAD_OUT_WAIT)
 		log_info(DOWNLOAD_MOD, "job %u: %s; waiting for a free upload slot", j->pub.id,
 			 x.err.message);
-	else if (out != OUT_DONE && out != OUT_STOPPED && out != OUT_CANCELLED)
+	else if (out != DOWNLOAD_OUT_DONE && out != DOWNLOAD_OUT_STOPPED && out != DOWNLOAD_OUT_CANCELLED)
 		log_warn(DOWNLOAD_MOD, "job %u: %s%s", j->pub.id, x.err.message,
-			 out == OUT_RETRY ? " (will resume)" : "");
+			 out == DOWNLOAD_OUT_RETRY ? " (will resume)" : "");
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(x.curl);
 	return out;

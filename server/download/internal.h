@@ -40,9 +40,9 @@ struct downloads {
 	pthread_t *threads;
 };
 
-/* OUT_WAIT: every upload slot of storage is taken; the attempt did not
+/* DOWNLOAD_OUT_WAIT: every upload slot of storage is taken; the attempt did not
  * count (nothing was written) and is tried again once one may be free. */
-enum download_outcome { OUT_DONE, OUT_FAILED, OUT_CANCELLED, OUT_RETRY, OUT_STOPPED, OUT_WAIT };
+enum download_outcome { DOWNLOAD_OUT_DONE, DOWNLOAD_OUT_FAILED, DOWNLOAD_OUT_CANCELLED, DOWNLOAD_OUT_RETRY, DOWNLOAD_OUT_STOPPED, DOWNLOAD_OUT_WAIT };
 
 /* Runs one attempt of a job on the calling worker thread. */
 enum download_outcome download_attempt(struct downloads *d, struct download_entry *j);

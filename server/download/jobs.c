@@ -149,7 +149,7 @@ static struct download_entry *_alloc_job(const char *url, const char *name,
 	snprintf(j->pub.sha256, sizeof(j->pub.sha256), "%s", sha256 ? sha256 : "");
 	j->pub.insecure = insecure;
 	j->pub.total = -1;
-	j->pub.state = DL_QUEUED;
+	j->pub.state = DOWNLOAD_QUEUED;
 	return j;
 }
 
@@ -165,10 +165,10 @@ static void _link_job(struct downloads *d, struct download_entry *j)
 
 static enum download_state _state_of(const char *name)
 {
-	for (int st = DL_QUEUED; st <= DL_CANCELLED; st++)
+	for (int st = DOWNLOAD_QUEUED; st <= DOWNLOAD_CANCELLED; st++)
 		if (strcmp(name, _state_name((enum download_state)st)) == 0)
 			return (enum download_state)st;
-	return DL_QUEUED;
+	return DOWNLOAD_QUEUED;
 }
 
 /* Frees a job that has left the table and has no users, and says so. */
@@ -176,7 +176,7 @@ static void _forget(struct downloads *d, struct download_entry *j)
 {
 	struct download_job gone = j->pub;
 
-	gone.state = DL_REMOVED;
+	gone.state = DOWNLOAD_REMOVED;
 	free(j);
 	download_forget_files(d, gone.id);
 	if (d->listener)
@@ -267,9 +267,9 @@ static void _load(struct downloads *d)
 		snprintf(j->pub.error, sizeof(j->pub.error), "%s", error);
 		snprintf(j->etag, sizeof(j->etag), "%s", etag);
 		snprintf(j->last_modified, sizeof(j->last_modified), "%s", lm);
-		if (j->pub.state == DL_RUNNING)
-			j->pub.state = DL_QUEUED;
-		if (j->pub.state == DL_QUEUED) {
+		if (j->pub.state == DOWNLOAD_RUNNING)
+			j->pub.state = DOWNLOAD_QUEUED;
+		if (j->pub.state == DOWNLOAD_QUEUED) {
 			/* What it has is what it resumes from. */
 			char part[40];
 			struct stat st;
@@ -277,7 +277,7 @@ static void _load(struct downloads *d)
 			bool has_data = fstatat(d->partial_fd, part, &st, 0) == 0;
 			j->pub.done = has_data ? st.st_size : 0;
 			if (_stored_before(d, j, has_data)) {
-				j->pub.state = DL_DONE;
+				j->pub.state = DOWNLOAD_DONE;
 				download_save(d, j);
 				log_info(DOWNLOAD_MOD, "job %u: %s was stored by the last run, which ended "
 					 "before it could say so; done", id, j->pub.name);
@@ -309,7 +309,7 @@ static void _load(struct downloads *d)
 			continue;
 		bool known = false;
 		for (struct download_entry *j = d->jobs; j; j = j->next)
-			known |= j->pub.id == id && j->pub.state == DL_QUEUED;
+			known |= j->pub.id == id && j->pub.state == DOWNLOAD_QUEUED;
 		if (!known)
 			unlinkat(d->partial_fd, de->d_name, 0);
 	}
@@ -325,8 +325,8 @@ static void _load(struct downloads *d)
 static void _finish(struct downloads *d, struct download_entry *j, enum download_state st)
 {
 	/* Counted before the state shows: whoever sees the job end sees it counted. */
-	if (st == DL_DONE || st == DL_FAILED)
-		metrics_transfer(METRICS_DOWNLOAD, st == DL_DONE, j->pub.done,
+	if (st == DOWNLOAD_DONE || st == DOWNLOAD_FAILED)
+		metrics_transfer(METRICS_DOWNLOAD, st == DOWNLOAD_DONE, j->pub.done,
 				 (clock_now_ms() - j->started_ms) / 1000);
 	download_forget_data(d, j->pub.id);
 	download_save_as(d, j, st);
@@ -365,7 +365,7 @@ static void _run(struct downloads *d, struct download_entry *j)
 		j->pub.attempts++;
 		pthread_mutex_unlock(&d->lock);
 		enum download_outcome out = download_attempt(d, j);
-		if (out == OUT_WAIT) {
+		if (out == DOWNLOAD_OUT_WAIT) {
 			/* Not an attempt: nothing was stored. The uploads that hold
 			 * the slots may run for minutes, so there is no limit, and
 			 * the wait grows only to DOWNLOAD_SLOT_WAIT_MAX_MS. */
@@ -375,36 +375,36 @@ static void _run(struct downloads *d, struct download_entry *j)
 			download_notify(d, j);
 			if (!_backoff(d, j, wait)) {
 				if (j->cancel)
-					_finish(d, j, DL_CANCELLED);
+					_finish(d, j, DOWNLOAD_CANCELLED);
 				return;
 			}
 			wait = wait * 2 > DOWNLOAD_SLOT_WAIT_MAX_MS ? DOWNLOAD_SLOT_WAIT_MAX_MS : wait * 2;
 			continue;
 		}
 		switch (out) {
-		case OUT_WAIT:	/* above */
-		case OUT_DONE:
-			_finish(d, j, DL_DONE);
+		case DOWNLOAD_OUT_WAIT:	/* above */
+		case DOWNLOAD_OUT_DONE:
+			_finish(d, j, DOWNLOAD_DONE);
 			return;
-		case OUT_FAILED:
-			_finish(d, j, DL_FAILED);
+		case DOWNLOAD_OUT_FAILED:
+			_finish(d, j, DOWNLOAD_FAILED);
 			return;
-		case OUT_CANCELLED:
-			_finish(d, j, DL_CANCELLED);
+		case DOWNLOAD_OUT_CANCELLED:
+			_finish(d, j, DOWNLOAD_CANCELLED);
 			return;
-		case OUT_STOPPED:
+		case DOWNLOAD_OUT_STOPPED:
 			return;	/* stays queued on disk: the next start resumes it */
-		case OUT_RETRY:
+		case DOWNLOAD_OUT_RETRY:
 			break;
 		}
 		if ((unsigned)j->pub.attempts > d->opts.retries) {
-			_finish(d, j, DL_FAILED);
+			_finish(d, j, DOWNLOAD_FAILED);
 			return;
 		}
 		download_notify(d, j);
 		if (!_backoff(d, j, delay)) {
 			if (j->cancel)
-				_finish(d, j, DL_CANCELLED);
+				_finish(d, j, DOWNLOAD_CANCELLED);
 			return;
 		}
 		delay *= 2;
@@ -418,13 +418,13 @@ static void *_worker(void *arg)
 	pthread_mutex_lock(&d->lock);
 	while (!d->stopping) {
 		struct download_entry *j = d->jobs;
-		while (j && j->pub.state != DL_QUEUED)
+		while (j && j->pub.state != DOWNLOAD_QUEUED)
 			j = j->next;
 		if (!j) {
 			pthread_cond_wait(&d->cond, &d->lock);
 			continue;
 		}
-		j->pub.state = DL_RUNNING;
+		j->pub.state = DOWNLOAD_RUNNING;
 		j->users++;
 		pthread_mutex_unlock(&d->lock);
 		download_notify(d, j);
@@ -550,7 +550,7 @@ int downloads_add(struct downloads *d, const struct download_request *req,
 
 	pthread_mutex_lock(&d->lock);
 	for (struct download_entry *o = d->jobs; req->name && o; o = o->next)
-		if ((o->pub.state == DL_QUEUED || o->pub.state == DL_RUNNING) &&
+		if ((o->pub.state == DOWNLOAD_QUEUED || o->pub.state == DOWNLOAD_RUNNING) &&
 		    strcmp(o->pub.name, req->name) == 0) {
 			unsigned other = o->pub.id;
 			pthread_mutex_unlock(&d->lock);
@@ -615,8 +615,8 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		pthread_mutex_unlock(&d->lock);
 		return err_set(err, ERR_NOT_FOUND, "not_found", "no download %u", id);
 	}
-	if (j->pub.state == DL_QUEUED) {
-		j->pub.state = DL_CANCELLED;
+	if (j->pub.state == DOWNLOAD_QUEUED) {
+		j->pub.state = DOWNLOAD_CANCELLED;
 		j->users++;
 		*out = j->pub;
 		pthread_mutex_unlock(&d->lock);
@@ -627,13 +627,13 @@ int downloads_cancel(struct downloads *d, unsigned id, struct download_job *out,
 		_release(d, j);
 		return 0;
 	}
-	if (j->pub.state == DL_RUNNING) {
+	if (j->pub.state == DOWNLOAD_RUNNING) {
 		/* The worker sees it in its progress callback (or backoff) and
 		 * removes the partial data itself. */
 		j->cancel = true;
 		pthread_cond_broadcast(&d->cond);
 		*out = j->pub;
-		out->state = DL_CANCELLED;
+		out->state = DOWNLOAD_CANCELLED;
 		pthread_mutex_unlock(&d->lock);
 		return 0;
 	}

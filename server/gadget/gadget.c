@@ -56,7 +56,7 @@ static bool _force_pending(const struct gadget_slot *l)
 /* Another insert or plain eject would have to wait: g->lock held. */
 static bool _lun_busy(const struct gadget_slot *l)
 {
-	return l->op != OP_NONE || _force_pending(l) || l->running != RUN_IDLE;
+	return l->op != GADGET_OP_NONE || _force_pending(l) || l->running != GADGET_RUN_IDLE;
 }
 
 /* Marks the start of a kernel call on l's worker; g->lock held. */
@@ -200,7 +200,7 @@ static void _emptied(struct gadget_slot *l, char *released, size_t size, void **
 	l->snap.image[0] = '\0';
 	l->snap.warning[0] = '\0';
 	l->snap.warning_code[0] = '\0';
-	l->snap.state = LUN_EMPTY;
+	l->snap.state = GADGET_LUN_EMPTY;
 }
 
 /* Closes a medium of its own the LUN let go of, after the caller was told
@@ -233,10 +233,10 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 	unsigned id = l->snap.id;
 
 	snprintf(image, sizeof(image), "%s", l->op_image);
-	_run_begin(g, l, RUN_OP);
+	_run_begin(g, l, GADGET_RUN_OP);
 	pthread_mutex_unlock(&g->lock);
 
-	if (op == OP_INSERT) {
+	if (op == GADGET_OP_INSERT) {
 		/* A medium of its own is opened here, not on the caller's
 		 * thread: it may take seconds (a remote server). */
 		if (mops) {
@@ -271,10 +271,10 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 	}
 
 	pthread_mutex_lock(&g->lock);
-	l->running = RUN_IDLE;
+	l->running = GADGET_RUN_IDLE;
 	struct gadget_lun *s = &l->snap;
 	bool forcing = _force_pending(l);
-	if (op == OP_INSERT) {
+	if (op == GADGET_OP_INSERT) {
 		l->op_mops = NULL;
 		l->op_medium = NULL;
 		s->insert_error = rc == 0 ? (struct err){ 0 } : err;
@@ -285,7 +285,7 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 			snprintf(s->image, sizeof(s->image), "%s", image);
 			s->cdrom = cdrom;
 			s->ro = ro;
-			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
+			s->state = forcing ? GADGET_LUN_EJECTING : GADGET_LUN_INSERTED;
 			if (reconnect)	/* the host saw the new type */
 				l->enumerated_cdrom = s->cdrom;
 			if (s->cdrom != l->enumerated_cdrom) {
@@ -299,7 +299,7 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 			}
 		} else {
 			s->image[0] = '\0';
-			s->state = LUN_EMPTY;
+			s->state = GADGET_LUN_EMPTY;
 		}
 	} else {
 		if (rc == 0) {
@@ -308,7 +308,7 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 				gadget_eject_preempted(l, &ej);
 			_emptied(l, released, sizeof(released), &closing, &closing_ops);
 		} else {
-			s->state = forcing ? LUN_EJECTING : LUN_INSERTED;
+			s->state = forcing ? GADGET_LUN_EJECTING : GADGET_LUN_INSERTED;
 		}
 		s->last_eject = ej;
 		metrics_eject(ej.method[0] ? ej.method : "none", ej.forced, ej.ok, ej.elapsed_ms);
@@ -324,8 +324,8 @@ static void _run_op(struct gadget *g, struct gadget_slot *l)
 
 	pthread_mutex_lock(&g->lock);
 	l->done_seq = l->op_seq;
-	l->op = OP_NONE;
-	if (forcing && s->state == LUN_EMPTY) {
+	l->op = GADGET_OP_NONE;
+	if (forcing && s->state == GADGET_LUN_EMPTY) {
 		l->force_rc = 0;
 		l->force_done = l->force_seq;
 	}
@@ -344,28 +344,28 @@ static void _run_force(struct gadget *g, struct gadget_slot *l)
 	uint64_t seq = l->force_seq;
 	int rc = 0;
 
-	if (l->snap.state == LUN_EMPTY || !l->snap.image[0]) {
-		l->snap.state = LUN_EMPTY;
+	if (l->snap.state == GADGET_LUN_EMPTY || !l->snap.image[0]) {
+		l->snap.state = GADGET_LUN_EMPTY;
 		l->force_rc = 0;
 		l->force_done = seq;
 		pthread_cond_broadcast(&g->cond);
 		return;
 	}
-	l->snap.state = LUN_EJECTING;
-	_run_begin(g, l, RUN_FORCE);
+	l->snap.state = GADGET_LUN_EJECTING;
+	_run_begin(g, l, GADGET_RUN_FORCE);
 	pthread_mutex_unlock(&g->lock);
 
 	rc = gadget_do_eject(g, l, true, &ej, &err);
 
 	pthread_mutex_lock(&g->lock);
-	l->running = RUN_IDLE;
+	l->running = GADGET_RUN_IDLE;
 	struct gadget_lun *s = &l->snap;
 	s->last_eject = ej;
 	metrics_eject(ej.method[0] ? ej.method : "none", ej.forced, ej.ok, ej.elapsed_ms);
 	if (rc == 0) {
 		_emptied(l, released, sizeof(released), &closing, &closing_ops);
 	} else {
-		s->state = LUN_INSERTED;
+		s->state = GADGET_LUN_INSERTED;
 	}
 	struct gadget_lun snap = *s;
 	pthread_mutex_unlock(&g->lock);
@@ -388,12 +388,12 @@ static void *_worker(void *arg)
 
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
-		while (!g->stopping && !(l->op != OP_NONE && l->op_seq > l->done_seq) &&
+		while (!g->stopping && !(l->op != GADGET_OP_NONE && l->op_seq > l->done_seq) &&
 		       !_force_pending(l))
 			pthread_cond_wait(&g->cond, &g->lock);
 		if (g->stopping)
 			break;
-		if (l->op != OP_NONE && l->op_seq > l->done_seq)
+		if (l->op != GADGET_OP_NONE && l->op_seq > l->done_seq)
 			_run_op(g, l);
 		else
 			_run_force(g, l);
@@ -417,7 +417,7 @@ static void *_worker(void *arg)
  *    locks, and again at doubling intervals (at most every 5 s) while the
  *    call stays stuck: a command blocked in its backing file, which
  *    break_io cannot end. */
-#define BREAK_MAX_INTERVAL_MS 5000.0
+#define GADGET_BREAK_MAX_INTERVAL_MS 5000.0
 
 int gadget_signal(struct gadget *g, struct gadget_slot *l, struct err *err)
 {
@@ -430,7 +430,7 @@ int gadget_signal(struct gadget *g, struct gadget_slot *l, struct err *err)
 	double interval = (double)g->opts.eject_wait_ms * (double)(1u << (l->sigusr1s < 5 ?
 									 l->sigusr1s : 5));
 	l->next_signal_at = clock_now_ms() +
-		(interval < BREAK_MAX_INTERVAL_MS ? interval : BREAK_MAX_INTERVAL_MS);
+		(interval < GADGET_BREAK_MAX_INTERVAL_MS ? interval : GADGET_BREAK_MAX_INTERVAL_MS);
 	pthread_mutex_unlock(&g->lock);
 	if (g->ops->signal_io(g->be, &count, err) < 0) {
 		pthread_mutex_lock(&g->lock);
@@ -449,7 +449,7 @@ static double _next_break_at(const struct gadget *g, const struct gadget_slot *l
 {
 	double at = l->next_signal_at;
 
-	if (l->running == RUN_OP && at < l->force_at + g->opts.eject_wait_ms)
+	if (l->running == GADGET_RUN_OP && at < l->force_at + g->opts.eject_wait_ms)
 		at = l->force_at + g->opts.eject_wait_ms;
 	return at;
 }
@@ -490,7 +490,7 @@ static void *_breaker(void *arg)
 
 		for (unsigned i = 0; i < g->nluns && !act; i++) {
 			struct gadget_slot *l = &g->luns[i];
-			if (!_force_pending(l) || l->running == RUN_IDLE)
+			if (!_force_pending(l) || l->running == GADGET_RUN_IDLE)
 				continue;
 			const struct gadget_medium_ops *mo = l->mops ? l->mops :
 				l->opening ? l->op_mops : NULL;
@@ -509,7 +509,7 @@ static void *_breaker(void *arg)
 			 * ends by itself, and nothing is to be broken. */
 			if (l->opening)
 				continue;
-			if (l->running == RUN_OP && patched && !l->broke_io) {
+			if (l->running == GADGET_RUN_OP && patched && !l->broke_io) {
 				act = l;
 				what = BREAK_OWN;
 				l->broke_io = true;
@@ -720,7 +720,7 @@ void gadget_destroy(struct gadget *g)
 	pthread_mutex_lock(&g->lock);
 	bool stuck = g->gw_running;
 	for (unsigned i = 0; i < g->nluns; i++)
-		stuck |= g->luns[i].running != RUN_IDLE;
+		stuck |= g->luns[i].running != GADGET_RUN_IDLE;
 	if (stuck) {
 		log_warn(GADGET_MOD, "a LUN operation is still inside the kernel; not waiting for it");
 		g->orphaned = true;
@@ -746,7 +746,7 @@ void gadget_restore(struct gadget *g, unsigned lun, const char *image, bool cdro
 	snprintf(l->snap.image, sizeof(l->snap.image), "%s", image);
 	l->snap.cdrom = cdrom;
 	l->snap.ro = ro;
-	l->snap.state = image[0] ? LUN_INSERTED : LUN_EMPTY;
+	l->snap.state = image[0] ? GADGET_LUN_INSERTED : GADGET_LUN_EMPTY;
 	l->enumerated_cdrom = cdrom;	/* the host saw it as it is now */
 	pthread_mutex_unlock(&g->lock);
 }
@@ -774,7 +774,7 @@ json_t *gadget_medium_json(struct gadget *g, unsigned lun)
 	struct gadget_slot *l = &g->luns[lun];
 	if (l->mops && l->mops->json)
 		o = l->mops->json(l->medium);
-	else if (l->op == OP_INSERT && l->op_mops && l->op_mops->json && l->running == RUN_OP)
+	else if (l->op == GADGET_OP_INSERT && l->op_mops && l->op_mops->json && l->running == GADGET_RUN_OP)
 		o = l->op_mops->json(l->op_medium);
 	pthread_mutex_unlock(&g->lock);
 	return o;
@@ -816,10 +816,10 @@ int gadget_get(struct gadget *g, unsigned lun, struct gadget_lun *out, struct er
 static const char *_state_name(enum gadget_lun_state s)
 {
 	switch (s) {
-	case LUN_EMPTY: return "empty";
-	case LUN_INSERTED: return "inserted";
-	case LUN_EJECTING: return "ejecting";
-	case LUN_INSERTING: return "inserting";
+	case GADGET_LUN_EMPTY: return "empty";
+	case GADGET_LUN_INSERTED: return "inserted";
+	case GADGET_LUN_EJECTING: return "ejecting";
+	case GADGET_LUN_INSERTING: return "inserting";
 	}
 	return "?";
 }
@@ -904,7 +904,7 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 		_busy(g, l, err);
 		return _refuse_insert(req);
 	}
-	if (l->snap.state != LUN_EMPTY) {
+	if (l->snap.state != GADGET_LUN_EMPTY) {
 		err_set(err, ERR_CONFLICT, "lun_not_empty", "LUN %u holds %s; eject it first",
 			lun, l->snap.image);
 		pthread_mutex_unlock(&g->lock);
@@ -921,12 +921,12 @@ int gadget_insert(struct gadget *g, unsigned lun, const struct gadget_insert_req
 	l->op_mops = req->medium_ops;
 	l->op_medium = req->medium;
 	l->medium_interrupted = false;
-	l->op = OP_INSERT;
+	l->op = GADGET_OP_INSERT;
 	snprintf(l->op_image, sizeof(l->op_image), "%s", req->image);
 	l->op_cdrom = req->cdrom;
 	l->op_ro = req->ro;
 	l->op_reconnect = req->reconnect;
-	l->snap.state = LUN_INSERTING;
+	l->snap.state = GADGET_LUN_INSERTING;
 	snprintf(l->snap.image, sizeof(l->snap.image), "%s", req->image);
 	l->snap.warning[0] = '\0';
 	l->snap.warning_code[0] = '\0';
@@ -941,12 +941,12 @@ static int _force_eject(struct gadget *g, struct gadget_slot *l, struct gadget_l
 	if (!_force_pending(l)) {
 		l->force_seq++;
 		l->force_at = clock_now_ms();
-		if (l->running == RUN_OP)
+		if (l->running == GADGET_RUN_OP)
 			log_info(GADGET_MOD, "LUN %u: forced eject pre-empts the %s in progress",
-				 l->snap.id, l->op == OP_INSERT ? "insert" : "plain eject");
+				 l->snap.id, l->op == GADGET_OP_INSERT ? "insert" : "plain eject");
 	}
 	uint64_t seq = l->force_seq;
-	l->snap.state = LUN_EJECTING;
+	l->snap.state = GADGET_LUN_EJECTING;
 	_announce(g, l);
 	return _wait_done(g, l, &l->force_done, seq, &l->force_rc, &l->force_err, out, err);
 }
@@ -958,7 +958,7 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 		return -1;
 	pthread_mutex_lock(&g->lock);
 	struct gadget_slot *l = &g->luns[lun];
-	if (l->snap.state == LUN_EMPTY && !_lun_busy(l)) {
+	if (l->snap.state == GADGET_LUN_EMPTY && !_lun_busy(l)) {
 		if (out)
 			*out = l->snap;
 		pthread_mutex_unlock(&g->lock);
@@ -968,8 +968,8 @@ int gadget_eject(struct gadget *g, unsigned lun, bool force, struct gadget_lun *
 		return _force_eject(g, l, out, err);
 	if (_lun_busy(l))
 		return _busy(g, l, err);
-	l->op = OP_EJECT;
-	l->snap.state = LUN_EJECTING;
+	l->op = GADGET_OP_EJECT;
+	l->snap.state = GADGET_LUN_EJECTING;
 	return _submit_and_wait(g, l, out, err);
 }
 

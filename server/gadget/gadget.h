@@ -25,7 +25,7 @@
 
 #define GADGET_MAX_LUNS 8
 
-enum gadget_lun_state { LUN_EMPTY = 0, LUN_INSERTED, LUN_EJECTING, LUN_INSERTING };
+enum gadget_lun_state { GADGET_LUN_EMPTY = 0, GADGET_LUN_INSERTED, GADGET_LUN_EJECTING, GADGET_LUN_INSERTING };
 
 /* How the last eject went. */
 struct gadget_eject {

@@ -11,9 +11,9 @@
 
 static const char *_what(const struct gadget_slot *l)
 {
-	if (l->running == RUN_FORCE)
+	if (l->running == GADGET_RUN_FORCE)
 		return "forced eject";
-	return l->op == OP_INSERT ? "insert" : "eject";
+	return l->op == GADGET_OP_INSERT ? "insert" : "eject";
 }
 
 int gadget_health(struct gadget *g, unsigned lock_timeout_ms, struct gadget_worker *out,
@@ -31,9 +31,9 @@ int gadget_health(struct gadget *g, unsigned lock_timeout_ms, struct gadget_work
 	for (i = 0; i < g->nluns && i < n; i++) {
 		const struct gadget_slot *l = &g->luns[i];
 		out[i].lun = i;
-		out[i].busy_ms = l->running != RUN_IDLE ? now - l->run_since : 0;
+		out[i].busy_ms = l->running != GADGET_RUN_IDLE ? now - l->run_since : 0;
 		snprintf(out[i].what, sizeof(out[i].what), "%s",
-			 l->running != RUN_IDLE ? _what(l) : "");
+			 l->running != GADGET_RUN_IDLE ? _what(l) : "");
 	}
 	pthread_mutex_unlock(&g->lock);
 	return (int)i;
@@ -66,9 +66,9 @@ void gadget_summary(struct gadget *g, char *buf, size_t size)
 		snprintf(head, sizeof(head), "%sLUN %u: ", i ? "; " : "", i);
 		if (l.image[0])
 			snprintf(what, sizeof(what), " (%s%s%s)", l.cdrom ? "cdrom" : "disk",
-				 l.ro ? ", ro" : "", l.state != LUN_INSERTED ? ", changing" : "");
+				 l.ro ? ", ro" : "", l.state != GADGET_LUN_INSERTED ? ", changing" : "");
 		else
-			snprintf(what, sizeof(what), "%s", l.state == LUN_EMPTY ? "" : " (changing)");
+			snprintf(what, sizeof(what), "%s", l.state == GADGET_LUN_EMPTY ? "" : " (changing)");
 		_append(buf, size, "%s%s", head, l.image[0] ? l.image : states[l.state]);
 		_append(buf, size, "%s%s", what, "");
 		if ((int)i < nw && w[i].busy_ms >= GADGET_STUCK_MS) {

@@ -7,10 +7,10 @@
 
 #include "gadget.h"
 
-enum gadget_op { OP_NONE = 0, OP_INSERT, OP_EJECT };
+enum gadget_op { GADGET_OP_NONE = 0, GADGET_OP_INSERT, GADGET_OP_EJECT };
 
 /* What a LUN's worker is inside of, for the breaker. */
-enum gadget_run { RUN_IDLE = 0, RUN_OP, RUN_FORCE };
+enum gadget_run { GADGET_RUN_IDLE = 0, GADGET_RUN_OP, GADGET_RUN_FORCE };
 
 struct gadget_slot {
 	struct gadget *g;

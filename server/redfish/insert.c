@@ -286,12 +286,12 @@ static void _insert(struct redfish *rf, struct http_req *r, const char *base, un
 	struct gadget_lun l;
 
 	gadget_get(rf->gadget, lun, &l, NULL);
-	if (l.state != LUN_EMPTY || redfish_task_pending(rf, lun, NULL, 0)) {
+	if (l.state != GADGET_LUN_EMPTY || redfish_task_pending(rf, lun, NULL, 0)) {
 		redfish_error(r, MHD_HTTP_CONFLICT, "ResourceInUse", NULL,
 			      "Eject the medium (EjectMedia) before inserting another.",
 			      "LUN %u is not empty (%s%s).", lun,
-			      l.state != LUN_EMPTY ? "it holds " : "a download for it is under way",
-			      l.state != LUN_EMPTY ? l.image : "");
+			      l.state != GADGET_LUN_EMPTY ? "it holds " : "a download for it is under way",
+			      l.state != GADGET_LUN_EMPTY ? l.image : "");
 		return;
 	}
 	enum redfish_transfer how = w->transfer >= 0 ? (enum redfish_transfer)w->transfer :
@@ -472,7 +472,7 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 	}
 	struct gadget_lun l;
 	gadget_get(rf->gadget, lun, &l, NULL);
-	if (ins && json_is_true(ins) && l.state == LUN_EMPTY) {
+	if (ins && json_is_true(ins) && l.state == GADGET_LUN_EMPTY) {
 		char name[NAMES_MAX + 1];
 		bool ro, cdrom;
 		redfish_staged_get(rf, lun, name, sizeof(name), &ro, &cdrom);
@@ -488,7 +488,7 @@ void redfish_patch(struct redfish *rf, struct http_req *r, const char *base, uns
 		_insert(rf, r, base, lun, &w);
 		return;
 	}
-	if (wp && l.state != LUN_EMPTY && json_is_true(wp) != l.ro) {
+	if (wp && l.state != GADGET_LUN_EMPTY && json_is_true(wp) != l.ro) {
 		redfish_error(r, MHD_HTTP_CONFLICT, "ResourceInUse", "#/WriteProtected",
 			      "Eject, then insert again with the WriteProtected wanted.",
 			      "WriteProtected cannot change while the medium is inserted.");

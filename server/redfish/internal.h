@@ -10,8 +10,8 @@
  *   task.c     tasks: an InsertMedia of a URL downloads, then inserts
  *   redfish.c  the struct redfish, staged media and the insert worker
  * Every request reaches the service as (struct redfish *, struct http_req *);
- * its state is behind rf->lock, which is never held while a reply is built
- * or a LUN is waited for. */
+ * its state is behind rf->lock, which is never held while an HTTP reply is
+ * built or a LUN is waited for (a task's own messages are made under it). */
 #ifndef VMEDIA_REDFISH_INTERNAL_H
 #define VMEDIA_REDFISH_INTERNAL_H
 
@@ -52,12 +52,12 @@ struct redfish_insert {
 };
 
 enum redfish_task_state {
-	TASK_FREE = 0,
-	TASK_NEW,		/* the download is queued */
-	TASK_RUNNING,		/* ... running */
-	TASK_DOWNLOADED,	/* the job has ended; the worker has yet to finish it */
-	TASK_COMPLETING,	/* the worker inserts */
-	TASK_COMPLETED, TASK_EXCEPTION, TASK_CANCELLED
+	REDFISH_TASK_FREE = 0,
+	REDFISH_TASK_NEW,		/* the download is queued */
+	REDFISH_TASK_RUNNING,		/* ... running */
+	REDFISH_TASK_DOWNLOADED,	/* the job has ended; the worker has yet to finish it */
+	REDFISH_TASK_COMPLETING,	/* the worker inserts */
+	REDFISH_TASK_COMPLETED, REDFISH_TASK_EXCEPTION, REDFISH_TASK_CANCELLED
 };
 
 struct redfish_task {

@@ -82,7 +82,7 @@ json_t *redfish_member(struct redfish *rf, const char *base, unsigned lun, char 
 
 	gadget_get(rf->gadget, lun, &l, NULL);
 	unsigned task = redfish_task_pending(rf, lun, pending, sizeof(pending));
-	bool inserted = l.state != LUN_EMPTY;
+	bool inserted = l.state != GADGET_LUN_EMPTY;
 	if (inserted)
 		snprintf(name, sizeof(name), "%s", l.image);
 	else
@@ -161,7 +161,7 @@ void redfish_eject(struct redfish *rf, struct http_req *r, unsigned lun)
 			"Success", "OK", NULL, NULL, "The download for LUN %u was cancelled; "
 			"nothing will be inserted.", lun));
 	gadget_get(rf->gadget, lun, &l, NULL);
-	if (l.state == LUN_EMPTY) {
+	if (l.state == GADGET_LUN_EMPTY) {
 		if (!json_array_size(msgs))
 			json_array_append_new(msgs, redfish_message(
 				"Success", "OK", NULL, NULL, "LUN %u was empty already.", lun));

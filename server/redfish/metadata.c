@@ -8,102 +8,102 @@
 
 #include <string.h>
 
-#define DMTF "http://redfish.dmtf.org/schemas/v1/"
-#define EDMX_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
+#define CSDL_DMTF "http://redfish.dmtf.org/schemas/v1/"
+#define CSDL_EDMX_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
 	"<edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.0\">\n"
-#define EDMX_TAIL "</edmx:Edmx>\n"
-/* A reference to a DMTF schema file and the namespaces used from it. */
-#define REF(file, ...) "  <edmx:Reference Uri=\"" DMTF file "\">\n" __VA_ARGS__ \
+#define CSDL_EDMX_TAIL "</edmx:Edmx>\n"
+/* A reference to a CSDL_DMTF schema file and the namespaces used from it. */
+#define CSDL_REF(file, ...) "  <edmx:Reference Uri=\"" CSDL_DMTF file "\">\n" __VA_ARGS__ \
 	"  </edmx:Reference>\n"
-#define NS(ns) "    <edmx:Include Namespace=\"" ns "\"/>\n"
-#define NS_AS(ns, alias) "    <edmx:Include Namespace=\"" ns "\" Alias=\"" alias "\"/>\n"
-#define SCHEMA(ns) "    <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" " \
+#define CSDL_NS(ns) "    <edmx:Include Namespace=\"" ns "\"/>\n"
+#define CSDL_NS_AS(ns, alias) "    <edmx:Include Namespace=\"" ns "\" Alias=\"" alias "\"/>\n"
+#define CSDL_SCHEMA(ns) "    <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" " \
 	"Namespace=\"" ns "\">\n"
 
 static const char metadata[] =
-	EDMX_HEAD
-	REF("ServiceRoot_v1.xml", NS("ServiceRoot") NS("ServiceRoot.v1_5_0"))
-	REF("ComputerSystemCollection_v1.xml", NS("ComputerSystemCollection"))
-	REF("ComputerSystem_v1.xml", NS("ComputerSystem") NS("ComputerSystem.v1_13_0"))
-	REF("ManagerCollection_v1.xml", NS("ManagerCollection"))
-	REF("Manager_v1.xml", NS("Manager") NS("Manager.v1_10_0"))
-	REF("VirtualMediaCollection_v1.xml", NS("VirtualMediaCollection"))
-	REF("VirtualMedia_v1.xml", NS("VirtualMedia") NS("VirtualMedia.v1_6_0"))
-	REF("TaskService_v1.xml", NS("TaskService") NS("TaskService.v1_1_4"))
-	REF("TaskCollection_v1.xml", NS("TaskCollection"))
-	REF("Task_v1.xml", NS("Task") NS("Task.v1_4_3"))
-	REF("SessionService_v1.xml", NS("SessionService") NS("SessionService.v1_1_8"))
-	REF("SessionCollection_v1.xml", NS("SessionCollection"))
-	REF("Message_v1.xml", NS("Message") NS("Message.v1_1_1"))
-	REF("Resource_v1.xml", NS("Resource") NS("Resource.v1_0_0"))
+	CSDL_EDMX_HEAD
+	CSDL_REF("ServiceRoot_v1.xml", CSDL_NS("ServiceRoot") CSDL_NS("ServiceRoot.v1_5_0"))
+	CSDL_REF("ComputerSystemCollection_v1.xml", CSDL_NS("ComputerSystemCollection"))
+	CSDL_REF("ComputerSystem_v1.xml", CSDL_NS("ComputerSystem") CSDL_NS("ComputerSystem.v1_13_0"))
+	CSDL_REF("ManagerCollection_v1.xml", CSDL_NS("ManagerCollection"))
+	CSDL_REF("Manager_v1.xml", CSDL_NS("Manager") CSDL_NS("Manager.v1_10_0"))
+	CSDL_REF("VirtualMediaCollection_v1.xml", CSDL_NS("VirtualMediaCollection"))
+	CSDL_REF("VirtualMedia_v1.xml", CSDL_NS("VirtualMedia") CSDL_NS("VirtualMedia.v1_6_0"))
+	CSDL_REF("TaskService_v1.xml", CSDL_NS("TaskService") CSDL_NS("TaskService.v1_1_4"))
+	CSDL_REF("TaskCollection_v1.xml", CSDL_NS("TaskCollection"))
+	CSDL_REF("Task_v1.xml", CSDL_NS("Task") CSDL_NS("Task.v1_4_3"))
+	CSDL_REF("SessionService_v1.xml", CSDL_NS("SessionService") CSDL_NS("SessionService.v1_1_8"))
+	CSDL_REF("SessionCollection_v1.xml", CSDL_NS("SessionCollection"))
+	CSDL_REF("Message_v1.xml", CSDL_NS("Message") CSDL_NS("Message.v1_1_1"))
+	CSDL_REF("Resource_v1.xml", CSDL_NS("Resource") CSDL_NS("Resource.v1_0_0"))
 	"  <edmx:Reference Uri=\"" REDFISH_OEM_SCHEMA "\">\n"
-	NS(REDFISH_OEM_NS) NS(REDFISH_OEM_NS ".v1_0_0")
+	CSDL_NS(REDFISH_OEM_NS) CSDL_NS(REDFISH_OEM_NS ".v1_0_0")
 	"  </edmx:Reference>\n"
 	"  <edmx:DataServices>\n"
-	SCHEMA("Service")
+	CSDL_SCHEMA("Service")
 	"      <EntityContainer Name=\"Service\"\n"
 	"                       Extends=\"ServiceRoot.v1_5_0.ServiceContainer\"/>\n"
 	"    </Schema>\n"
 	"  </edmx:DataServices>\n"
-	EDMX_TAIL;
+	CSDL_EDMX_TAIL;
 
-#define ANN(term, kind, value) "        <Annotation Term=\"" term "\" " kind "=\"" value "\"/>\n"
-#define DESC(text) ANN("OData.Description", "String", text)
-#define READ ANN("OData.Permissions", "EnumMember", "OData.Permission/Read")
-#define PROP(name, type, nullable, text) "      <Property Name=\"" name "\" Type=\"" type \
-	"\" Nullable=\"" nullable "\">\n  " READ "  " DESC(text) "      </Property>\n"
-#define CLOSED ANN("OData.AdditionalProperties", "Bool", "false")
+#define CSDL_ANN(term, kind, value) "        <Annotation Term=\"" term "\" " kind "=\"" value "\"/>\n"
+#define CSDL_DESC(text) CSDL_ANN("OData.Description", "String", text)
+#define CSDL_READ CSDL_ANN("OData.Permissions", "EnumMember", "OData.Permission/Read")
+#define CSDL_PROP(name, type, nullable, text) "      <Property Name=\"" name "\" Type=\"" type \
+	"\" Nullable=\"" nullable "\">\n  " CSDL_READ "  " CSDL_DESC(text) "      </Property>\n"
+#define CSDL_CLOSED CSDL_ANN("OData.AdditionalProperties", "Bool", "false")
 
 static const char oem[] =
-	EDMX_HEAD
+	CSDL_EDMX_HEAD
 	"  <edmx:Reference Uri=\"http://docs.oasis-open.org/odata/odata/v4.0/errata03/csd01/"
 	"complete/vocabularies/Org.OData.Core.V1.xml\">\n"
-	NS_AS("Org.OData.Core.V1", "OData")
+	CSDL_NS_AS("Org.OData.Core.V1", "OData")
 	"  </edmx:Reference>\n"
-	REF("RedfishExtensions_v1.xml", NS_AS("RedfishExtensions.v1_0_0", "Redfish"))
-	REF("Resource_v1.xml", NS("Resource") NS("Resource.v1_0_0"))
+	CSDL_REF("RedfishExtensions_v1.xml", CSDL_NS_AS("RedfishExtensions.v1_0_0", "Redfish"))
+	CSDL_REF("Resource_v1.xml", CSDL_NS("Resource") CSDL_NS("Resource.v1_0_0"))
 	"  <edmx:DataServices>\n"
-	SCHEMA(REDFISH_OEM_NS)
+	CSDL_SCHEMA(REDFISH_OEM_NS)
 	"      <Annotation Term=\"Redfish.OwningEntity\" String=\"vmedia\"/>\n"
 	"    </Schema>\n"
-	SCHEMA(REDFISH_OEM_NS ".v1_0_0")
+	CSDL_SCHEMA(REDFISH_OEM_NS ".v1_0_0")
 	"      <Annotation Term=\"Redfish.OwningEntity\" String=\"vmedia\"/>\n"
 	"      <Annotation Term=\"Redfish.Release\" String=\"1.0\"/>\n"
 	"      <ComplexType Name=\"Manager\" BaseType=\"Resource.OemObject\">\n"
-	"  " CLOSED "  " DESC("vmedia's additions to the Manager.")
-	PROP("Luns", "Edm.Int64", "false", "The number of LUNs of the USB mass-storage gadget.")
+	"  " CSDL_CLOSED "  " CSDL_DESC("vmedia's additions to the Manager.")
+	CSDL_PROP("Luns", "Edm.Int64", "false", "The number of LUNs of the USB mass-storage gadget.")
 	"      </ComplexType>\n"
 	"      <ComplexType Name=\"VirtualMedia\" BaseType=\"Resource.OemObject\">\n"
-	"  " CLOSED
-	"  " DESC("The LUN behind a VirtualMedia member, as vmedia's HTTP API shows it.")
-	PROP("Lun", "Edm.Int64", "false", "The LUN's number.")
-	PROP("State", "Edm.String", "false",
+	"  " CSDL_CLOSED
+	"  " CSDL_DESC("The LUN behind a VirtualMedia member, as vmedia's HTTP API shows it.")
+	CSDL_PROP("Lun", "Edm.Int64", "false", "The LUN's number.")
+	CSDL_PROP("State", "Edm.String", "false",
 	     "The LUN's state: empty, inserted, inserting or ejecting.")
-	PROP("Cdrom", "Edm.Boolean", "false", "Whether the LUN is a CD-ROM (else a USB disk).")
-	PROP("Locked", "Edm.Boolean", "true",
+	CSDL_PROP("Cdrom", "Edm.Boolean", "false", "Whether the LUN is a CD-ROM (else a USB disk).")
+	CSDL_PROP("Locked", "Edm.Boolean", "true",
 	     "Whether the host has locked the medium (null: the kernel cannot tell).")
-	PROP("LastEject", REDFISH_OEM_NS ".v1_0_0.LastEject", "true",
+	CSDL_PROP("LastEject", REDFISH_OEM_NS ".v1_0_0.LastEject", "true",
 	     "How the last eject went (null: none since vmediad started).")
-	PROP("Warning", "Edm.String", "false",
+	CSDL_PROP("Warning", "Edm.String", "false",
 	     "What the host has yet to see, e.g. a type change before it reconfigures.")
-	PROP("Task", "Edm.String", "false",
+	CSDL_PROP("Task", "Edm.String", "false",
 	     "The URI of the task downloading the image for this LUN.")
 	"      </ComplexType>\n"
 	"      <ComplexType Name=\"LastEject\">\n"
-	"  " CLOSED "  " DESC("How an eject went.")
-	PROP("method", "Edm.String", "false",
+	"  " CSDL_CLOSED "  " CSDL_DESC("How an eject went.")
+	CSDL_PROP("method", "Edm.String", "false",
 	     "The steps taken, e.g. file, break_io+forced_eject, sigusr1+file.")
-	PROP("forced", "Edm.Boolean", "false", "Whether the eject was forced.")
-	PROP("ok", "Edm.Boolean", "false", "Whether the medium went out.")
-	PROP("elapsed_ms", "Edm.Decimal", "false", "How long the eject took, in milliseconds.")
-	PROP("other_luns_affected", "Edm.Boolean", "false",
+	CSDL_PROP("forced", "Edm.Boolean", "false", "Whether the eject was forced.")
+	CSDL_PROP("ok", "Edm.Boolean", "false", "Whether the medium went out.")
+	CSDL_PROP("elapsed_ms", "Edm.Decimal", "false", "How long the eject took, in milliseconds.")
+	CSDL_PROP("other_luns_affected", "Edm.Boolean", "false",
 	     "Whether I/O on the other LUNs was interrupted.")
-	PROP("error", "Edm.String", "true", "Why the eject failed (null when it did not).")
-	PROP("at", "Edm.DateTimeOffset", "false", "When the eject ended.")
+	CSDL_PROP("error", "Edm.String", "true", "Why the eject failed (null when it did not).")
+	CSDL_PROP("at", "Edm.DateTimeOffset", "false", "When the eject ended.")
 	"      </ComplexType>\n"
 	"    </Schema>\n"
 	"  </edmx:DataServices>\n"
-	EDMX_TAIL;
+	CSDL_EDMX_TAIL;
 
 static void _xml(struct http_req *r, const char *text)
 {

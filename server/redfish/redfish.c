@@ -1,8 +1,8 @@
 /* redfish/redfish: the service's one struct, its staged media and its
  * worker. The worker, "vmedia-redfish", finishes the tasks whose download
- * has ended: the insert can wait for a LUN whose worker is stuck behind a
- * stalled host, which must hold up neither a download worker nor a
- * request. */
+ * has ended: the insert can wait (up to --api-wait-ms) for a LUN whose
+ * worker is stuck behind a stalled host, which must hold up neither a
+ * download worker nor a request. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -21,13 +21,13 @@ static void *_worker(void *arg)
 	while (!rf->stop) {
 		struct redfish_task *t = NULL;
 		for (int i = 0; i < REDFISH_NTASKS && !t; i++)
-			if (rf->tasks[i].state == TASK_DOWNLOADED)
+			if (rf->tasks[i].state == REDFISH_TASK_DOWNLOADED)
 				t = &rf->tasks[i];
 		if (!t) {
 			pthread_cond_wait(&rf->work, &rf->lock);
 			continue;
 		}
-		t->state = TASK_COMPLETING;
+		t->state = REDFISH_TASK_COMPLETING;
 		copy = *t;
 		copy.msgs = NULL;
 		pthread_mutex_unlock(&rf->lock);

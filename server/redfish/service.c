@@ -9,7 +9,7 @@
 
 #include "../core/version.h"
 
-#define SEG_MAX 8
+#define REDFISH_SEG_MAX 8
 
 /* The GET-only resources: replies body (or 405) and takes it. */
 static void _get(struct http_req *r, json_t *body)
@@ -180,7 +180,7 @@ void redfish_serve(struct redfish *rf, struct http_req *r)
 {
 	const char *path = http_req_path(r);
 	char buf[1024];
-	const char *seg[SEG_MAX];
+	const char *seg[REDFISH_SEG_MAX];
 	unsigned n = 0;
 
 	if (!strcmp(path, "/redfish") || !strcmp(path, "/redfish/")) {
@@ -198,7 +198,7 @@ void redfish_serve(struct redfish *rf, struct http_req *r)
 	if (len > 0 && buf[len - 1] == '/')
 		buf[--len] = '\0';
 	for (char *p = buf; *p;) {
-		if (*p != '/' || n == SEG_MAX || p[1] == '/' || p[1] == '\0') {
+		if (*p != '/' || n == REDFISH_SEG_MAX || p[1] == '/' || p[1] == '\0') {
 			redfish_not_found(r);
 			return;
 		}

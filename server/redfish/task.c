@@ -8,8 +8,11 @@
  *
  * The insert does not depend on anyone polling, nor does it run on the
  * download's thread: the download listener only records the job's end
- * (TASK_DOWNLOADED) and wakes the service's worker (redfish.c), which
- * inserts, waiting for the LUN as long as it takes, and ends the task.
+ * (REDFISH_TASK_DOWNLOADED) and wakes the service's worker (redfish.c), which
+ * inserts and ends the task. The insert waits for the LUN up to
+ * --api-wait-ms, as a request does; one still under way then ends the
+ * task Completed with "is being inserted", and how it ends shows in the
+ * VirtualMedia member (and GET /luns), not in the task.
  *
  * Tasks live in memory only (a restart of vmediad resumes the download but
  * forgets the insert). The table keeps the last REDFISH_NTASKS; the oldest
@@ -27,19 +30,19 @@
 
 static bool _finished(enum redfish_task_state s)
 {
-	return s == TASK_COMPLETED || s == TASK_EXCEPTION || s == TASK_CANCELLED;
+	return s == REDFISH_TASK_COMPLETED || s == REDFISH_TASK_EXCEPTION || s == REDFISH_TASK_CANCELLED;
 }
 
 static bool _pending(enum redfish_task_state s)
 {
-	return s >= TASK_NEW && s <= TASK_COMPLETING;
+	return s >= REDFISH_TASK_NEW && s <= REDFISH_TASK_COMPLETING;
 }
 
 /* Under the lock. */
 static struct redfish_task *_by_id(struct redfish *rf, unsigned id)
 {
 	for (int i = 0; i < REDFISH_NTASKS; i++)
-		if (rf->tasks[i].state != TASK_FREE && rf->tasks[i].id == id)
+		if (rf->tasks[i].state != REDFISH_TASK_FREE && rf->tasks[i].id == id)
 			return &rf->tasks[i];
 	return NULL;
 }
@@ -102,27 +105,28 @@ bool redfish_task_cancel_lun(struct redfish *rf, unsigned lun)
 	struct timespec dl;
 	json_t *msgs = json_array();
 
-	clock_deadline(&dl, 10000);
+	/* The insert under way is bounded by --api-wait-ms (gadget_insert). */
+	clock_deadline(&dl, rf->api_wait_ms + 1000);
 	pthread_mutex_lock(&rf->lock);
 	for (int i = 0; i < REDFISH_NTASKS; i++) {
 		struct redfish_task *t = &rf->tasks[i];
 		if (t->ins.lun != lun || !_pending(t->state))
 			continue;
 		/* An insert under way finishes first; the eject then removes it. */
-		while (t->state == TASK_COMPLETING)
+		while (t->state == REDFISH_TASK_COMPLETING)
 			if (pthread_cond_timedwait(&rf->changed, &rf->lock, &dl) != 0)
 				break;
-		if (!_pending(t->state) || t->state == TASK_COMPLETING)
+		if (!_pending(t->state) || t->state == REDFISH_TASK_COMPLETING)
 			continue;
 		found = true;
 		/* A job that has ended is left alone: only its insert is off. */
-		if (t->state != TASK_DOWNLOADED)
+		if (t->state != REDFISH_TASK_DOWNLOADED)
 			job = t->job;
 		json_array_append_new(msgs, redfish_message(
 			"TaskEvent.1.0.TaskCancelled", "Warning", NULL, NULL,
 			"The task with Id '%u' has been cancelled: the medium was ejected before "
 			"the download finished.", t->id));
-		_end(rf, t, TASK_CANCELLED, MHD_HTTP_CONFLICT, "GeneralError", msgs);
+		_end(rf, t, REDFISH_TASK_CANCELLED, MHD_HTTP_CONFLICT, "GeneralError", msgs);
 		msgs = json_array();
 	}
 	pthread_mutex_unlock(&rf->lock);
@@ -141,18 +145,18 @@ void redfish_download_changed(struct redfish *rf, const struct download_job *job
 	pthread_mutex_lock(&rf->lock);
 	struct redfish_task *t = NULL;
 	for (int i = 0; i < REDFISH_NTASKS && !t; i++)
-		if ((rf->tasks[i].state == TASK_NEW || rf->tasks[i].state == TASK_RUNNING) &&
+		if ((rf->tasks[i].state == REDFISH_TASK_NEW || rf->tasks[i].state == REDFISH_TASK_RUNNING) &&
 		    rf->tasks[i].job == job->id)
 			t = &rf->tasks[i];
 	if (t) {
 		t->done = job->done;
 		t->total = job->total;
-		if (job->state == DL_QUEUED || job->state == DL_RUNNING) {
-			t->state = job->state == DL_RUNNING ? TASK_RUNNING : TASK_NEW;
+		if (job->state == DOWNLOAD_QUEUED || job->state == DOWNLOAD_RUNNING) {
+			t->state = job->state == DOWNLOAD_RUNNING ? REDFISH_TASK_RUNNING : REDFISH_TASK_NEW;
 		} else {
-			t->state = TASK_DOWNLOADED;
-			t->job_ok = job->state == DL_DONE;
-			t->job_cancelled = job->state == DL_CANCELLED;
+			t->state = REDFISH_TASK_DOWNLOADED;
+			t->job_ok = job->state == DOWNLOAD_DONE;
+			t->job_cancelled = job->state == DOWNLOAD_CANCELLED;
 			snprintf(t->job_error, sizeof(t->job_error), "%s",
 				 job->error[0] ? job->error : "the download was cancelled");
 			pthread_cond_signal(&rf->work);
@@ -164,7 +168,7 @@ void redfish_download_changed(struct redfish *rf, const struct download_job *job
 void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 {
 	const struct redfish_insert *ins = &c->ins;
-	enum redfish_task_state st = TASK_COMPLETED;
+	enum redfish_task_state st = REDFISH_TASK_COMPLETED;
 	unsigned status = MHD_HTTP_OK;
 	const char *key = "Success";
 	json_t *msgs = json_array();
@@ -174,7 +178,7 @@ void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 		int rc = redfish_do_insert(rf, ins->lun, ins->name, ins->cdrom, ins->ro, &err);
 		if (rc < 0) {
 			bool busy = err.kind == ERR_CONFLICT;
-			st = TASK_EXCEPTION;
+			st = REDFISH_TASK_EXCEPTION;
 			status = http_status_of(err.kind);
 			key = busy ? "ResourceInUse" : "GeneralError";
 			json_array_append_new(msgs, redfish_message(
@@ -195,27 +199,27 @@ void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 			"Success", "OK", NULL, NULL, "%s was downloaded; it is not inserted "
 			"(Inserted was false): PATCH Inserted true to insert it.", ins->name));
 	} else {
-		st = c->job_cancelled ? TASK_CANCELLED : TASK_EXCEPTION;
+		st = c->job_cancelled ? REDFISH_TASK_CANCELLED : REDFISH_TASK_EXCEPTION;
 		status = MHD_HTTP_BAD_REQUEST;
 		key = c->job_cancelled ? "GeneralError" : "ResourceMissingAtURI";
 		json_array_append_new(msgs, redfish_message(
 			key, "Critical", "#/Image", "Check the URI and that the box can reach it.",
 			"The image at %s could not be downloaded: %s", c->shown_url, c->job_error));
 	}
-	bool ok = st == TASK_COMPLETED, cancelled = st == TASK_CANCELLED;
+	bool ok = st == REDFISH_TASK_COMPLETED, cancelled = st == REDFISH_TASK_CANCELLED;
 	json_array_insert_new(msgs, 0, redfish_message(
 		ok ? "TaskEvent.1.0.TaskCompletedOK" : cancelled ? "TaskEvent.1.0.TaskCancelled" :
 		"TaskEvent.1.0.TaskAborted", ok ? "OK" : "Critical", NULL, NULL,
 		"The task with Id '%u' has %s.", c->id,
 		ok ? "completed" : cancelled ? "been cancelled" : "been aborted"));
-	if (st != TASK_COMPLETED)
+	if (st != REDFISH_TASK_COMPLETED)
 		log_info(REDFISH_LOG, "task %u for LUN %u: %s", c->id, ins->lun,
 			 c->job_ok ? err.message : c->job_error);
 
 	pthread_mutex_lock(&rf->lock);
 	struct redfish_task *t = _by_id(rf, c->id);
-	if (t && t->state == TASK_COMPLETING) {
-		if (st == TASK_COMPLETED)
+	if (t && t->state == REDFISH_TASK_COMPLETING) {
+		if (st == REDFISH_TASK_COMPLETED)
 			t->done = t->total > 0 ? t->total : t->done;
 		_end(rf, t, st, status, key, msgs);
 	} else {
@@ -227,14 +231,14 @@ void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 static const char *_state_name(enum redfish_task_state s)
 {
 	switch (s) {
-	case TASK_NEW: return "New";
-	case TASK_RUNNING:
-	case TASK_DOWNLOADED:
-	case TASK_COMPLETING: return "Running";
-	case TASK_COMPLETED: return "Completed";
-	case TASK_EXCEPTION: return "Exception";
-	case TASK_CANCELLED: return "Cancelled";
-	case TASK_FREE: break;
+	case REDFISH_TASK_NEW: return "New";
+	case REDFISH_TASK_RUNNING:
+	case REDFISH_TASK_DOWNLOADED:
+	case REDFISH_TASK_COMPLETING: return "Running";
+	case REDFISH_TASK_COMPLETED: return "Completed";
+	case REDFISH_TASK_EXCEPTION: return "Exception";
+	case REDFISH_TASK_CANCELLED: return "Cancelled";
+	case REDFISH_TASK_FREE: break;
 	}
 	return "Pending";
 }
@@ -267,8 +271,8 @@ static json_t *_task_json(const struct redfish_task *t)
 		"@odata.context", "/redfish/v1/$metadata#Task.Task",
 		"Id", path + strlen(REDFISH_TASKS "/"),
 		"Name", "Download and insert virtual media", "TaskState", _state_name(t->state),
-		"TaskStatus", t->state == TASK_EXCEPTION ? "Critical" :
-			      t->state == TASK_CANCELLED ? "Warning" : "OK",
+		"TaskStatus", t->state == REDFISH_TASK_EXCEPTION ? "Critical" :
+			      t->state == REDFISH_TASK_CANCELLED ? "Warning" : "OK",
 		"StartTime", tm, "PercentComplete", pct, "TaskMonitor", mon, "Messages", msgs,
 		"Payload", "HttpOperation", "POST", "TargetUri", t->ins.target);
 	if (_finished(t->state)) {
@@ -284,7 +288,7 @@ static json_t *_task_json(const struct redfish_task *t)
  * waited) answers it. */
 static void _reply_final(struct http_req *r, const struct redfish_task *t)
 {
-	if (t->state == TASK_COMPLETED)
+	if (t->state == REDFISH_TASK_COMPLETED)
 		redfish_reply_ok(r, _msgs(t));
 	else
 		redfish_error_msgs(r, t->status, t->key, _msgs(t));
@@ -296,7 +300,7 @@ static struct redfish_task *_slot(struct redfish *rf)
 	struct redfish_task *t = NULL;
 
 	for (int i = 0; i < REDFISH_NTASKS && !t; i++)
-		if (rf->tasks[i].state == TASK_FREE)
+		if (rf->tasks[i].state == REDFISH_TASK_FREE)
 			t = &rf->tasks[i];
 	if (!t)
 		for (int i = 0; i < REDFISH_NTASKS; i++)
@@ -324,7 +328,7 @@ void redfish_task_start(struct redfish *rf, struct http_req *r, const struct red
 	free(t->msgs);
 	memset(t, 0, sizeof(*t));
 	t->id = rf->next_id++;
-	t->state = TASK_NEW;
+	t->state = REDFISH_TASK_NEW;
 	t->ins = *ins;
 	t->total = -1;
 	t->start = time(NULL);
@@ -336,7 +340,7 @@ void redfish_task_start(struct redfish *rf, struct http_req *r, const struct red
 		pthread_mutex_lock(&rf->lock);
 		t = _by_id(rf, id);
 		if (t)
-			t->state = TASK_FREE;
+			t->state = REDFISH_TASK_FREE;
 		pthread_mutex_unlock(&rf->lock);
 		if (err.kind == ERR_CONFLICT)
 			redfish_error(r, MHD_HTTP_CONFLICT, "ResourceInUse", "#/Image",
@@ -407,7 +411,7 @@ static void _collection(struct redfish *rf, struct http_req *r)
 
 	pthread_mutex_lock(&rf->lock);
 	for (int i = 0; i < REDFISH_NTASKS; i++)
-		if (rf->tasks[i].state != TASK_FREE)
+		if (rf->tasks[i].state != REDFISH_TASK_FREE)
 			ids[n++] = rf->tasks[i].id;
 	pthread_mutex_unlock(&rf->lock);
 	json_t *members = json_array();

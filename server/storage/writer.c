@@ -392,21 +392,21 @@ static void _progress(struct storage_upload *u)
  * Content-Length) has no room set aside: it stops before it eats into the
  * reserve. Checked at each MiB it crosses, with the sink's ring (bytes on
  * their way to the disk) counted as written. */
-#define UNANNOUNCED_CHECK_BYTES (1 << 20)
-#define SINK_IN_FLIGHT_BYTES (4 << 20)
+#define STORAGE_UNANNOUNCED_CHECK_BYTES (1 << 20)
+#define STORAGE_SINK_IN_FLIGHT_BYTES (4 << 20)
 
 static int _check_room(struct storage_upload *u, size_t len, struct err *err)
 {
 	struct storage *s = u->s;
 	int64_t free_bytes, total;
 
-	if (u->expected >= 0 || (u->written + (int64_t)len) / UNANNOUNCED_CHECK_BYTES ==
-	    u->written / UNANNOUNCED_CHECK_BYTES || storage_space(s, &free_bytes, &total) < 0)
+	if (u->expected >= 0 || (u->written + (int64_t)len) / STORAGE_UNANNOUNCED_CHECK_BYTES ==
+	    u->written / STORAGE_UNANNOUNCED_CHECK_BYTES || storage_space(s, &free_bytes, &total) < 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	int64_t promised = _reserved(s);
 	pthread_mutex_unlock(&s->lock);
-	if ((int64_t)len + SINK_IN_FLIGHT_BYTES > free_bytes - s->reserve - promised)
+	if ((int64_t)len + STORAGE_SINK_IN_FLIGHT_BYTES > free_bytes - s->reserve - promised)
 		return err_set(err, ERR_NO_SPACE, "insufficient_storage",
 			       "the disk is nearly full after %lld bytes of %s: storing more would "
 			       "use the %lld bytes always kept free (--reserve); delete images to "

@@ -96,10 +96,10 @@ static void _listener(void *ctx, const struct download_job *job)
 	pthread_mutex_lock(&lock);
 	if (nseen < 64)
 		seen[nseen++] = job->state;
-	if (job->state == DL_REMOVED && in_done)
+	if (job->state == DOWNLOAD_REMOVED && in_done)
 		removed_during_done = true;
 	pthread_cond_broadcast(&cond);
-	if (job->state == DL_DONE) {
+	if (job->state == DOWNLOAD_DONE) {
 		/* Stay inside until the test's DELETE has returned (or a while):
 		 * the window in which a worker still uses a finished job. */
 		in_done = true;
@@ -190,20 +190,20 @@ static void test_a_job_forgotten_while_its_worker_finishes_it_outlives_the_worke
 
 	(void)state;
 	unsigned id = _add("a.img");
-	assert_true(_wait_seen(DL_DONE, 10000));
+	assert_true(_wait_seen(DOWNLOAD_DONE, 10000));
 	assert_int_equal(downloads_cancel(downloads, id, &job, &e), 0);
-	assert_int_equal(job.state, DL_DONE);
+	assert_int_equal(job.state, DOWNLOAD_DONE);
 	pthread_mutex_lock(&lock);
 	cancel_returned = true;
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&lock);
-	assert_true(_wait_seen(DL_REMOVED, 5000));
+	assert_true(_wait_seen(DOWNLOAD_REMOVED, 5000));
 	pthread_mutex_lock(&lock);
 	bool inside = removed_during_done;
 	enum download_state last = seen[nseen - 1];
 	pthread_mutex_unlock(&lock);
 	assert_false(inside);
-	assert_int_equal(last, DL_REMOVED);
+	assert_int_equal(last, DOWNLOAD_REMOVED);
 	/* Forgotten: not listed, and a second DELETE finds nothing. */
 	assert_int_equal(downloads_get(downloads, id, &job, &e), -1);
 	assert_int_equal(downloads_cancel(downloads, id, &job, &e), -1);
@@ -221,13 +221,13 @@ static void test_forgetting_a_finished_job_says_removed_last(void **state)
 	cancel_returned = true;		/* "done" need not wait */
 	pthread_mutex_unlock(&lock);
 	unsigned id = _add("b.img");
-	assert_true(_wait_seen(DL_DONE, 10000));
+	assert_true(_wait_seen(DOWNLOAD_DONE, 10000));
 	assert_int_equal(downloads_cancel(downloads, id, &job, &e), 0);
-	assert_true(_wait_seen(DL_REMOVED, 5000));
+	assert_true(_wait_seen(DOWNLOAD_REMOVED, 5000));
 	pthread_mutex_lock(&lock);
 	enum download_state last = seen[nseen - 1];
 	pthread_mutex_unlock(&lock);
-	assert_int_equal(last, DL_REMOVED);
+	assert_int_equal(last, DOWNLOAD_REMOVED);
 	assert_int_equal(downloads_get(downloads, id, &job, &e), -1);
 }
 
@@ -252,7 +252,7 @@ static void _on_partial_sync(int fd)
 	struct download_job job;
 	struct err e;
 	done_synced = true;
-	listed_then = downloads_get(downloads, 1, &job, &e) == 0 ? job.state : DL_REMOVED;
+	listed_then = downloads_get(downloads, 1, &job, &e) == 0 ? job.state : DOWNLOAD_REMOVED;
 }
 
 /* A job is listed done only once its job file says so durably: a client
@@ -274,14 +274,14 @@ static void test_a_job_is_listed_done_only_after_its_job_file_is_synced(void **s
 	gate_hook = _on_partial_sync;
 	gate_on(partial, GATE_HOOK);
 	unsigned id = _add("c.img");
-	bool done = _wait_seen(DL_DONE, 10000);
+	bool done = _wait_seen(DOWNLOAD_DONE, 10000);
 	gate_off();
 	assert_int_equal(id, 1);	/* the first job of a new folder: dl-1.json */
 	assert_true(done);
 	assert_true(done_synced);
-	assert_int_equal(listed_then, DL_RUNNING);
+	assert_int_equal(listed_then, DOWNLOAD_RUNNING);
 	assert_int_equal(downloads_get(downloads, id, &job, &e), 0);
-	assert_int_equal(job.state, DL_DONE);
+	assert_int_equal(job.state, DOWNLOAD_DONE);
 }
 
 int main(void)

@@ -100,7 +100,7 @@ static void _insert(struct gadget *g, unsigned lun)
 	struct err e;
 
 	assert_int_equal(gadget_insert(g, lun, &req, &out, &e), 0);
-	assert_int_equal(out.state, LUN_INSERTED);
+	assert_int_equal(out.state, GADGET_LUN_INSERTED);
 }
 
 static void _host(void *be, unsigned lun, int lock, int hang)
@@ -172,21 +172,21 @@ static void test_force_pre_empts_a_stuck_plain_eject_with_break_io(void **state)
 	_host(be, 1, 1, -1);
 	_host(be, 0, 0, 1);
 	assert_int_equal(gadget_eject(g, 0, false, &out, &e), 1);
-	assert_int_equal(out.state, LUN_EJECTING);
+	assert_int_equal(out.state, GADGET_LUN_EJECTING);
 	/* Any other plain operation meets a busy LUN. */
 	assert_int_equal(gadget_eject(g, 0, false, &out, &e), -1);
 	assert_string_equal(e.code, "busy");
 	double t0 = clock_now_ms();
 	assert_int_equal(gadget_eject(g, 0, true, &out, &e), 0);
 	assert_true(clock_now_ms() - t0 < 200);
-	assert_int_equal(out.state, LUN_EMPTY);
+	assert_int_equal(out.state, GADGET_LUN_EMPTY);
 	assert_true(out.last_eject.forced && out.last_eject.ok);
 	assert_string_equal(out.last_eject.method, "break_io+file");
 	assert_false(out.last_eject.other_luns_affected);
 	assert_int_equal(break_io_calls[1], 0);
 	assert_int_equal(signals_sent, 0);
 	assert_int_equal(gadget_get(g, 1, &out, NULL), 0);
-	assert_int_equal(out.state, LUN_INSERTED);
+	assert_int_equal(out.state, GADGET_LUN_INSERTED);
 	assert_int_equal(out.locked, 1);
 	gadget_destroy(g);
 }
@@ -206,14 +206,14 @@ static void test_force_behind_another_luns_stall_breaks_only_that_command(void *
 	_insert(g, 1);
 	_host(be, 0, 1, 1);
 	assert_int_equal(gadget_eject(g, 1, true, &out, &e), 0);
-	assert_int_equal(out.state, LUN_EMPTY);
+	assert_int_equal(out.state, GADGET_LUN_EMPTY);
 	assert_string_equal(out.last_eject.method, "break_io+forced_eject+break_others");
 	assert_true(out.last_eject.other_luns_affected);
 	assert_true(out.last_eject.elapsed_ms >= 50);	/* eject_wait_ms first */
 	assert_true(break_io_calls[0] >= 1);
 	assert_int_equal(signals_sent, 0);
 	assert_int_equal(gadget_get(g, 0, &out, NULL), 0);
-	assert_int_equal(out.state, LUN_INSERTED);
+	assert_int_equal(out.state, GADGET_LUN_INSERTED);
 	assert_int_equal(out.locked, 1);
 	gadget_destroy(g);
 }
@@ -241,7 +241,7 @@ static void test_a_failed_sigusr1_never_frees_a_lun_still_in_the_kernel(void **s
 	int refused = signals_refused;
 	pthread_mutex_unlock(&m);
 	assert_true(refused >= 1);
-	assert_int_equal(_state(g, 0), LUN_EJECTING);
+	assert_int_equal(_state(g, 0), GADGET_LUN_EJECTING);
 	struct gadget_insert_req req = { .image = "a.img", .pin = _pin };
 	assert_int_equal(gadget_insert(g, 0, &req, &out, &e), -1);
 	assert_string_equal(e.code, "busy");
@@ -251,7 +251,7 @@ static void test_a_failed_sigusr1_never_frees_a_lun_still_in_the_kernel(void **s
 	pthread_mutex_lock(&m);
 	signal_failures = 0;
 	pthread_mutex_unlock(&m);
-	assert_true(_wait_state(g, 0, LUN_EMPTY, 3000));
+	assert_true(_wait_state(g, 0, GADGET_LUN_EMPTY, 3000));
 	assert_int_equal(gadget_get(g, 0, &out, NULL), 0);
 	assert_true(out.last_eject.ok);
 	assert_string_equal(out.last_eject.method, "forced_eject+sigusr1");
@@ -326,7 +326,7 @@ static void test_reconnect_while_lun_0_is_stuck(void **state)
 	assert_int_equal(gadget_reconnect(g, &ms, &e), 0);
 	assert_true(ms >= 0);
 	/* The sim's host resets on a reconnect: the stuck eject finishes. */
-	assert_true(_wait_state(g, 0, LUN_EMPTY, 2000));
+	assert_true(_wait_state(g, 0, GADGET_LUN_EMPTY, 2000));
 	gadget_destroy(g);
 }
 
@@ -401,14 +401,14 @@ static void test_force_ends_a_stalled_medium_read_and_nothing_else(void **state)
 	double t0 = clock_now_ms();
 	assert_int_equal(gadget_eject(g, 0, true, &out, &e), 0);
 	double ms = clock_now_ms() - t0;
-	assert_int_equal(out.state, LUN_EMPTY);
+	assert_int_equal(out.state, GADGET_LUN_EMPTY);
 	assert_true(out.last_eject.ok);
 	assert_false(out.last_eject.other_luns_affected);
 	assert_true(ms < 150);		/* before the breaker's later stages (50 ms on) */
 	assert_int_equal(medium_interrupts, 1);
 	assert_int_equal(signals_sent, 0);
 	assert_int_equal(break_io_calls[1], 0);
-	assert_int_equal(_state(g, 1), LUN_INSERTED);
+	assert_int_equal(_state(g, 1), GADGET_LUN_INSERTED);
 	/* Closed on the worker once the LUN let go of it. */
 	double end = clock_now_ms() + 1000;
 	while (clock_now_ms() < end && medium_closes == 0)
