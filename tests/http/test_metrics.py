@@ -8,6 +8,7 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from conftest import ROOT, VMEDIAD, check_response
 from origin import Origin
@@ -132,38 +133,34 @@ def test_the_readme_alert_rules_are_valid_and_name_real_metrics(tmpdir_path, api
     # fires for the first failure (its series appears with it, at 1), and
     # again for a later one; a stuck LUN alerts after 5 minutes.
     tests = os.path.join(tmpdir_path, "rules-test.yml")
+    failed = 'vmedia_ejects_total{forced="true",outcome="failed",method="break_io"}'
+
+    def fires(rule, at, labels, summary):
+        return {"eval_time": at, "alertname": rule,
+                "exp_alerts": [{"exp_labels": labels, "exp_annotations": {"summary": summary}}]}
+
+    def quiet(rule, at):
+        return {"eval_time": at, "alertname": rule, "exp_alerts": []}
+
+    eject = {"severity": "critical", "forced": "true", "outcome": "failed", "method": "break_io"}
+    eject_summary = ": forced eject failed (break_io)"
     with open(tests, "w") as f:
-        f.write("""rule_files: [rules.yml]
-evaluation_interval: 1m
-tests:
-  - interval: 1m
-    input_series:
-      - series: 'vmedia_ejects_total{forced="true",outcome="failed",method="break_io"}'
-        values: '_ _ _ 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2 2'
-      - series: 'vmedia_ejects_total{forced="true",outcome="ok",method="break_io"}'
-        values: '1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1'
-      - series: 'vmedia_lun_stuck{lun="1"}'
-        values: '0 0 1 1 1 1 1 1 1 1'
-    alert_rule_test:
-      - { eval_time: 2m, alertname: VmediaEjectFailed, exp_alerts: [] }
-      - eval_time: 3m
-        alertname: VmediaEjectFailed
-        exp_alerts:
-          - exp_labels: { severity: critical, forced: "true", outcome: failed, method: break_io }
-            exp_annotations: { summary: ": forced eject failed (break_io)" }
-      - { eval_time: 20m, alertname: VmediaEjectFailed, exp_alerts: [] }
-      - eval_time: 25m
-        alertname: VmediaEjectFailed
-        exp_alerts:
-          - exp_labels: { severity: critical, forced: "true", outcome: failed, method: break_io }
-            exp_annotations: { summary: ": forced eject failed (break_io)" }
-      - { eval_time: 6m, alertname: VmediaLunStuck, exp_alerts: [] }
-      - eval_time: 7m
-        alertname: VmediaLunStuck
-        exp_alerts:
-          - exp_labels: { severity: warning, lun: "1" }
-            exp_annotations: { summary: ": LUN 1 stuck in the kernel; eject?force=1" }
-""")
+        yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": failed, "values": "_ _ _ " + "1 " * 22 + "2 2"},
+                {"series": failed.replace("failed", "ok"), "values": "1 " * 27},
+                {"series": 'vmedia_lun_stuck{lun="1"}', "values": "0 0 " + "1 " * 8},
+            ],
+            "alert_rule_test": [
+                quiet("VmediaEjectFailed", "2m"),
+                fires("VmediaEjectFailed", "3m", eject, eject_summary),
+                quiet("VmediaEjectFailed", "20m"),
+                fires("VmediaEjectFailed", "25m", eject, eject_summary),
+                quiet("VmediaLunStuck", "6m"),
+                fires("VmediaLunStuck", "7m", {"severity": "warning", "lun": "1"},
+                      ": LUN 1 stuck in the kernel; eject?force=1"),
+            ]}]}, f)
     check = subprocess.run(["promtool", "test", "rules", tests], capture_output=True, text=True,
                            cwd=tmpdir_path)
     assert check.returncode == 0, check.stdout + check.stderr
