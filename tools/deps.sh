@@ -18,7 +18,7 @@ BROWSER_PKGS="chromium firefox-esr"
 # make deb and its test suite (test includes them: make test builds the package)
 DEB_PKGS="debhelper dpkg-dev fakeroot lintian"
 # make ARCH=...: the cross compiler, pkg-config for it and the libraries of
-# that architecture (multiarch); qemu-user-static runs the arm64 tests.
+# that architecture (multiarch); qemu-user-static runs the arm64 and armhf tests.
 # Not libnbd: Debian 12's libnbd0 and libnbd-dev are not Multi-Arch: same,
 # the foreign one would remove this machine's (and nbdkit with it); the
 # build unpacks them instead (tools/cross-libnbd.sh), and needs what
