@@ -12,7 +12,7 @@
 #define CSDL_EDMX_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
 	"<edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.0\">\n"
 #define CSDL_EDMX_TAIL "</edmx:Edmx>\n"
-/* A reference to a CSDL_DMTF schema file and the namespaces used from it. */
+/* A reference to a DMTF schema file and the namespaces used from it. */
 #define CSDL_REF(file, ...) "  <edmx:Reference Uri=\"" CSDL_DMTF file "\">\n" __VA_ARGS__ \
 	"  </edmx:Reference>\n"
 #define CSDL_NS(ns) "    <edmx:Include Namespace=\"" ns "\"/>\n"

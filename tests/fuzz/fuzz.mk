@@ -65,7 +65,7 @@ fuzz: fuzz-build
 
 # Server objects for the fuzzers: clang, instrumented for coverage, never
 # the gcc objects of build/obj.
-$(FUZZ_DIR)/obj/%.o: %.c | fuzz-check-cc
+$(FUZZ_DIR)/obj/%.o: %.c Makefile | fuzz-check-cc
 	@mkdir -p $(dir $@)
 	@echo "  CC  $< (fuzz)"
 	$(Q)$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) \
