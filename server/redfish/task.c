@@ -179,7 +179,9 @@ void redfish_task_complete(struct redfish *rf, struct redfish_task *c)
 		if (rc < 0) {
 			bool busy = err.kind == ERR_CONFLICT;
 			st = REDFISH_TASK_EXCEPTION;
-			status = http_status_of(err.kind);
+			/* Not 404 for an image deleted meanwhile: from the task
+			 * monitor that reads as "no such task". */
+			status = err.kind == ERR_NOT_FOUND ? MHD_HTTP_CONFLICT : http_status_of(err.kind);
 			key = busy ? "ResourceInUse" : "GeneralError";
 			json_array_append_new(msgs, redfish_message(
 				key, "Critical", NULL,
