@@ -405,6 +405,11 @@ static int _check_room(struct storage_upload *u, size_t len, struct err *err)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	int64_t promised = _reserved(s);
+	/* Every other upload of unknown size may write this much before its
+	 * own next check (seen: two at once went 3 MiB into the reserve). */
+	for (struct storage_upload *o = s->uploads; o; o = o->next)
+		if (o != u && o->expected < 0)
+			promised += STORAGE_SINK_IN_FLIGHT_BYTES + STORAGE_UNANNOUNCED_CHECK_BYTES;
 	pthread_mutex_unlock(&s->lock);
 	if ((int64_t)len + STORAGE_SINK_IN_FLIGHT_BYTES > free_bytes - s->reserve - promised)
 		return err_set(err, ERR_NO_SPACE, "insufficient_storage",
